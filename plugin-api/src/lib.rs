@@ -1,0 +1,141 @@
+//! The stable ABI between the `sauvegarde` backup host and its exporter plugins.
+//!
+//! An exporter sends finished backup archives to a destination (an SFTP server, a cloud
+//! drive, a local directory, …). It ships as a shared library (`cdylib`) that the host
+//! loads at run time from its plugin directories; no rebuild of the host is needed.
+//!
+//! This is the only crate a plugin author depends on. A plugin:
+//!
+//! 1. implements [`Exporter`] for a type that holds one destination's settings;
+//! 2. writes a constructor `fn(&str) -> Result<T, PluginError>` that parses the
+//!    destination's configuration (a JSON object; [`parse_config`] does it with serde and
+//!    rejects unknown keys);
+//! 3. exports both with [`export_plugin!`].
+//!
+//! ```ignore
+//! use sauvegarde_plugin_api::{export_plugin, parse_config, Exporter, PluginError, Progress, RemoteFile};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Config { dir: std::path::PathBuf }
+//!
+//! struct LocalDir(Config);
+//!
+//! impl Exporter for LocalDir { /* test_connection, upload, list, delete, download */ }
+//!
+//! fn new(config_json: &str) -> Result<LocalDir, PluginError> {
+//!     Ok(LocalDir(parse_config(config_json)?))
+//! }
+//!
+//! export_plugin! {
+//!     kind: "local-dir",
+//!     description: "Copies archives into a local directory",
+//!     new: new,
+//! }
+//! ```
+//!
+//! What the host guarantees and expects:
+//! - Every method is called from a plain OS thread (never inside an async runtime), so
+//!   blocking I/O is the right thing to do. A plugin must not assume it runs on the thread
+//!   that created it, hence `Send + Sync`.
+//! - A panic in any method (or in the constructor) is caught at the boundary and reported to
+//!   the host as an [`ErrorKind::Other`] error carrying the panic message. It never unwinds
+//!   into the host. (A plugin built with `panic = "abort"` cannot be protected.)
+//! - `tracing` events emitted by plugin code reach the host's log, tagged with the plugin's
+//!   kind; no setup is needed in the plugin.
+//! - Errors carry an [`ErrorKind`]: the host retries only [`ErrorKind::Transient`] and
+//!   [`ErrorKind::Connect`] failures. Error messages and log events must never contain a
+//!   secret (password, key, token) from the configuration.
+//! - Paths and names cross the boundary as UTF-8 strings.
+//!
+//! Compatibility: this crate has its own semantic version. A host loads plugins built
+//! against the same major version of this crate; abi_stable checks the layout of every type
+//! at load time and the host refuses a plugin that does not match, naming the file.
+
+#![deny(missing_docs)]
+// abi_stable 0.11's macros expand to impls inside consts; harmless, reported upstream.
+#![allow(non_local_definitions)]
+
+mod config;
+mod error;
+mod exporter;
+pub mod ffi;
+mod guard;
+pub mod host;
+mod logging;
+mod progress;
+
+pub use config::parse_config;
+pub use error::{ErrorKind, PluginError};
+pub use exporter::{Exporter, RemoteFile};
+pub use progress::Progress;
+
+/// Items used by the code that [`export_plugin!`] expands to. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::ffi::root_module;
+    pub use abi_stable;
+}
+
+/// Exports an [`Exporter`] as a sauvegarde plugin.
+///
+/// Use it once, at the root of a `cdylib` crate:
+///
+/// ```ignore
+/// export_plugin! {
+///     kind: "sftp",                        // the `type` users write in their config
+///     description: "SFTP upload with ssh2", // shown by `sauvegarde plugins`
+///     new: MyExporter::new,                 // fn(&str) -> Result<MyExporter, PluginError>
+/// }
+/// ```
+///
+/// The plugin's version shown to users is the crate's `CARGO_PKG_VERSION`.
+/// `kind` should be short, lower case, and unique among installed plugins: the host
+/// refuses a second plugin that claims a kind already loaded.
+#[macro_export]
+macro_rules! export_plugin {
+    (kind: $kind:expr, description: $description:expr, new: $new:expr $(,)?) => {
+        fn __sauvegarde_plugin_root_module() -> $crate::ffi::PluginModRef {
+            $crate::__private::root_module(
+                $kind,
+                ::core::env!("CARGO_PKG_VERSION"),
+                $description,
+                $new,
+            )
+        }
+
+        // What abi_stable's `#[export_root_module]` expands to, spelled with this crate's
+        // re-export so plugins need no direct dependency on abi_stable.
+        #[unsafe(no_mangle)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader:
+            $crate::__private::abi_stable::library::LibHeader = {
+            extern "C" fn __sabi_erased_module(
+            ) -> $crate::__private::abi_stable::library::RootModuleResult {
+                $crate::__private::abi_stable::library::__call_root_module_loader(
+                    __sauvegarde_plugin_root_module,
+                )
+            }
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::ffi::PluginModRef,
+                >(
+                    __sabi_erased_module,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The static that `export_plugin!` defines must carry the name abi_stable's loader
+    /// looks up; this fails if an abi_stable upgrade changes it.
+    #[test]
+    fn export_symbol_name_matches_abi_stable() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Builds the workspace (host binary and plugin `.so` files) once per test process and
+//! says where the artifacts are.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Paths of the built workspace artifacts.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    /// `target/<profile>` directory.
+    pub dir: PathBuf,
+}
+
+impl Artifacts {
+    /// The `sauvegarde` host binary.
+    pub fn host_bin(&self) -> PathBuf {
+        self.dir.join("sauvegarde")
+    }
+
+    /// Another binary of the workspace, by name.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The shared library of a workspace plugin, e.g. `plugin("sftp")` for
+    /// `libsauvegarde_sftp.so`.
+    pub fn plugin(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("libsauvegarde_{kind}.so"))
+    }
+}
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate has a parent")
+        .to_path_buf()
+}
+
+/// Runs `cargo build --workspace` (debug) once per process and returns the artifacts. Tests
+/// run as separate processes under nextest; cargo's own lock serialises concurrent builds
+/// and a build with nothing to do takes a fraction of a second.
+pub fn artifacts() -> Artifacts {
+    static BUILT: OnceLock<Artifacts> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--workspace", "--quiet"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build --workspace failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            Artifacts {
+                dir: target.join("debug"),
+            }
+        })
+        .clone()
+}
