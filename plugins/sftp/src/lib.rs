@@ -1,40 +1,131 @@
-//! sauvegarde exporter plugin `sftp`. Placeholder from the foundation issue: it declares its
-//! kind and answers every operation with an error until its own issue implements it.
+//! sauvegarde exporter plugin `sftp`: uploads backups to an SSH server over SFTP with
+//! libssh2 (`ssh2`), with strict host key checking, password or key authentication, and
+//! atomic uploads (`<name>.partial`, then rename).
+//!
+//! Each operation opens its own connection: the host calls plugins from worker threads,
+//! operations are minutes apart, and a fresh session never inherits a broken one.
+
+mod config;
+mod connection;
+mod download;
+mod errors;
+mod hostkey;
+mod remote;
+mod upload;
 
 use std::path::Path;
 
 use sauvegarde_plugin_api::{export_plugin, Exporter, PluginError, Progress, RemoteFile};
 
-struct Placeholder;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::remote::RemoteDir;
 
-fn not_implemented<T>() -> Result<T, PluginError> {
-    Err(PluginError::other("the sftp exporter is not implemented yet"))
+/// One SFTP destination.
+#[derive(Debug)]
+pub struct SftpExporter {
+    config: Config,
 }
 
-impl Exporter for Placeholder {
+impl SftpExporter {
+    /// Creates a destination from its JSON configuration.
+    pub fn new(config_json: &str) -> Result<SftpExporter, PluginError> {
+        Ok(SftpExporter {
+            config: Config::from_json(config_json)?,
+        })
+    }
+
+    fn connect(&self) -> Result<Connection, PluginError> {
+        Connection::open(&self.config)
+    }
+
+    fn dir(&self) -> RemoteDir<'_> {
+        RemoteDir::new(&self.config.remote_dir)
+    }
+}
+
+impl Exporter for SftpExporter {
     fn test_connection(&self) -> Result<String, PluginError> {
-        not_implemented()
+        let conn = self.connect()?;
+        let dir = self.dir();
+        let created = dir.create_all(&conn.sftp)?;
+        let free = dir.probe(&conn.sftp)?;
+        let mut text = format!(
+            "connected to {} as {} ({}), host key {}; remote_dir {} is writable{}",
+            self.config.address(),
+            self.config.user,
+            conn.banner,
+            conn.fingerprint,
+            dir.path(),
+            if created { " (created)" } else { "" },
+        );
+        if let Some(free) = free {
+            text.push_str(&format!(", {} free", human_size(free)));
+        }
+        Ok(text)
     }
-    fn upload(&self, _: &Path, _: &str, _: &mut Progress<'_>) -> Result<(), PluginError> {
-        not_implemented()
+
+    fn upload(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), PluginError> {
+        let conn = self.connect()?;
+        upload::upload(&conn.sftp, &self.dir(), local_path, remote_name, progress)
     }
+
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
-        not_implemented()
+        let conn = self.connect()?;
+        self.dir().list(&conn.sftp)
     }
-    fn delete(&self, _: &str) -> Result<(), PluginError> {
-        not_implemented()
+
+    fn delete(&self, name: &str) -> Result<(), PluginError> {
+        let conn = self.connect()?;
+        self.dir().delete(&conn.sftp, name)
     }
-    fn download(&self, _: &str, _: &Path, _: &mut Progress<'_>) -> Result<(), PluginError> {
-        not_implemented()
+
+    fn download(
+        &self,
+        name: &str,
+        local_path: &Path,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), PluginError> {
+        let conn = self.connect()?;
+        download::download(&conn.sftp, &self.dir(), name, local_path, progress)
     }
 }
 
-fn new(_config_json: &str) -> Result<Placeholder, PluginError> {
-    Ok(Placeholder)
+/// Bytes in binary units with one decimal (`12.3 GiB`).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 export_plugin! {
     kind: "sftp",
-    description: "sftp exporter (not implemented yet)",
-    new: new,
+    description: "SFTP upload over SSH (libssh2), strict host key checking",
+    new: SftpExporter::new,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+    }
 }

@@ -1,0 +1,28 @@
+//! `config show` and `config check`.
+
+use super::{exit, load_config, print_json, print_text, CliError};
+use crate::config::show;
+
+/// `config show [--json]`.
+pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
+    let loaded = load_config(files)?;
+    let rows = show::rows(&loaded);
+    if json {
+        print_json(&rows)?;
+    } else {
+        print_text(&show::render_text(&rows))?;
+    }
+    Ok(exit::OK)
+}
+
+/// `config check`: exit 0 when valid; otherwise every error, exit 2.
+pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
+    let loaded = load_config(files)?;
+    let jobs = loaded.config.jobs.len();
+    let files: Vec<String> = loaded.files.iter().map(|f| f.display().to_string()).collect();
+    print_text(&format!(
+        "configuration OK: {jobs} job(s); files read: {}\n",
+        if files.is_empty() { "none".into() } else { files.join(", ") }
+    ))?;
+    Ok(exit::OK)
+}

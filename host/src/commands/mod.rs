@@ -1,0 +1,69 @@
+//! One module per command; each returns the process exit code or a [`CliError`].
+
+pub mod config;
+pub mod plugins;
+
+use std::fmt;
+
+use crate::config::{ConfigErrors, LoadedConfig, Sources};
+
+/// Exit codes of the command line (DESIGN.md).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The operation failed.
+    pub const FAILED: i32 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: i32 = 2;
+    /// The local backup succeeded but an export failed.
+    pub const EXPORT_FAILED: i32 = 3;
+}
+
+/// A command failure: what to tell the user and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Process exit code.
+    pub code: i32,
+    /// Message for stderr.
+    pub message: String,
+}
+
+impl CliError {
+    /// A failure with exit code 1.
+    pub fn failed(message: impl fmt::Display) -> Self {
+        CliError { code: exit::FAILED, message: message.to_string() }
+    }
+
+    /// A usage/configuration failure with exit code 2.
+    pub fn usage(message: impl fmt::Display) -> Self {
+        CliError { code: exit::USAGE, message: message.to_string() }
+    }
+}
+
+impl From<ConfigErrors> for CliError {
+    fn from(e: ConfigErrors) -> Self {
+        CliError::usage(e)
+    }
+}
+
+/// Loads the configuration or fails with exit code 2.
+pub fn load_config(files: &[std::path::PathBuf]) -> Result<LoadedConfig, CliError> {
+    Ok(crate::config::load(&Sources { files: files.to_vec() })?)
+}
+
+/// Writes a JSON document to stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(CliError::failed)?;
+    print_text(&format!("{text}\n"))
+}
+
+/// Writes text to stdout; a closed pipe is not an error worth a panic.
+pub fn print_text(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::failed(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -1,0 +1,70 @@
+//! `plugins [--json]`.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{exit, load_config, print_json, print_text, CliError};
+use crate::plugins::PluginRegistry;
+
+#[derive(Serialize)]
+struct PluginRow<'a> {
+    file: PathBuf,
+    kind: &'a str,
+    version: &'a str,
+    description: &'a str,
+}
+
+#[derive(Serialize)]
+struct PluginsReport<'a> {
+    plugins: Vec<PluginRow<'a>>,
+    refused: &'a [crate::plugins::RefusedFile],
+}
+
+/// Discovers plugins from the configured directories and the executable's directory.
+pub fn discover(files: &[PathBuf]) -> Result<PluginRegistry, CliError> {
+    let loaded = load_config(files)?;
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from));
+    Ok(PluginRegistry::discover(&loaded.config.plugin_dirs, exe_dir.as_deref()))
+}
+
+/// Lists loaded plugins and refused files. Refused files do not fail the command.
+pub fn run(files: &[PathBuf], json: bool) -> Result<i32, CliError> {
+    let registry = discover(files)?;
+    let report = PluginsReport {
+        plugins: registry
+            .plugins()
+            .map(|p| PluginRow {
+                file: p.path().to_path_buf(),
+                kind: p.kind(),
+                version: p.version(),
+                description: p.description(),
+            })
+            .collect(),
+        refused: registry.refused(),
+    };
+    if json {
+        print_json(&report)?;
+        return Ok(exit::OK);
+    }
+    let mut text = String::new();
+    if report.plugins.is_empty() {
+        text.push_str("no plugins loaded\n");
+    }
+    for p in &report.plugins {
+        text.push_str(&format!(
+            "{:<10} {:<8} {}  ({})\n",
+            p.kind,
+            p.version,
+            p.file.display(),
+            p.description
+        ));
+    }
+    for r in report.refused {
+        text.push_str(&format!("refused: {}: {}\n", r.file.display(), r.reason));
+    }
+    print_text(&text)?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,361 @@
+//! Layered loading: built-in defaults, the system and user files (or `--config` files),
+//! then `SAUVEGARDE_…` environment variables, checked into [`Config`] with every error
+//! naming its key and the file or variable it came from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Value},
+    Figment, Metadata, Profile,
+};
+
+use super::secrets::{self, FileSecret};
+use super::{Config, JobConfig, ScheduleUnit};
+
+/// Prefix of configuration environment variables; `__` separates levels.
+pub const ENV_PREFIX: &str = "SAUVEGARDE_";
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config` files, in order. Empty: the system file and the user's file.
+    pub files: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The files that will be read: the `--config` ones, or the default locations.
+    pub fn config_files(&self) -> Vec<PathBuf> {
+        if !self.files.is_empty() {
+            return self.files.clone();
+        }
+        let mut files = vec![PathBuf::from("/etc/sauvegarde/sauvegarde.toml")];
+        let user_dir = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")));
+        if let Some(dir) = user_dir {
+            files.push(dir.join("sauvegarde/sauvegarde.toml"));
+        }
+        files
+    }
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key at fault (`jobs.prod.keep_days`); empty for a whole file.
+    pub key: String,
+    /// The file or environment variable the value came from, when known.
+    pub source: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.key.is_empty() {
+            write!(f, "`{}`: ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, " (in {source})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} error(s)):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded configuration and what `config show` needs to say where values came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The checked configuration, secrets included (never print it whole).
+    pub config: Config,
+    /// The merged values, secret files resolved.
+    pub tree: Dict,
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+    /// Secrets that came from `<key>_file`.
+    pub file_secrets: Vec<FileSecret>,
+    figment: Figment,
+}
+
+impl LoadedConfig {
+    /// Where the value at dotted `key` came from: a file path, an environment variable, or
+    /// "built-in default".
+    pub fn source_of(&self, key: &str) -> Option<String> {
+        if let Some(fs) = self.file_secrets.iter().find(|s| s.key == key) {
+            return Some(format!("file {}", fs.file.display()));
+        }
+        source_name(&self.figment, key)
+    }
+}
+
+fn source_name(figment: &Figment, key: &str) -> Option<String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    // A key that failed may not exist itself: fall back to its closest parent.
+    (1..=parts.len()).rev().find_map(|n| {
+        let k = parts[..n].join(".");
+        figment.find_metadata(&k).map(|m| describe(m, &parts[..n]))
+    })
+}
+
+fn describe(metadata: &Metadata, parts: &[&str]) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ if metadata.name.contains("environment") => format!(
+            "environment variable {ENV_PREFIX}{}",
+            parts.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>().join("__")
+        ),
+        Some(figment::Source::Code(_)) => "built-in default".to_string(),
+        _ => metadata.name.to_string(),
+    }
+}
+
+/// Loads and checks the configuration. Errors name every key at fault.
+pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
+    let files = sources.config_files();
+    let mut errors = Vec::new();
+    let mut figment = Figment::from(
+        Serialized::defaults(builtin_defaults()).profile(Profile::Default),
+    );
+    for file in &files {
+        if !sources.files.is_empty() && !file.is_file() {
+            errors.push(ConfigError {
+                key: String::new(),
+                source: Some(file.display().to_string()),
+                message: "configuration file not found or not a file".into(),
+            });
+            continue;
+        }
+        if file.is_file() {
+            if let Err(e) = std::fs::File::open(file) {
+                errors.push(ConfigError {
+                    key: String::new(),
+                    source: Some(file.display().to_string()),
+                    message: format!("cannot read configuration file: {e}"),
+                });
+                continue;
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+    }
+    figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+
+    let mut tree: Dict = match figment.extract() {
+        Ok(tree) => tree,
+        Err(e) => return Err(ConfigErrors(figment_errors(&figment, e, ""))),
+    };
+    let file_secrets = match secrets::resolve(&mut tree) {
+        Ok(found) => found,
+        Err(errs) => {
+            return Err(ConfigErrors(
+                errs.into_iter()
+                    .map(|(key, message)| ConfigError {
+                        source: source_name(&figment, &key),
+                        key,
+                        message,
+                    })
+                    .collect(),
+            ))
+        }
+    };
+
+    let config = check(&figment, &tree)?;
+    Ok(LoadedConfig {
+        config,
+        tree,
+        files: files.into_iter().filter(|f| f.is_file()).collect(),
+        file_secrets,
+        figment,
+    })
+}
+
+fn builtin_defaults() -> serde_json::Value {
+    serde_json::json!({
+        "backup_dir": super::defaults::backup_dir(),
+        "state_dir": super::defaults::state_dir(),
+        "plugin_dirs": super::defaults::plugin_dirs(),
+        "max_parallel": super::defaults::max_parallel(),
+    })
+}
+
+/// Deserializes the tree into [`Config`], job by job so that errors in several jobs are
+/// all reported, then checks what types cannot express.
+fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut top = tree.clone();
+    let jobs = match top.remove("jobs") {
+        Some(Value::Dict(_, jobs)) => jobs,
+        Some(_) => {
+            errors.push(error_at(figment, "jobs", "must be a table of jobs: [jobs.<id>]"));
+            Dict::new()
+        }
+        None => Dict::new(),
+    };
+    let mut config: Option<Config> = match Value::from(top).deserialize::<Config>() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.extend(figment_errors(figment, e, ""));
+            None
+        }
+    };
+    for (id, job) in &jobs {
+        let prefix = format!("jobs.{id}");
+        match job.deserialize::<JobConfig>() {
+            Ok(job) => {
+                errors.extend(validate_job(figment, id, &job));
+                if let Some(c) = config.as_mut() {
+                    c.jobs.insert(id.clone(), job);
+                }
+            }
+            Err(e) => errors.extend(figment_errors(figment, e, &prefix)),
+        }
+    }
+    if let Some(c) = &config {
+        if c.max_parallel == 0 {
+            errors.push(error_at(figment, "max_parallel", "must be at least 1"));
+        }
+    }
+    match config {
+        Some(c) if errors.is_empty() => Ok(c),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+fn error_at(figment: &Figment, key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        source: source_name(figment, key),
+        message: message.into(),
+    }
+}
+
+fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let key = |k: &str| format!("jobs.{id}.{k}");
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        errors.push(error_at(
+            figment,
+            &format!("jobs.{id}"),
+            "job ids may only use letters, digits, `_` and `-`",
+        ));
+    }
+    if job.database.trim().is_empty() {
+        errors.push(error_at(figment, &key("database"), "must not be empty"));
+    }
+    if job.keep_count == Some(0) {
+        errors.push(error_at(
+            figment,
+            &key("keep_count"),
+            "must be at least 1 (the newest archive is always kept); omit it to keep any number",
+        ));
+    }
+    if let Some(schedule) = &job.schedule {
+        if schedule.every == 0 {
+            errors.push(error_at(figment, &key("schedule.every"), "must be at least 1"));
+        }
+        if let Some(at) = &schedule.at {
+            if !matches!(schedule.unit, ScheduleUnit::Days | ScheduleUnit::Weeks) {
+                errors.push(error_at(
+                    figment,
+                    &key("schedule.at"),
+                    "only applies to unit = \"days\" or \"weeks\"",
+                ));
+            } else if parse_time_of_day(at).is_none() {
+                errors.push(error_at(
+                    figment,
+                    &key("schedule.at"),
+                    format!("`{at}` is not a time of day HH:MM (00:00 to 23:59)"),
+                ));
+            }
+        }
+    }
+    for (name, dest) in &job.destinations {
+        let dkey = key(&format!("destinations.{name}"));
+        if dest.kind.trim().is_empty() {
+            errors.push(error_at(figment, &format!("{dkey}.type"), "must name a plugin type"));
+        }
+        if dest.keep_count == Some(0) {
+            errors.push(error_at(figment, &format!("{dkey}.keep_count"), "must be at least 1"));
+        }
+    }
+    errors
+}
+
+/// `HH:MM` as (hour, minute).
+pub fn parse_time_of_day(text: &str) -> Option<(u8, u8)> {
+    let (h, m) = text.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
+}
+
+/// Turns figment's (possibly chained) error into ours, with keys made absolute.
+fn figment_errors(figment: &Figment, error: figment::Error, prefix: &str) -> Vec<ConfigError> {
+    error
+        .into_iter()
+        .map(|e| {
+            use figment::error::Kind;
+            let mut path: Vec<String> = prefix
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .chain(e.path.iter().cloned())
+                .collect();
+            let message = match &e.kind {
+                Kind::UnknownField(field, expected) => {
+                    if path.last() != Some(field) {
+                        path.push(field.clone());
+                    }
+                    if expected.is_empty() {
+                        "unknown key".to_string()
+                    } else {
+                        format!("unknown key; expected one of: {}", expected.join(", "))
+                    }
+                }
+                Kind::MissingField(field) => {
+                    if path.last().map(String::as_str) != Some(field.as_ref()) {
+                        path.push(field.to_string());
+                    }
+                    "required key is missing".to_string()
+                }
+                other => other.to_string(),
+            };
+            let key = path.join(".");
+            let source = match &e.metadata {
+                Some(m) if m.name.contains("environment") || m.source.is_some() => {
+                    Some(describe(m, &path.iter().map(String::as_str).collect::<Vec<_>>()))
+                }
+                _ => source_name(figment, &key),
+            };
+            ConfigError {
+                key,
+                source,
+                message,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,292 @@
+//! Configuration: the schema (this file), layered loading with figment ([`load`]),
+//! `<secret>_file` indirection ([`secrets`]) and `config show` ([`show`]).
+
+mod load;
+pub mod secrets;
+pub mod show;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, ConfigError, ConfigErrors, LoadedConfig, Sources};
+
+/// The whole configuration, after merging every source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where jobs write archives unless they say otherwise.
+    #[serde(default = "defaults::backup_dir")]
+    pub backup_dir: PathBuf,
+    /// Where the history database and lock files live.
+    #[serde(default = "defaults::state_dir")]
+    pub state_dir: PathBuf,
+    /// Directories scanned for exporter plugins (the executable's directory is added).
+    #[serde(default = "defaults::plugin_dirs")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// How many backups the daemon runs at once.
+    #[serde(default = "defaults::max_parallel")]
+    pub max_parallel: usize,
+    /// Notifications, for every job unless a job has its own `[jobs.<id>.notify]`.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// Backup jobs by id.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobConfig>,
+}
+
+/// One backup job, `[jobs.<id>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Display name; the table key is the id.
+    pub name: Option<String>,
+    /// Inactive jobs are never scheduled.
+    #[serde(default = "defaults::yes")]
+    pub active: bool,
+    /// The PostgreSQL database to back up.
+    pub database: String,
+    /// libpq connection settings; libpq defaults when absent.
+    pub db_host: Option<String>,
+    /// Port of the PostgreSQL server.
+    pub db_port: Option<u16>,
+    /// PostgreSQL role.
+    pub db_user: Option<String>,
+    /// Password, passed to pg_dump through `PGPASSWORD`, never on a command line.
+    pub db_password: Option<String>,
+    /// pg_dump binary; default the newest `/usr/lib/postgresql/*/bin/pg_dump`, else PATH.
+    pub pg_dump: Option<PathBuf>,
+    /// `"auto"`, `"none"`, or a path to the database's filestore directory.
+    #[serde(default)]
+    pub filestore: FilestoreSetting,
+    /// Odoo's configuration file: database connection and data_dir are read from it.
+    pub odoo_conf: Option<PathBuf>,
+    /// Where this job's archives go (default: the top-level `backup_dir`).
+    pub backup_dir: Option<PathBuf>,
+    /// `zip` (SQL + filestore, Odoo's format) or `dump` (pg_dump custom format).
+    #[serde(default)]
+    pub format: ArchiveFormat,
+    /// Delete archives older than this many days.
+    pub keep_days: Option<u32>,
+    /// Keep at most this many archives.
+    pub keep_count: Option<u32>,
+    /// When the daemon runs this job; absent: manual only.
+    pub schedule: Option<Schedule>,
+    /// Verify each archive right after writing it.
+    #[serde(default)]
+    pub verify_after_backup: bool,
+    /// Per-job notification settings, replacing the global ones.
+    pub notify: Option<NotifyConfig>,
+    /// Remote destinations by name.
+    #[serde(default)]
+    pub destinations: BTreeMap<String, DestinationConfig>,
+}
+
+impl JobConfig {
+    /// The name shown to users: `name`, or the job id.
+    pub fn display_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(id)
+    }
+}
+
+/// Archive format of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveFormat {
+    /// ZIP with `dump.sql`, `filestore/`, `manifest.json` (Odoo's database manager format).
+    #[default]
+    Zip,
+    /// `pg_dump --format=c` output, database only.
+    Dump,
+}
+
+impl ArchiveFormat {
+    /// File extension of archives in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zip => "zip",
+            ArchiveFormat::Dump => "dump",
+        }
+    }
+}
+
+/// Where the filestore is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FilestoreSetting {
+    /// Found from odoo_conf's data_dir or Odoo's usual places.
+    #[default]
+    Auto,
+    /// No filestore: the archive holds the database only.
+    None,
+    /// This directory.
+    Path(PathBuf),
+}
+
+impl Serialize for FilestoreSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FilestoreSetting::Auto => s.serialize_str("auto"),
+            FilestoreSetting::None => s.serialize_str("none"),
+            FilestoreSetting::Path(p) => p.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FilestoreSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.as_str() {
+            "auto" => FilestoreSetting::Auto,
+            "none" => FilestoreSetting::None,
+            "" => {
+                return Err(serde::de::Error::custom(
+                    "empty filestore: use \"auto\", \"none\" or a path",
+                ))
+            }
+            _ => FilestoreSetting::Path(PathBuf::from(text)),
+        })
+    }
+}
+
+/// A job's schedule: `{ every = 1, unit = "days", at = "02:30" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Interval length in `unit`s, at least 1.
+    pub every: u32,
+    /// Interval unit.
+    pub unit: ScheduleUnit,
+    /// Time of day `HH:MM` (server local time), for `days` and `weeks` only.
+    pub at: Option<String>,
+}
+
+/// Unit of a schedule interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleUnit {
+    /// Minutes.
+    Minutes,
+    /// Hours.
+    Hours,
+    /// Days.
+    Days,
+    /// Weeks.
+    Weeks,
+}
+
+/// A remote destination, `[jobs.<id>.destinations.<name>]`: `type` picks the plugin, the
+/// other keys except the host's own go to the plugin as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DestinationConfig {
+    /// The plugin kind (`sftp`, `ftp`, `dropbox`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Remote retention, overriding the job's.
+    pub keep_days: Option<u32>,
+    /// Remote retention, overriding the job's.
+    pub keep_count: Option<u32>,
+    /// Attempts after the first for transient and connection errors.
+    pub retries: Option<u32>,
+    /// Everything else: the plugin's settings.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `[notify]`: when and how to tell the admin about backups.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Which events notify: `failure`, `success`.
+    #[serde(default = "defaults::notify_on")]
+    pub on: Vec<NotifyEvent>,
+    /// Email through SMTP.
+    pub email: Option<EmailConfig>,
+    /// POST of the event as JSON.
+    pub webhook: Option<WebhookConfig>,
+    /// A program run with the event in environment variables.
+    pub command: Option<CommandConfig>,
+}
+
+/// A notifying event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyEvent {
+    /// A backup or an export failed.
+    Failure,
+    /// A backup and all its exports succeeded.
+    Success,
+}
+
+/// SMTP settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server.
+    pub smtp_host: String,
+    /// SMTP port (default 587 with STARTTLS, 465 with TLS, 25 otherwise).
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none`.
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// SMTP user.
+    pub user: Option<String>,
+    /// SMTP password.
+    pub password: Option<String>,
+    /// Sender address.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+    /// No encryption (local relays only).
+    None,
+}
+
+/// Webhook settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URL that receives the JSON event.
+    pub url: String,
+}
+
+/// Command notifier settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+
+    pub fn backup_dir() -> PathBuf {
+        PathBuf::from("/var/lib/odoo/backups")
+    }
+    pub fn state_dir() -> PathBuf {
+        PathBuf::from("/var/lib/sauvegarde")
+    }
+    pub fn plugin_dirs() -> Vec<PathBuf> {
+        vec![PathBuf::from("/usr/lib/sauvegarde/plugins")]
+    }
+    pub fn max_parallel() -> usize {
+        1
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn notify_on() -> Vec<super::NotifyEvent> {
+        vec![super::NotifyEvent::Failure]
+    }
+}

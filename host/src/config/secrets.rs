@@ -1,0 +1,93 @@
+//! `<secret>_file = "/path"`: a secret read from a file (works with systemd's
+//! `LoadCredential=`: a relative path is looked up in `$CREDENTIALS_DIRECTORY`).
+
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Value};
+
+use crate::redact;
+
+/// A secret that was read from a file, for `config show`.
+#[derive(Debug, Clone)]
+pub struct FileSecret {
+    /// Dotted key of the secret (`jobs.prod.db_password`).
+    pub key: String,
+    /// The file it came from.
+    pub file: PathBuf,
+}
+
+/// Replaces every `<secret>_file` key of `tree` with `<secret>` holding the file's content
+/// (one trailing newline removed), registers every secret value with the redactor, and
+/// returns where each file secret came from. Errors are `(key, message)`.
+pub fn resolve(tree: &mut Dict) -> Result<Vec<FileSecret>, Vec<(String, String)>> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    walk(tree, "", &mut found, &mut errors);
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+fn walk(dict: &mut Dict, prefix: &str, found: &mut Vec<FileSecret>, errors: &mut Vec<(String, String)>) {
+    let file_keys: Vec<String> = dict
+        .keys()
+        .filter(|k| k.strip_suffix("_file").is_some_and(redact::is_secret_key))
+        .cloned()
+        .collect();
+    for file_key in file_keys {
+        let secret_key = file_key.trim_end_matches("_file").to_string();
+        let full = join(prefix, &secret_key);
+        let Some(Value::String(_, path)) = dict.remove(&file_key) else {
+            errors.push((join(prefix, &file_key), "must be a file path (a string)".into()));
+            continue;
+        };
+        if dict.contains_key(&secret_key) {
+            errors.push((
+                full,
+                format!("both `{secret_key}` and `{file_key}` are set: keep one"),
+            ));
+            continue;
+        }
+        let file = credential_path(Path::new(&path));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let text = text
+                    .strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_string();
+                dict.insert(secret_key, Value::from(text));
+                found.push(FileSecret { key: full, file });
+            }
+            Err(e) => errors.push((
+                join(prefix, &file_key),
+                format!("cannot read secret file {}: {e}", file.display()),
+            )),
+        }
+    }
+    for (key, value) in dict.iter_mut() {
+        match value {
+            Value::Dict(_, child) => walk(child, &join(prefix, key), found, errors),
+            Value::String(_, text) if redact::is_secret_key(key) => redact::register(text),
+            _ => {}
+        }
+    }
+}
+
+fn credential_path(path: &Path) -> PathBuf {
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if path.is_relative() => Path::new(&dir).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// `prefix.key`, or `key` at the top.
+pub fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
