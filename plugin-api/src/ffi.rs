@@ -15,13 +15,16 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     sabi_types::VersionStrings,
     sabi_types::RMut,
-    std_types::{RBox, RResult, RStr, RString, RVec},
+    std_types::{RBox, RResult, RString, RVec},
     StableAbi,
 };
 
 use crate::{guard::guard, logging, Exporter, PluginError, Progress, RemoteFile};
 
 pub use crate::logging::{HostLogger, LogLevel};
+/// abi_stable's FFI-safe string slice, used by [`HostLogger`].
+pub use abi_stable::std_types::RStr;
+
 
 /// The host's side of a transfer's progress reporting.
 #[sabi_trait]

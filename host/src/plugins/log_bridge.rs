@@ -1,8 +1,7 @@
 //! Receives plugins' log events and re-emits them as host `tracing` events tagged with
 //! the plugin's kind, secrets masked.
 
-use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel};
-use sauvegarde_plugin_api::__private::abi_stable::std_types::RStr;
+use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
 
 use crate::redact;
 

@@ -1,0 +1,74 @@
+//! Creating a plugin destination from `[jobs.<id>.destinations.<name>]`.
+
+use sauvegarde_plugin_api::{host::HostDestination, PluginError};
+
+use crate::config::DestinationConfig;
+use crate::plugins::PluginRegistry;
+use crate::redact;
+
+/// Why an export could not be done; every variant names the job and destination.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// No loaded plugin serves the destination's `type`.
+    #[error("`jobs.{job}.destinations.{destination}.type`: no plugin of type `{kind}` is loaded (plugins found: {found}); run `sauvegarde plugins` to see why a file was refused")]
+    UnknownType {
+        /// Job id.
+        job: String,
+        /// Destination name.
+        destination: String,
+        /// The configured type.
+        kind: String,
+        /// The kinds that are loaded.
+        found: String,
+    },
+    /// The plugin refused the destination's settings, or an operation failed.
+    #[error("job `{job}`, destination `{destination}`: {error}")]
+    Plugin {
+        /// Job id.
+        job: String,
+        /// Destination name.
+        destination: String,
+        /// The plugin's error, secrets masked.
+        error: PluginError,
+    },
+}
+
+impl ExportError {
+    /// Wraps a plugin error, masking any secret it echoes.
+    pub fn plugin(job: &str, destination: &str, error: PluginError) -> Self {
+        let message = redact::scrub(error.message()).into_owned();
+        ExportError::Plugin {
+            job: job.to_string(),
+            destination: destination.to_string(),
+            error: PluginError::new(error.kind(), message),
+        }
+    }
+}
+
+/// Creates the destination `name` of job `job` through its plugin. The host's own keys
+/// (`type`, `keep_days`, `keep_count`, `retries`) are not passed on.
+pub fn open_destination(
+    registry: &PluginRegistry,
+    job: &str,
+    name: &str,
+    config: &DestinationConfig,
+) -> Result<HostDestination, ExportError> {
+    let plugin = registry.get(&config.kind).ok_or_else(|| ExportError::UnknownType {
+        job: job.to_string(),
+        destination: name.to_string(),
+        kind: config.kind.clone(),
+        found: match registry.kinds() {
+            kinds if kinds.is_empty() => "none".to_string(),
+            kinds => kinds.join(", "),
+        },
+    })?;
+    let settings = serde_json::Value::Object(config.settings.clone()).to_string();
+    plugin.new_destination(&settings).map_err(|e| {
+        let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {
+            e.context(format!("in `jobs.{job}.destinations.{name}`"))
+        } else {
+            e
+        };
+        ExportError::plugin(job, name, e)
+    })
+}

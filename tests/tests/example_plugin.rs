@@ -1,0 +1,139 @@
+//! A third-party exporter built outside the workspace, after the host, loads into the
+//! unchanged host binary; one built against another major API version is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sauvegarde_tests::build::{artifacts, workspace_root};
+use sha2::{Digest, Sha256};
+
+fn sha256(path: &Path) -> String {
+    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Builds a Cargo project on its own (not as a workspace member) and returns its cdylib.
+fn build_out_of_tree(manifest_dir: &Path, lib_name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = workspace_root().join("target/out-of-tree");
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(manifest_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building {} failed", manifest_dir.display());
+    target.join("debug").join(format!("lib{lib_name}.so"))
+}
+
+fn host(config: &Path, args: &[&str]) -> Output {
+    Command::new(artifacts().host_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn example_exporter_works_with_a_host_built_before_it() {
+    let host_bin = artifacts().host_bin();
+    let host_before = sha256(&host_bin);
+
+    let example = build_out_of_tree(&workspace_root().join("examples/exporter-local-dir"), "exporter_local_dir");
+    let work = tempfile::tempdir().unwrap();
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&example, plugins.join("libexporter_local_dir.so")).unwrap();
+    let nas = work.path().join("nas");
+    let config = work.path().join("sauvegarde.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dirs = [{plugins:?}]\n[jobs.j]\ndatabase = \"x\"\n\
+             [jobs.j.destinations.nas]\ntype = \"local-dir\"\ndir = {nas:?}\n\
+             [jobs.j.destinations.typo]\ntype = \"local-dir\"\ndri = {nas:?}\n\
+             [jobs.j.destinations.nowhere]\ntype = \"carrier-pigeon\"\n"
+        ),
+    )
+    .unwrap();
+
+    let out = host(&config, &["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = json["plugins"].as_array().unwrap().iter().any(|p| {
+        p["kind"] == "local-dir" && p["file"].as_str().unwrap().starts_with(plugins.to_str().unwrap())
+    });
+    assert!(listed, "{json:#}");
+
+    let out = host(&config, &["test", "j", "nas"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("✓ nas (local-dir): directory"), "{}", text(&out));
+
+    let out = host(&config, &["test", "j"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("✗ typo") && all.contains("jobs.j.destinations.typo") && all.contains("dri"), "{all}");
+    assert!(all.contains("no plugin of type `carrier-pigeon`") && all.contains("local-dir"), "{all}");
+
+    let archive = work.path().join("db_2026-01-02_03-04-05.zip");
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&archive, &payload).unwrap();
+    let nas_only = work.path().join("nas-only.toml");
+    let full = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&nas_only, full.split("[jobs.j.destinations.typo]").next().unwrap()).unwrap();
+    let out = host(&nas_only, &["export", "j", archive.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read(nas.join("db_2026-01-02_03-04-05.zip")).unwrap(), payload);
+    assert_eq!(std::fs::read_dir(&nas).unwrap().count(), 1, "no partial left");
+
+    assert_eq!(sha256(&host_bin), host_before, "the host binary was not rebuilt");
+}
+
+#[test]
+fn plugin_built_against_another_major_api_version_is_refused() {
+    let root = workspace_root();
+    let work = tempfile::tempdir().unwrap();
+    // A copy of the API crate claiming version 2.0.0, and the example built against it.
+    let api = work.path().join("plugin-api");
+    std::fs::create_dir_all(api.join("src")).unwrap();
+    for entry in std::fs::read_dir(root.join("plugin-api/src")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), api.join("src").join(entry.file_name())).unwrap();
+    }
+    let manifest = std::fs::read_to_string(root.join("plugin-api/Cargo.toml")).unwrap();
+    let manifest = manifest
+        .replace("version = \"1.0.0\"", "version = \"2.0.0\"")
+        .replace(".workspace = true", " = \"*\"")
+        .replace("abi_stable = \"*\"", "abi_stable = \"=0.11.3\"")
+        .replace("serde = \"*\"", "serde = { version = \"1\", features = [\"derive\"] }")
+        .replace("edition = \"*\"", "edition = \"2021\"")
+        .replace("license = \"*\"", "")
+        .replace("rust-version = \"*\"", "");
+    std::fs::write(api.join("Cargo.toml"), manifest + "\n[workspace]\n").unwrap();
+    let plugin = work.path().join("exporter");
+    std::fs::create_dir_all(plugin.join("src")).unwrap();
+    std::fs::copy(root.join("examples/exporter-local-dir/src/lib.rs"), plugin.join("src/lib.rs")).unwrap();
+    let example_manifest = std::fs::read_to_string(root.join("examples/exporter-local-dir/Cargo.toml"))
+        .unwrap()
+        .replace("../../plugin-api", api.to_str().unwrap())
+        .replace("name = \"exporter-local-dir\"", "name = \"exporter-api-two\"");
+    std::fs::write(plugin.join("Cargo.toml"), example_manifest).unwrap();
+    let so = build_out_of_tree(&plugin, "exporter_api_two");
+
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&so, plugins.join("libexporter_api_two.so")).unwrap();
+    let config = work.path().join("sauvegarde.toml");
+    std::fs::write(&config, format!("plugin_dirs = [{plugins:?}]\n")).unwrap();
+    let out = host(&config, &["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused = &json["refused"][0];
+    assert!(refused["file"].as_str().unwrap().ends_with("libexporter_api_two.so"), "{json:#}");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(reason.contains("incompatible plugin API") && reason.contains("2.0.0") && reason.contains("1.x"), "{reason}");
+}
