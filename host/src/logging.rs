@@ -16,7 +16,9 @@ pub fn init(format: LogFormat) {
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Plain => builder.with_ansi(false).try_init(),
-        LogFormat::Auto => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Auto => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
     // Already installed (tests calling twice): keep the first.
     let _ = result;

@@ -73,10 +73,24 @@ mod tests {
 
     #[test]
     fn secret_key_names() {
-        for k in ["password", "db_password", "passphrase", "private_key", "app_secret", "refresh_token"] {
+        for k in [
+            "password",
+            "db_password",
+            "passphrase",
+            "private_key",
+            "app_secret",
+            "refresh_token",
+        ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["user", "host", "private_key_file", "app_key", "known_hosts_file", "keep_days"] {
+        for k in [
+            "user",
+            "host",
+            "private_key_file",
+            "app_key",
+            "known_hosts_file",
+            "keep_days",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }

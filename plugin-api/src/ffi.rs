@@ -13,8 +13,8 @@ use abi_stable::{
     prefix_type::PrefixTypeTrait,
     sabi_trait,
     sabi_trait::TD_Opaque,
-    sabi_types::VersionStrings,
     sabi_types::RMut,
+    sabi_types::VersionStrings,
     std_types::{RBox, RResult, RString, RVec},
     StableAbi,
 };
@@ -24,7 +24,6 @@ use crate::{guard::guard, logging, Exporter, PluginError, Progress, RemoteFile};
 pub use crate::logging::{HostLogger, LogLevel};
 /// abi_stable's FFI-safe string slice, used by [`HostLogger`].
 pub use abi_stable::std_types::RStr;
-
 
 /// The host's side of a transfer's progress reporting.
 #[sabi_trait]
@@ -149,7 +148,9 @@ struct Adapter<E>(E);
 
 impl<E: Exporter> Destination for Adapter<E> {
     fn test_connection(&self) -> RResult<RString, PluginError> {
-        guard("test_connection", || self.0.test_connection().map(RString::from))
+        guard("test_connection", || {
+            self.0.test_connection().map(RString::from)
+        })
     }
 
     fn upload<'p>(
@@ -160,8 +161,11 @@ impl<E: Exporter> Destination for Adapter<E> {
     ) -> RResult<(), PluginError> {
         guard("upload", || {
             let mut progress = Progress::new(progress);
-            self.0
-                .upload(Path::new(local_path.as_str()), remote_name.as_str(), &mut progress)
+            self.0.upload(
+                Path::new(local_path.as_str()),
+                remote_name.as_str(),
+                &mut progress,
+            )
         })
     }
 
@@ -188,7 +192,9 @@ impl<E: Exporter> Destination for Adapter<E> {
 
     fn call(&self, op: RStr<'_>, args_json: RStr<'_>) -> RResult<RString, PluginError> {
         guard("call", || {
-            self.0.call(op.as_str(), args_json.as_str()).map(RString::from)
+            self.0
+                .call(op.as_str(), args_json.as_str())
+                .map(RString::from)
         })
     }
 }

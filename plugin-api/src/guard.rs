@@ -9,7 +9,10 @@ use crate::PluginError;
 
 /// Runs `f`, turning a panic into an [`ErrorKind::Other`](crate::ErrorKind::Other) error
 /// that carries the panic message.
-pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
+pub(crate) fn guard<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, PluginError>,
+) -> RResult<T, PluginError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.into(),
         Err(payload) => RResult::RErr(PluginError::other(format!(

@@ -73,7 +73,11 @@ impl LoadError {
                 }
             }
             LibraryError::InvalidAbiHeader(header) => LoadError::IncompatibleVersion {
-                expected: format!("abi_stable ABI {}.{}", AbiHeader::VALUE.abi_major, AbiHeader::VALUE.abi_minor),
+                expected: format!(
+                    "abi_stable ABI {}.{}",
+                    AbiHeader::VALUE.abi_major,
+                    AbiHeader::VALUE.abi_minor
+                ),
                 found: format!("abi_stable ABI {}.{}", header.abi_major, header.abi_minor),
             },
             LibraryError::Many(errors) => match errors.into_iter().next() {
@@ -87,7 +91,11 @@ impl LoadError {
 
 /// Picks the lines that say what differs out of abi_stable's long layout report.
 fn summarize_layout_error(detail: &str) -> String {
-    let lines: Vec<&str> = detail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = detail
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let start = lines.iter().position(|l| l.starts_with("Error:"));
     match start {
         Some(i) => lines[i..lines.len().min(i + 5)].join(" "),

@@ -21,7 +21,11 @@ fn build_out_of_tree(manifest_dir: &Path, lib_name: &str) -> PathBuf {
         .env("CARGO_TARGET_DIR", &target)
         .status()
         .unwrap();
-    assert!(status.success(), "building {} failed", manifest_dir.display());
+    assert!(
+        status.success(),
+        "building {} failed",
+        manifest_dir.display()
+    );
     target.join("debug").join(format!("lib{lib_name}.so"))
 }
 
@@ -35,7 +39,11 @@ fn host(config: &Path, args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -43,7 +51,10 @@ fn example_exporter_works_with_a_host_built_before_it() {
     let host_bin = artifacts().host_bin();
     let host_before = sha256(&host_bin);
 
-    let example = build_out_of_tree(&workspace_root().join("examples/exporter-local-dir"), "exporter_local_dir");
+    let example = build_out_of_tree(
+        &workspace_root().join("examples/exporter-local-dir"),
+        "exporter_local_dir",
+    );
     let work = tempfile::tempdir().unwrap();
     let plugins = work.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
@@ -65,32 +76,61 @@ fn example_exporter_works_with_a_host_built_before_it() {
     assert!(out.status.success(), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let listed = json["plugins"].as_array().unwrap().iter().any(|p| {
-        p["kind"] == "local-dir" && p["file"].as_str().unwrap().starts_with(plugins.to_str().unwrap())
+        p["kind"] == "local-dir"
+            && p["file"]
+                .as_str()
+                .unwrap()
+                .starts_with(plugins.to_str().unwrap())
     });
     assert!(listed, "{json:#}");
 
     let out = host(&config, &["test", "j", "nas"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("✓ nas (local-dir): directory"), "{}", text(&out));
+    assert!(
+        text(&out).contains("✓ nas (local-dir): directory"),
+        "{}",
+        text(&out)
+    );
 
     let out = host(&config, &["test", "j"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
-    assert!(all.contains("✗ typo") && all.contains("jobs.j.destinations.typo") && all.contains("dri"), "{all}");
-    assert!(all.contains("no plugin of type `carrier-pigeon`") && all.contains("local-dir"), "{all}");
+    assert!(
+        all.contains("✗ typo") && all.contains("jobs.j.destinations.typo") && all.contains("dri"),
+        "{all}"
+    );
+    assert!(
+        all.contains("no plugin of type `carrier-pigeon`") && all.contains("local-dir"),
+        "{all}"
+    );
 
     let archive = work.path().join("db_2026-01-02_03-04-05.zip");
     let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&archive, &payload).unwrap();
     let nas_only = work.path().join("nas-only.toml");
     let full = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&nas_only, full.split("[jobs.j.destinations.typo]").next().unwrap()).unwrap();
+    std::fs::write(
+        &nas_only,
+        full.split("[jobs.j.destinations.typo]").next().unwrap(),
+    )
+    .unwrap();
     let out = host(&nas_only, &["export", "j", archive.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(std::fs::read(nas.join("db_2026-01-02_03-04-05.zip")).unwrap(), payload);
-    assert_eq!(std::fs::read_dir(&nas).unwrap().count(), 1, "no partial left");
+    assert_eq!(
+        std::fs::read(nas.join("db_2026-01-02_03-04-05.zip")).unwrap(),
+        payload
+    );
+    assert_eq!(
+        std::fs::read_dir(&nas).unwrap().count(),
+        1,
+        "no partial left"
+    );
 
-    assert_eq!(sha256(&host_bin), host_before, "the host binary was not rebuilt");
+    assert_eq!(
+        sha256(&host_bin),
+        host_before,
+        "the host binary was not rebuilt"
+    );
 }
 
 #[test]
@@ -109,18 +149,29 @@ fn plugin_built_against_another_major_api_version_is_refused() {
         .replace("version = \"1.0.0\"", "version = \"2.0.0\"")
         .replace(".workspace = true", " = \"*\"")
         .replace("abi_stable = \"*\"", "abi_stable = \"=0.11.3\"")
-        .replace("serde = \"*\"", "serde = { version = \"1\", features = [\"derive\"] }")
+        .replace(
+            "serde = \"*\"",
+            "serde = { version = \"1\", features = [\"derive\"] }",
+        )
         .replace("edition = \"*\"", "edition = \"2021\"")
         .replace("license = \"*\"", "")
         .replace("rust-version = \"*\"", "");
     std::fs::write(api.join("Cargo.toml"), manifest + "\n[workspace]\n").unwrap();
     let plugin = work.path().join("exporter");
     std::fs::create_dir_all(plugin.join("src")).unwrap();
-    std::fs::copy(root.join("examples/exporter-local-dir/src/lib.rs"), plugin.join("src/lib.rs")).unwrap();
-    let example_manifest = std::fs::read_to_string(root.join("examples/exporter-local-dir/Cargo.toml"))
-        .unwrap()
-        .replace("../../plugin-api", api.to_str().unwrap())
-        .replace("name = \"exporter-local-dir\"", "name = \"exporter-api-two\"");
+    std::fs::copy(
+        root.join("examples/exporter-local-dir/src/lib.rs"),
+        plugin.join("src/lib.rs"),
+    )
+    .unwrap();
+    let example_manifest =
+        std::fs::read_to_string(root.join("examples/exporter-local-dir/Cargo.toml"))
+            .unwrap()
+            .replace("../../plugin-api", api.to_str().unwrap())
+            .replace(
+                "name = \"exporter-local-dir\"",
+                "name = \"exporter-api-two\"",
+            );
     std::fs::write(plugin.join("Cargo.toml"), example_manifest).unwrap();
     let so = build_out_of_tree(&plugin, "exporter_api_two");
 
@@ -133,7 +184,18 @@ fn plugin_built_against_another_major_api_version_is_refused() {
     assert!(out.status.success(), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let refused = &json["refused"][0];
-    assert!(refused["file"].as_str().unwrap().ends_with("libexporter_api_two.so"), "{json:#}");
+    assert!(
+        refused["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("libexporter_api_two.so"),
+        "{json:#}"
+    );
     let reason = refused["reason"].as_str().unwrap();
-    assert!(reason.contains("incompatible plugin API") && reason.contains("2.0.0") && reason.contains("1.x"), "{reason}");
+    assert!(
+        reason.contains("incompatible plugin API")
+            && reason.contains("2.0.0")
+            && reason.contains("1.x"),
+        "{reason}"
+    );
 }

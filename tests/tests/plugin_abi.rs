@@ -34,7 +34,11 @@ fn plugins_json(config: &Path) -> (i32, Value) {
         .output()
         .unwrap();
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), json)
 }
@@ -61,10 +65,18 @@ fn host_lists_the_three_plugins_and_refuses_junk() {
         ("libsauvegarde_dropbox.so", &dropbox),
         ("libzz_second_sftp.so", &sftp),
     ]);
-    std::fs::write(plugins.path().join("libjunk.so"), b"\x7fELF not really a library").unwrap();
+    std::fs::write(
+        plugins.path().join("libjunk.so"),
+        b"\x7fELF not really a library",
+    )
+    .unwrap();
     std::fs::write(plugins.path().join("README.txt"), "plugins go here\n").unwrap();
     let zlib = Path::new("/usr/lib/x86_64-linux-gnu/libz.so.1");
-    let zlib = if zlib.exists() { zlib } else { Path::new("/lib/x86_64-linux-gnu/libz.so.1") };
+    let zlib = if zlib.exists() {
+        zlib
+    } else {
+        Path::new("/lib/x86_64-linux-gnu/libz.so.1")
+    };
     std::fs::copy(zlib, plugins.path().join("libz.so")).unwrap();
 
     let work = tempfile::tempdir().unwrap();
@@ -78,8 +90,14 @@ fn host_lists_the_three_plugins_and_refuses_junk() {
         .map(|p| (p["kind"].as_str().unwrap(), p["file"].as_str().unwrap()))
         .collect();
     for kind in ["sftp", "ftp", "dropbox"] {
-        let (_, file) = loaded.iter().find(|(k, _)| *k == kind).unwrap_or_else(|| panic!("{kind} missing: {json:#}"));
-        assert!(file.starts_with(plugins.path().to_str().unwrap()), "{kind} from {file}");
+        let (_, file) = loaded
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap_or_else(|| panic!("{kind} missing: {json:#}"));
+        assert!(
+            file.starts_with(plugins.path().to_str().unwrap()),
+            "{kind} from {file}"
+        );
     }
     for p in json["plugins"].as_array().unwrap() {
         assert!(!p["version"].as_str().unwrap().is_empty());
@@ -89,7 +107,10 @@ fn host_lists_the_three_plugins_and_refuses_junk() {
     assert!(refused_reason(&json, "README.txt").contains("not a shared library"));
     assert!(refused_reason(&json, "libz.so").contains("not a sauvegarde plugin"));
     let dup = refused_reason(&json, "libzz_second_sftp.so");
-    assert!(dup.contains("`sftp` is already provided by") && dup.contains("libsauvegarde_sftp.so"), "{dup}");
+    assert!(
+        dup.contains("`sftp` is already provided by") && dup.contains("libsauvegarde_sftp.so"),
+        "{dup}"
+    );
 }
 
 #[test]
@@ -104,7 +125,10 @@ fn human_listing_names_refused_files() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ftp") && text.contains("refused:") && text.contains("libjunk.so"), "{text}");
+    assert!(
+        text.contains("ftp") && text.contains("refused:") && text.contains("libjunk.so"),
+        "{text}"
+    );
 }
 
 fn probe() -> LoadedPlugin {
@@ -142,10 +166,19 @@ fn panics_in_plugin_methods_become_errors() {
 #[test]
 fn panic_in_constructor_becomes_error_and_bad_config_is_config_error() {
     let plugin = probe();
-    let err = plugin.new_destination(r#"{"panic_in":"new"}"#).err().unwrap();
+    let err = plugin
+        .new_destination(r#"{"panic_in":"new"}"#)
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::Other);
-    assert!(err.message().contains("probe asked to panic in new"), "{err}");
-    let err = plugin.new_destination(r#"{"panik_in":"new"}"#).err().unwrap();
+    assert!(
+        err.message().contains("probe asked to panic in new"),
+        "{err}"
+    );
+    let err = plugin
+        .new_destination(r#"{"panik_in":"new"}"#)
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.message().contains("panik_in"), "{err}");
 }
@@ -165,7 +198,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
         let m = event.metadata();
-        self.0.lock().unwrap().push((m.target().to_string(), *m.level(), fields.0));
+        self.0
+            .lock()
+            .unwrap()
+            .push((m.target().to_string(), *m.level(), fields.0));
     }
 }
 
@@ -180,7 +216,11 @@ fn plugin_log_events_reach_the_host_subscriber_tagged_with_kind() {
 
     let plugins = plugin_dir_with(&[("libprobe.so", &artifacts().plugin("test_plugin"))]);
     let registry = PluginRegistry::discover(&[plugins.path().to_path_buf()], None);
-    let dest = registry.get("test-probe").unwrap().new_destination("{}").unwrap();
+    let dest = registry
+        .get("test-probe")
+        .unwrap()
+        .new_destination("{}")
+        .unwrap();
     assert_eq!(dest.test_connection().unwrap(), "probe ok");
 
     let events: Vec<_> = captured
@@ -200,5 +240,8 @@ fn plugin_log_events_reach_the_host_subscriber_tagged_with_kind() {
     assert!(find("probe error event").unwrap().2.contains("code=7"));
     assert_eq!(find("probe warn event").unwrap().1, tracing::Level::WARN);
     assert_eq!(find("probe debug event").unwrap().1, tracing::Level::DEBUG);
-    assert!(find("probe trace event").is_none(), "trace is above the host's level: {events:?}");
+    assert!(
+        find("probe trace event").is_none(),
+        "trace is above the host's level: {events:?}"
+    );
 }

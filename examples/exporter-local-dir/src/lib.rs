@@ -36,22 +36,35 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> PluginError {
 }
 
 /// Copies `from` to `to` in 1 MiB blocks, reporting progress; `to` is synced to disk.
-fn copy_with_progress(from: &Path, to: &Path, progress: &mut Progress<'_>) -> Result<(), PluginError> {
+fn copy_with_progress(
+    from: &Path,
+    to: &Path,
+    progress: &mut Progress<'_>,
+) -> Result<(), PluginError> {
     let mut input = File::open(from).map_err(|e| io_error("cannot open", from, e))?;
-    let total = input.metadata().map_err(|e| io_error("cannot stat", from, e))?.len();
+    let total = input
+        .metadata()
+        .map_err(|e| io_error("cannot stat", from, e))?
+        .len();
     let mut output = File::create(to).map_err(|e| io_error("cannot create", to, e))?;
     let mut buffer = vec![0u8; 1 << 20];
     let mut done = 0u64;
     loop {
-        let n = input.read(&mut buffer).map_err(|e| io_error("cannot read", from, e))?;
+        let n = input
+            .read(&mut buffer)
+            .map_err(|e| io_error("cannot read", from, e))?;
         if n == 0 {
             break;
         }
-        output.write_all(&buffer[..n]).map_err(|e| io_error("cannot write", to, e))?;
+        output
+            .write_all(&buffer[..n])
+            .map_err(|e| io_error("cannot write", to, e))?;
         done += n as u64;
         progress.report(done, total)?;
     }
-    output.sync_all().map_err(|e| io_error("cannot sync", to, e))
+    output
+        .sync_all()
+        .map_err(|e| io_error("cannot sync", to, e))
 }
 
 /// Copies to a temporary name, then renames: the final name appears complete or not at all.
@@ -86,7 +99,12 @@ impl Exporter for LocalDir {
         Ok(format!("directory {} is writable", self.dir.display()))
     }
 
-    fn upload(&self, local_path: &Path, remote_name: &str, progress: &mut Progress<'_>) -> Result<(), PluginError> {
+    fn upload(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), PluginError> {
         fs::create_dir_all(&self.dir).map_err(|e| io_error("cannot create", &self.dir, e))?;
         copy_atomically(local_path, &self.path_of(remote_name)?, progress)
     }
@@ -100,7 +118,9 @@ impl Exporter for LocalDir {
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error("cannot list", &self.dir, e))?;
-            let meta = entry.metadata().map_err(|e| io_error("cannot stat", &entry.path(), e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_error("cannot stat", &entry.path(), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if meta.is_file() && !name.ends_with(".partial") {
                 let modified = meta
@@ -119,7 +139,12 @@ impl Exporter for LocalDir {
         fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))
     }
 
-    fn download(&self, name: &str, local_path: &Path, progress: &mut Progress<'_>) -> Result<(), PluginError> {
+    fn download(
+        &self,
+        name: &str,
+        local_path: &Path,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), PluginError> {
         copy_atomically(&self.path_of(name)?, local_path, progress)
     }
 }

@@ -19,10 +19,18 @@ pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
 pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
     let loaded = load_config(files)?;
     let jobs = loaded.config.jobs.len();
-    let files: Vec<String> = loaded.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = loaded
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     print_text(&format!(
         "configuration OK: {jobs} job(s); files read: {}\n",
-        if files.is_empty() { "none".into() } else { files.join(", ") }
+        if files.is_empty() {
+            "none".into()
+        } else {
+            files.join(", ")
+        }
     ))?;
     Ok(exit::OK)
 }

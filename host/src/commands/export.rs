@@ -14,12 +14,18 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
         .get(job_id)
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
     if !archive.is_file() {
-        return Err(CliError::usage(format!("{}: no such archive", archive.display())));
+        return Err(CliError::usage(format!(
+            "{}: no such archive",
+            archive.display()
+        )));
     }
     let registry = discover(files)?;
     let mut failed = 0;
     for (name, config) in &job.destinations {
-        let policy = RetryPolicy { retries: config.retries.unwrap_or(3), ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            retries: config.retries.unwrap_or(3),
+            ..RetryPolicy::default()
+        };
         let started = std::time::Instant::now();
         let result = open_destination(&registry, job_id, name, config).and_then(|d| {
             upload_with_retries(&d, archive, policy, &mut |_, _| true, &mut |_, _| {})

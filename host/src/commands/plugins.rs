@@ -27,7 +27,10 @@ pub fn discover(files: &[PathBuf]) -> Result<PluginRegistry, CliError> {
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(PathBuf::from));
-    Ok(PluginRegistry::discover(&loaded.config.plugin_dirs, exe_dir.as_deref()))
+    Ok(PluginRegistry::discover(
+        &loaded.config.plugin_dirs,
+        exe_dir.as_deref(),
+    ))
 }
 
 /// Lists loaded plugins and refused files. Refused files do not fail the command.

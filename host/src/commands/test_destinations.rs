@@ -16,11 +16,15 @@ pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, C
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
     if let Some(name) = only {
         if !job.destinations.contains_key(name) {
-            return Err(CliError::usage(format!("job `{job_id}` has no destination `{name}`")));
+            return Err(CliError::usage(format!(
+                "job `{job_id}` has no destination `{name}`"
+            )));
         }
     }
     if job.destinations.is_empty() {
-        return Err(CliError::usage(format!("job `{job_id}` has no destinations")));
+        return Err(CliError::usage(format!(
+            "job `{job_id}` has no destinations"
+        )));
     }
     let registry = discover(files)?;
     let mut failed = 0;
@@ -33,7 +37,11 @@ pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, C
                 .map_err(|e| ExportError::plugin(job_id, name, e))
         });
         let line = match result {
-            Ok(message) => format!("✓ {name} ({}): {}\n", config.kind, crate::redact::scrub(&message)),
+            Ok(message) => format!(
+                "✓ {name} ({}): {}\n",
+                config.kind,
+                crate::redact::scrub(&message)
+            ),
             Err(e) => {
                 failed += 1;
                 format!("✗ {name} ({}): {e}\n", config.kind)

@@ -118,7 +118,11 @@ fn describe(metadata: &Metadata, parts: &[&str]) -> String {
         Some(figment::Source::File(path)) => path.display().to_string(),
         _ if metadata.name.contains("environment") => format!(
             "environment variable {ENV_PREFIX}{}",
-            parts.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>().join("__")
+            parts
+                .iter()
+                .map(|p| p.to_uppercase())
+                .collect::<Vec<_>>()
+                .join("__")
         ),
         Some(figment::Source::Code(_)) => "built-in default".to_string(),
         _ => metadata.name.to_string(),
@@ -129,9 +133,8 @@ fn describe(metadata: &Metadata, parts: &[&str]) -> String {
 pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
     let files = sources.config_files();
     let mut errors = Vec::new();
-    let mut figment = Figment::from(
-        Serialized::defaults(builtin_defaults()).profile(Profile::Default),
-    );
+    let mut figment =
+        Figment::from(Serialized::defaults(builtin_defaults()).profile(Profile::Default));
     for file in &files {
         if !sources.files.is_empty() && !file.is_file() {
             errors.push(ConfigError {
@@ -204,7 +207,11 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
     let jobs = match top.remove("jobs") {
         Some(Value::Dict(_, jobs)) => jobs,
         Some(_) => {
-            errors.push(error_at(figment, "jobs", "must be a table of jobs: [jobs.<id>]"));
+            errors.push(error_at(
+                figment,
+                "jobs",
+                "must be a table of jobs: [jobs.<id>]",
+            ));
             Dict::new()
         }
         None => Dict::new(),
@@ -273,7 +280,11 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
     }
     if let Some(schedule) = &job.schedule {
         if schedule.every == 0 {
-            errors.push(error_at(figment, &key("schedule.every"), "must be at least 1"));
+            errors.push(error_at(
+                figment,
+                &key("schedule.every"),
+                "must be at least 1",
+            ));
         }
         if let Some(at) = &schedule.at {
             if !matches!(schedule.unit, ScheduleUnit::Days | ScheduleUnit::Weeks) {
@@ -294,10 +305,18 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
     for (name, dest) in &job.destinations {
         let dkey = key(&format!("destinations.{name}"));
         if dest.kind.trim().is_empty() {
-            errors.push(error_at(figment, &format!("{dkey}.type"), "must name a plugin type"));
+            errors.push(error_at(
+                figment,
+                &format!("{dkey}.type"),
+                "must name a plugin type",
+            ));
         }
         if dest.keep_count == Some(0) {
-            errors.push(error_at(figment, &format!("{dkey}.keep_count"), "must be at least 1"));
+            errors.push(error_at(
+                figment,
+                &format!("{dkey}.keep_count"),
+                "must be at least 1",
+            ));
         }
     }
     errors
@@ -346,9 +365,10 @@ fn figment_errors(figment: &Figment, error: figment::Error, prefix: &str) -> Vec
             };
             let key = path.join(".");
             let source = match &e.metadata {
-                Some(m) if m.name.contains("environment") || m.source.is_some() => {
-                    Some(describe(m, &path.iter().map(String::as_str).collect::<Vec<_>>()))
-                }
+                Some(m) if m.name.contains("environment") || m.source.is_some() => Some(describe(
+                    m,
+                    &path.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
                 _ => source_name(figment, &key),
             };
             ConfigError {

@@ -30,7 +30,12 @@ pub fn resolve(tree: &mut Dict) -> Result<Vec<FileSecret>, Vec<(String, String)>
     }
 }
 
-fn walk(dict: &mut Dict, prefix: &str, found: &mut Vec<FileSecret>, errors: &mut Vec<(String, String)>) {
+fn walk(
+    dict: &mut Dict,
+    prefix: &str,
+    found: &mut Vec<FileSecret>,
+    errors: &mut Vec<(String, String)>,
+) {
     let file_keys: Vec<String> = dict
         .keys()
         .filter(|k| k.strip_suffix("_file").is_some_and(redact::is_secret_key))
@@ -40,7 +45,10 @@ fn walk(dict: &mut Dict, prefix: &str, found: &mut Vec<FileSecret>, errors: &mut
         let secret_key = file_key.trim_end_matches("_file").to_string();
         let full = join(prefix, &secret_key);
         let Some(Value::String(_, path)) = dict.remove(&file_key) else {
-            errors.push((join(prefix, &file_key), "must be a file path (a string)".into()));
+            errors.push((
+                join(prefix, &file_key),
+                "must be a file path (a string)".into(),
+            ));
             continue;
         };
         if dict.contains_key(&secret_key) {

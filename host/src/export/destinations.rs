@@ -53,15 +53,17 @@ pub fn open_destination(
     name: &str,
     config: &DestinationConfig,
 ) -> Result<HostDestination, ExportError> {
-    let plugin = registry.get(&config.kind).ok_or_else(|| ExportError::UnknownType {
-        job: job.to_string(),
-        destination: name.to_string(),
-        kind: config.kind.clone(),
-        found: match registry.kinds() {
-            kinds if kinds.is_empty() => "none".to_string(),
-            kinds => kinds.join(", "),
-        },
-    })?;
+    let plugin = registry
+        .get(&config.kind)
+        .ok_or_else(|| ExportError::UnknownType {
+            job: job.to_string(),
+            destination: name.to_string(),
+            kind: config.kind.clone(),
+            found: match registry.kinds() {
+                kinds if kinds.is_empty() => "none".to_string(),
+                kinds => kinds.join(", "),
+            },
+        })?;
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
     plugin.new_destination(&settings).map_err(|e| {
         let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {

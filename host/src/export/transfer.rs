@@ -17,7 +17,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { retries: 3, first_backoff: Duration::from_secs(2) }
+        RetryPolicy {
+            retries: 3,
+            first_backoff: Duration::from_secs(2),
+        }
     }
 }
 
@@ -33,7 +36,9 @@ pub fn upload_with_retries(
     let name = archive
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| PluginError::config(format!("{} has no UTF-8 file name", archive.display())))?;
+        .ok_or_else(|| {
+            PluginError::config(format!("{} has no UTF-8 file name", archive.display()))
+        })?;
     let mut backoff = policy.first_backoff;
     let mut attempt = 1;
     loop {
@@ -42,7 +47,11 @@ pub fn upload_with_retries(
         match result {
             Ok(()) => return Ok(attempt),
             Err(e) if e.kind().is_retryable() && attempt <= policy.retries => {
-                tracing::warn!(attempt, "upload failed, retrying in {backoff:?}: {}", crate::redact::scrub(e.message()));
+                tracing::warn!(
+                    attempt,
+                    "upload failed, retrying in {backoff:?}: {}",
+                    crate::redact::scrub(e.message())
+                );
                 std::thread::sleep(backoff);
                 backoff *= 2;
                 attempt += 1;

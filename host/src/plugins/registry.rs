@@ -81,7 +81,10 @@ impl PluginRegistry {
     /// directory) only fills kinds the configured directories did not provide.
     fn consider(&mut self, file: PathBuf, fallback: bool) {
         if !is_shared_library(&file) {
-            return self.refuse(file, "not a shared library (plugin files end in .so)".into());
+            return self.refuse(
+                file,
+                "not a shared library (plugin files end in .so)".into(),
+            );
         }
         let plugin = match LoadedPlugin::load(&file) {
             Ok(p) => p,
@@ -153,13 +156,24 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
         std::fs::write(dir.path().join("libjunk.so"), b"\x00garbage").unwrap();
         let reg = PluginRegistry::discover(
-            &[dir.path().to_path_buf(), dir.path().join("missing"), dir.path().to_path_buf()],
+            &[
+                dir.path().to_path_buf(),
+                dir.path().join("missing"),
+                dir.path().to_path_buf(),
+            ],
             None,
         );
         assert!(reg.kinds().is_empty());
-        let reasons: Vec<_> = reg.refused().iter().map(|r| (r.file.file_name().unwrap().to_owned(), r.reason.clone())).collect();
+        let reasons: Vec<_> = reg
+            .refused()
+            .iter()
+            .map(|r| (r.file.file_name().unwrap().to_owned(), r.reason.clone()))
+            .collect();
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert!(reasons[0].1.contains("not a loadable shared library"), "{reasons:?}");
+        assert!(
+            reasons[0].1.contains("not a loadable shared library"),
+            "{reasons:?}"
+        );
         assert!(reasons[1].1.contains("not a shared library"), "{reasons:?}");
     }
 }
