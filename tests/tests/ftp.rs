@@ -1,0 +1,335 @@
+//! The FTP exporter plugin, loaded through the real ABI and driven against real FTP servers
+//! (pyftpdlib with and without TLS, vsftpd with `require_ssl_reuse=YES`) on loopback ports.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
+use sauvegarde_plugin_api::ErrorKind;
+use sauvegarde_tests::build::artifacts;
+use sauvegarde_tests::ftp::{FtpServer, PASSWORD};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn plugin() -> LoadedPlugin {
+    LoadedPlugin::load(&artifacts().plugin("ftp")).expect("load the ftp plugin")
+}
+
+fn destination(server: &FtpServer, extra: Value) -> HostDestination {
+    plugin()
+        .new_destination(&server.config(extra))
+        .expect("valid config")
+}
+
+/// A local file of `size` bytes: a pseudo-random 1 MiB block, stamped with its index so
+/// that no two blocks are equal.
+fn local_file(dir: &Path, name: &str, size: u64) -> PathBuf {
+    const BLOCK: usize = 1 << 20;
+    let mut block = vec![0u8; BLOCK];
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for chunk in block.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    // Line feeds everywhere: an ASCII-mode transfer would change them.
+    block[100] = b'\n';
+    block[BLOCK / 2] = b'\n';
+    let path = dir.join(name);
+    let mut file = fs::File::create(&path).unwrap();
+    let mut left = size;
+    let mut index = 0u64;
+    while left > 0 {
+        block[..8].copy_from_slice(&index.to_le_bytes());
+        let n = left.min(BLOCK as u64) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+        index += 1;
+    }
+    path
+}
+
+fn sha256(path: &Path) -> String {
+    let mut file = fs::File::open(path).unwrap();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// Names of the entries in `dir`, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn no_progress() -> impl FnMut(u64, u64) -> bool {
+    |_, _| true
+}
+
+#[test]
+fn tls_required_server_verifies_certificate_and_refuses_plain_login() {
+    let server = FtpServer::pyftpdlib_tls();
+    for tls in ["auto", "required"] {
+        let message = destination(&server, json!({ "tls": tls }))
+            .test_connection()
+            .unwrap_or_else(|e| panic!("tls={tls}: {e}\n{}", server.log()));
+        assert!(
+            message.contains("TLS 1.3, certificate verified"),
+            "{message}"
+        );
+        assert!(message.contains("writable"), "{message}");
+    }
+    assert!(entries(server.root()).is_empty(), "probe file left behind");
+
+    let err = destination(&server, json!({ "tls": "off", "ca_file": null }))
+        .test_connection()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("refuses plain FTP"), "{err}");
+    assert!(err.message().contains("`tls`"), "{err}");
+}
+
+#[test]
+fn plain_server_auto_falls_back_with_warning_and_required_refuses() {
+    let server = FtpServer::pyftpdlib_plain();
+    let message = destination(&server, json!({ "tls": "auto" }))
+        .test_connection()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert!(
+        message.contains("plain FTP: credentials sent in clear"),
+        "{message}"
+    );
+
+    let err = destination(&server, json!({ "tls": "required" }))
+        .test_connection()
+        .unwrap_err();
+    assert!(err.message().contains("does not offer TLS"), "{err}");
+    assert!(err.message().contains("required"), "{err}");
+}
+
+#[test]
+fn vsftpd_with_ssl_reuse_round_trips_byte_identical() {
+    let server = FtpServer::vsftpd();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "src.zip", 3 * (1 << 20) + 17);
+    let dest = destination(&server, json!({ "remote_dir": "backups" }));
+    let message = dest
+        .test_connection()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert!(message.contains("certificate verified"), "{message}");
+    dest.upload(&file, "a.zip", &mut no_progress())
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let on_server = server.root().join("backups/a.zip");
+    assert_eq!(sha256(&on_server), sha256(&file));
+    let back = local.path().join("back.zip");
+    dest.download("a.zip", &back, &mut no_progress()).unwrap();
+    assert_eq!(sha256(&back), sha256(&file));
+    assert_eq!(entries(&server.root().join("backups")), vec!["a.zip"]);
+}
+
+#[test]
+fn self_signed_certificate_is_rejected_without_ca_file() {
+    let server = FtpServer::pyftpdlib_tls();
+    let err = destination(&server, json!({ "ca_file": null }))
+        .test_connection()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.message().contains("ca_file"), "{err}");
+    destination(&server, json!({}))
+        .test_connection()
+        .expect("accepted with ca_file");
+}
+
+#[test]
+fn insecure_skip_verify_connects_and_says_so() {
+    let server = FtpServer::pyftpdlib_tls();
+    let message = destination(
+        &server,
+        json!({ "ca_file": null, "insecure_skip_verify": true }),
+    )
+    .test_connection()
+    .unwrap();
+    assert!(message.contains("NOT verified"), "{message}");
+}
+
+#[test]
+fn wrong_password_is_auth_and_not_shown() {
+    let server = FtpServer::pyftpdlib_tls();
+    let secret = "Wr0ng-Secret-Pass";
+    let err = destination(&server, json!({ "password": secret }))
+        .test_connection()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+}
+
+#[test]
+fn upload_of_200_mib_is_byte_identical() {
+    let server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let size = 200u64 << 20;
+    let file = local_file(local.path(), "big.zip", size);
+    let mut last = (0, 0);
+    let mut progress = |done, total| {
+        last = (done, total);
+        true
+    };
+    destination(&server, json!({}))
+        .upload(&file, "big.zip", &mut progress)
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(last, (size, size));
+    assert_eq!(sha256(&server.root().join("big.zip")), sha256(&file));
+    assert_eq!(entries(server.root()), vec!["big.zip"]);
+}
+
+#[test]
+fn server_killed_mid_upload_fails_without_final_file() {
+    let mut server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "big.zip", 64 << 20);
+    let dest = destination(&server, json!({ "timeout_secs": 5 }));
+    let root = server.root().to_path_buf();
+    let mut killed = false;
+    let mut progress = |done: u64, _| {
+        if done >= 8 << 20 && !killed {
+            server.kill();
+            killed = true;
+        }
+        true
+    };
+    let err = dest.upload(&file, "big.zip", &mut progress).unwrap_err();
+    assert!(killed);
+    assert!(
+        matches!(err.kind(), ErrorKind::Transient | ErrorKind::Connect),
+        "{err}"
+    );
+    assert!(!root.join("big.zip").exists());
+}
+
+#[test]
+fn cancel_stops_upload_and_removes_partial() {
+    let server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "big.zip", 32 << 20);
+    let mut progress = |done: u64, _| done < 4 << 20;
+    let err = destination(&server, json!({}))
+        .upload(&file, "big.zip", &mut progress)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(
+        entries(server.root()).is_empty(),
+        "{:?}",
+        entries(server.root())
+    );
+}
+
+#[test]
+fn passive_and_active_modes_both_transfer() {
+    let server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "a.zip", 1 << 20);
+    for (passive, name) in [(true, "passive.zip"), (false, "active.zip")] {
+        destination(&server, json!({ "passive": passive }))
+            .upload(&file, name, &mut no_progress())
+            .unwrap_or_else(|e| panic!("passive={passive}: {e}\n{}", server.log()));
+        assert_eq!(sha256(&server.root().join(name)), sha256(&file));
+    }
+}
+
+#[test]
+fn list_delete_download_round_trip() {
+    let server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let a = local_file(local.path(), "a.zip", 1000);
+    let b = local_file(local.path(), "b.zip", 3 << 20);
+    let dest = destination(&server, json!({ "remote_dir": "/site" }));
+    assert!(
+        dest.list().unwrap().is_empty(),
+        "missing remote_dir lists empty"
+    );
+    dest.upload(&a, "a.zip", &mut no_progress()).unwrap();
+    dest.upload(&b, "b.zip", &mut no_progress()).unwrap();
+    dest.upload(&a, "b.zip", &mut no_progress()).unwrap();
+    fs::create_dir(server.root().join("site/subdir")).unwrap();
+    let mut listed: Vec<(String, u64)> = dest
+        .list()
+        .unwrap()
+        .iter()
+        .map(|f| (f.name().to_string(), f.size()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![("a.zip".to_string(), 1000), ("b.zip".to_string(), 1000)]
+    );
+    assert!(dest.list().unwrap().iter().all(|f| f.modified().is_some()));
+
+    let back = local.path().join("back.zip");
+    dest.download("b.zip", &back, &mut no_progress()).unwrap();
+    assert_eq!(sha256(&back), sha256(&a));
+    let err = dest
+        .download("nope.zip", &local.path().join("n.zip"), &mut no_progress())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(!local.path().join("n.zip").exists());
+
+    dest.delete("a.zip").unwrap();
+    let names: Vec<String> = dest
+        .list()
+        .unwrap()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    assert_eq!(names, vec!["b.zip"]);
+    let err = dest.delete("a.zip").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+#[test]
+fn missing_remote_dir_is_created_level_by_level() {
+    let server = FtpServer::pyftpdlib_tls();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "a.zip", 5000);
+    destination(&server, json!({ "remote_dir": "x/y/z" }))
+        .upload(&file, "a.zip", &mut no_progress())
+        .unwrap();
+    assert_eq!(entries(&server.root().join("x/y/z")), vec!["a.zip"]);
+}
+
+#[test]
+fn unknown_config_key_is_a_config_error_naming_it() {
+    let server = FtpServer::pyftpdlib_plain();
+    let err = plugin()
+        .new_destination(&server.config(json!({ "pasive": false })))
+        .err()
+        .expect("unknown key refused");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("pasive"), "{err}");
+}
+
+#[test]
+fn refused_connection_is_connect_error() {
+    let port = sauvegarde_tests::net::free_port();
+    let config = json!({ "host": "127.0.0.1", "port": port, "user": "u", "password": "p" });
+    let err = plugin()
+        .new_destination(&config.to_string())
+        .unwrap()
+        .test_connection()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.message().contains(&port.to_string()), "{err}");
+}
