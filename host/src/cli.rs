@@ -37,8 +37,67 @@ pub enum LogFormat {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the scheduler in the foreground (systemd Type=notify): backs up every
+    /// scheduled job on time, reloads on SIGHUP, stops cleanly on SIGTERM/SIGINT.
+    Daemon,
     /// List discovered plugins: file, kind, version, or why a file was refused.
     Plugins {
+        /// Stable JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test the connection to a job's destinations; exit 1 if any failed.
+    Test {
+        /// Job id.
+        job: String,
+        /// Only this destination.
+        destination: Option<String>,
+    },
+    /// Send an existing archive to the job's destinations.
+    Export {
+        /// Job id.
+        job: String,
+        /// The archive file.
+        archive: PathBuf,
+    },
+    /// Back up a job now and print the archive path (progress bar on a terminal).
+    Backup {
+        /// The job id (`[jobs.<id>]`).
+        #[arg(required_unless_present = "database", conflicts_with = "database")]
+        job: Option<String>,
+        /// Ad-hoc backup of this database with default settings; no configuration file
+        /// needed. Written to --output-dir, else the current directory; no retention.
+        #[arg(long, value_name = "DB")]
+        database: Option<String>,
+        /// Directory of an ad-hoc backup (default: the current directory).
+        #[arg(long, value_name = "DIR", requires = "database")]
+        output_dir: Option<PathBuf>,
+        /// Do not export to the job's destinations.
+        #[arg(long)]
+        no_export: bool,
+    },
+    /// Apply a job's retention in its backup directory now.
+    Prune {
+        /// The job id.
+        job: String,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Recent backups.
+    History {
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// How many rows.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Stable JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs with their schedule, last result and next backup time.
+    Jobs {
         /// Stable JSON output.
         #[arg(long)]
         json: bool,

@@ -3,9 +3,23 @@
 //!
 //! The binary (`main.rs`) is a thin layer over [`cli`] and [`commands`].
 
+pub mod archive;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod dump;
+pub mod export;
+pub mod filestore;
+pub mod history;
+pub mod job;
+pub mod lock;
 pub mod logging;
+pub mod naming;
+pub mod notify;
+pub mod odoo_conf;
 pub mod plugins;
 pub mod redact;
+pub mod retention;
+pub mod schedule;

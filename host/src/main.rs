@@ -19,7 +19,31 @@ fn main() {
 fn run(cli: &Cli) -> Result<i32, CliError> {
     let files = &cli.config;
     match &cli.command {
+        Command::Daemon => commands::daemon::run(files),
+        Command::Backup {
+            job,
+            database,
+            output_dir,
+            no_export,
+        } => commands::backup::run(
+            files,
+            &commands::backup::BackupArgs {
+                job: job.as_deref(),
+                database: database.as_deref(),
+                output_dir: output_dir.as_ref(),
+                no_export: *no_export,
+            },
+        ),
+        Command::Prune { job, dry_run } => commands::prune::run(files, job, *dry_run),
+        Command::History { job, limit, json } => {
+            commands::history::run(files, job.as_deref(), *limit, *json)
+        }
+        Command::Jobs { json } => commands::jobs::run(files, *json),
         Command::Plugins { json } => commands::plugins::run(files, *json),
+        Command::Test { job, destination } => {
+            commands::test_destinations::run(files, job, destination.as_deref())
+        }
+        Command::Export { job, archive } => commands::export::run(files, job, archive),
         Command::Config { action } => match action {
             ConfigAction::Show { json } => commands::config::show(files, *json),
             ConfigAction::Check => commands::config::check(files),

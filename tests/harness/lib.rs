@@ -10,4 +10,6 @@ pub mod process;
 pub mod dropbox;
 pub mod ftp;
 pub mod postgres;
+pub mod smtp;
 pub mod sshd;
+pub mod webhook;

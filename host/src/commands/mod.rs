@@ -1,7 +1,14 @@
 //! One module per command; each returns the process exit code or a [`CliError`].
 
+pub mod backup;
 pub mod config;
+pub mod daemon;
+pub mod export;
+pub mod history;
+pub mod jobs;
 pub mod plugins;
+pub mod prune;
+pub mod test_destinations;
 
 use std::fmt;
 
@@ -31,12 +38,18 @@ pub struct CliError {
 impl CliError {
     /// A failure with exit code 1.
     pub fn failed(message: impl fmt::Display) -> Self {
-        CliError { code: exit::FAILED, message: message.to_string() }
+        CliError {
+            code: exit::FAILED,
+            message: message.to_string(),
+        }
     }
 
     /// A usage/configuration failure with exit code 2.
     pub fn usage(message: impl fmt::Display) -> Self {
-        CliError { code: exit::USAGE, message: message.to_string() }
+        CliError {
+            code: exit::USAGE,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -48,7 +61,9 @@ impl From<ConfigErrors> for CliError {
 
 /// Loads the configuration or fails with exit code 2.
 pub fn load_config(files: &[std::path::PathBuf]) -> Result<LoadedConfig, CliError> {
-    Ok(crate::config::load(&Sources { files: files.to_vec() })?)
+    Ok(crate::config::load(&Sources {
+        files: files.to_vec(),
+    })?)
 }
 
 /// Writes a JSON document to stdout.

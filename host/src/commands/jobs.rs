@@ -1,0 +1,115 @@
+//! `jobs [--json]`: jobs with schedule, last result and next backup time.
+
+use serde::Serialize;
+
+use super::{exit, load_config, print_json, print_text, CliError};
+use crate::config::{Schedule, ScheduleUnit};
+use crate::history::{BackupRow, History};
+
+/// One line of `jobs`.
+#[derive(Debug, Serialize)]
+pub struct JobLine {
+    /// Job id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Database.
+    pub database: String,
+    /// Active flag.
+    pub active: bool,
+    /// `every N unit`, or `manual`.
+    pub schedule: String,
+    /// The latest backup, if any.
+    pub last: Option<BackupRow>,
+    /// Next backup (RFC 3339), `now` when due, `null` when manual or inactive.
+    pub next: Option<String>,
+}
+
+fn interval_seconds(s: &Schedule) -> i64 {
+    let unit = match s.unit {
+        ScheduleUnit::Minutes => 60,
+        ScheduleUnit::Hours => 3600,
+        ScheduleUnit::Days => 86_400,
+        ScheduleUnit::Weeks => 604_800,
+    };
+    i64::from(s.every) * unit
+}
+
+/// Lists the configured jobs.
+pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
+    let config = load_config(files)?.config;
+    let history = if config.state_dir.join(crate::history::FILE_NAME).exists() {
+        Some(History::open(&config.state_dir).map_err(CliError::failed)?)
+    } else {
+        None
+    };
+    let mut lines = Vec::new();
+    for (id, job) in &config.jobs {
+        let (last, good) = match &history {
+            Some(h) => h.last_of(id).map_err(CliError::failed)?,
+            None => (None, None),
+        };
+        let next = match (&job.schedule, job.active) {
+            (Some(s), true) => Some(
+                good.as_ref()
+                    .and_then(|g| g.started.parse::<jiff::Timestamp>().ok())
+                    .and_then(|t| {
+                        t.checked_add(jiff::SignedDuration::from_secs(interval_seconds(s)))
+                            .ok()
+                    })
+                    .filter(|t| *t > jiff::Timestamp::now())
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "now".into()),
+            ),
+            _ => None,
+        };
+        let schedule = match &job.schedule {
+            Some(s) => format!(
+                "every {} {:?}{}",
+                s.every,
+                s.unit,
+                s.at.as_deref()
+                    .map(|a| format!(" at {a}"))
+                    .unwrap_or_default()
+            )
+            .to_lowercase(),
+            None => "manual".into(),
+        };
+        lines.push(JobLine {
+            id: id.clone(),
+            name: job.display_name(id).to_string(),
+            database: job.database.clone(),
+            active: job.active,
+            schedule,
+            last,
+            next,
+        });
+    }
+    if json {
+        print_json(&lines)?;
+        return Ok(exit::OK);
+    }
+    let mut text = String::new();
+    for l in &lines {
+        let last = l
+            .last
+            .as_ref()
+            .map(|r| format!("{} {} {}", r.state.as_str(), r.started, r.file_name))
+            .unwrap_or_else(|| "never".into());
+        text.push_str(&format!(
+            "{:<12} {:<20} db={:<12} {}{}  last: {}  next: {}\n",
+            l.id,
+            l.name,
+            l.database,
+            l.schedule,
+            if l.active { "" } else { " (inactive)" },
+            last,
+            l.next.as_deref().unwrap_or("-")
+        ));
+    }
+    if lines.is_empty() {
+        text.push_str("no jobs configured\n");
+    }
+    print_text(&text)?;
+    Ok(exit::OK)
+}

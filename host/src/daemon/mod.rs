@@ -1,0 +1,361 @@
+//! `sauvegarde daemon`: the scheduler that runs in production under systemd
+//! (`Type=notify`).
+//!
+//! The loop computes every job's next backup with [`crate::schedule`], starts the due ones
+//! (at most `max_parallel` at once, each in `spawn_blocking`), then sleeps until the
+//! earliest next backup, a finished backup, a signal or the watchdog tick — no polling.
+//! SIGHUP reloads the configuration (an invalid one is logged and the old one kept);
+//! SIGTERM/SIGINT stop scheduling, cancel running backups (their partial archives are
+//! removed and the history says `failed` "interrupted") and exit 0.
+
+pub mod records;
+pub mod runner;
+pub mod sd_notify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinSet;
+
+use crate::cancel::CancelFlag;
+use crate::commands::CliError;
+use crate::config::{self, Config, Sources};
+use crate::history::History;
+use crate::plugins::PluginRegistry;
+use crate::schedule::{self, Next, Rules};
+use runner::Finished;
+use sd_notify::SdNotify;
+
+/// How long a shutdown waits for cancelled backups to clean up before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Runs the daemon until SIGTERM/SIGINT. Exit code 0 after a clean stop, 2 when the
+/// configuration cannot be loaded at start.
+pub fn run(files: &[PathBuf]) -> Result<i32, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async_main(files.to_vec()))
+}
+
+async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
+    let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let config = load(&files).map_err(CliError::usage)?;
+    prepare_state(&config).map_err(CliError::failed)?;
+    let plugins = discover_plugins(&config);
+    check_plugins(&config, &plugins);
+
+    let mut daemon = Daemon {
+        files,
+        config: Arc::new(config),
+        rules: Rules::from_env(),
+        running: HashMap::new(),
+        tasks: JoinSet::new(),
+        task_jobs: HashMap::new(),
+        not_before: HashMap::new(),
+        sd: SdNotify::from_env(),
+        plugins,
+    };
+    let watchdog = sd_notify::watchdog_interval();
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(
+        jobs = daemon.config.jobs.len(),
+        max_parallel = daemon.config.max_parallel,
+        plugins = daemon.plugins.kinds().len(),
+        "daemon started"
+    );
+    let status = daemon.schedule_round();
+    daemon.sd.ready(&status);
+
+    loop {
+        let wake = daemon.wake_at();
+        let sleep = tokio::time::sleep(wake);
+        tokio::pin!(sleep);
+        tokio::select! {
+            _ = &mut sleep => {}
+            Some(done) = daemon.tasks.join_next_with_id(), if !daemon.tasks.is_empty() => daemon.finished(done),
+            _ = sighup.recv() => daemon.reload(),
+            _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT received"); break; }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => daemon.sd.watchdog(),
+        }
+        let status = daemon.schedule_round();
+        daemon.sd.status(&status);
+    }
+    daemon.shutdown().await;
+    Ok(crate::commands::exit::OK)
+}
+
+fn signal_err(e: std::io::Error) -> CliError {
+    CliError::failed(format!("cannot install signal handlers: {e}"))
+}
+
+/// Loads and checks the configuration, including every job's schedule.
+fn load(files: &[PathBuf]) -> Result<Config, String> {
+    let loaded = config::load(&Sources {
+        files: files.to_vec(),
+    })
+    .map_err(|e| e.to_string())?;
+    let config = loaded.config;
+    for (id, job) in &config.jobs {
+        if let Some(s) = &job.schedule {
+            schedule::validate(s).map_err(|e| format!("[jobs.{id}]: {e}"))?;
+        }
+    }
+    if config.max_parallel == 0 {
+        return Err("`max_parallel` must be at least 1".into());
+    }
+    Ok(config)
+}
+
+/// Creates `state_dir` and marks backups left `running` by a dead process as failed.
+fn prepare_state(config: &Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+        format!(
+            "cannot create state_dir {}: {e}",
+            config.state_dir.display()
+        )
+    })?;
+    let history = History::open(&config.state_dir).map_err(|e| e.to_string())?;
+    crate::job::recover_stale(&history, &config.state_dir, None);
+    Ok(())
+}
+
+fn discover_plugins(config: &Config) -> PluginRegistry {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from));
+    let registry = PluginRegistry::discover(&config.plugin_dirs, exe_dir.as_deref());
+    for refused in registry.refused() {
+        tracing::warn!("plugin refused: {refused:?}");
+    }
+    registry
+}
+
+/// Warns about destinations whose plugin is not installed.
+fn check_plugins(config: &Config, plugins: &PluginRegistry) {
+    for (id, job) in &config.jobs {
+        for (name, dest) in &job.destinations {
+            if plugins.get(&dest.kind).is_none() {
+                tracing::warn!(
+                    job = id,
+                    destination = name,
+                    "no plugin of type `{}` is installed (found: {:?})",
+                    dest.kind,
+                    plugins.kinds()
+                );
+            }
+        }
+    }
+}
+
+struct Daemon {
+    files: Vec<PathBuf>,
+    config: Arc<Config>,
+    rules: Rules,
+    /// Running backups by job, with their cancel flags.
+    running: HashMap<String, CancelFlag>,
+    tasks: JoinSet<Finished>,
+    /// The job of each task, to clean up after a task that panicked.
+    task_jobs: HashMap<tokio::task::Id, String>,
+    /// Jobs whose last attempt failed without a history row (lock held by a manual
+    /// backup, unreadable odoo.conf …): not retried before this instant.
+    not_before: HashMap<String, Timestamp>,
+    sd: SdNotify,
+    plugins: PluginRegistry,
+}
+
+impl Daemon {
+    /// Every scheduled job's next backup (running jobs excluded).
+    fn next_times(&self) -> BTreeMap<String, Next> {
+        let history = match History::open(&self.config.state_dir) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!("{e}; retrying later");
+                None
+            }
+        };
+        let mut out = BTreeMap::new();
+        let Some(history) = history else { return out };
+        for id in self.config.jobs.keys() {
+            if self.running.contains_key(id) {
+                continue;
+            }
+            match records::next_for(&self.config, Some(&history), id, &self.rules) {
+                Ok(next) => {
+                    let next = match (next, self.not_before.get(id)) {
+                        (Next::Now, Some(nb)) => Next::At(*nb),
+                        (Next::At(t), Some(nb)) => Next::At(t.max(*nb)),
+                        (n, _) => n,
+                    };
+                    out.insert(id.clone(), next);
+                }
+                Err(e) => tracing::error!(job = id, "cannot compute the next backup: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Starts the due jobs (up to `max_parallel`); returns the status line.
+    fn schedule_round(&mut self) -> String {
+        let now = Timestamp::now();
+        for (id, next) in self.next_times() {
+            if self.running.len() >= self.config.max_parallel {
+                break;
+            }
+            if next.is_due(now) {
+                self.start(&id);
+            }
+        }
+        self.status_line()
+    }
+
+    fn start(&mut self, id: &str) {
+        let cancel = CancelFlag::new();
+        self.running.insert(id.to_string(), cancel.clone());
+        let config = Arc::clone(&self.config);
+        let job = id.to_string();
+        let handle = self
+            .tasks
+            .spawn_blocking(move || runner::run_job(config, job, cancel));
+        self.task_jobs.insert(handle.id(), id.to_string());
+    }
+
+    fn finished(&mut self, done: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
+        match done {
+            Ok((task, f)) => {
+                self.task_jobs.remove(&task);
+                self.running.remove(&f.job);
+                if f.ok {
+                    self.not_before.remove(&f.job);
+                } else {
+                    // The history holds the failure and drives the backoff; this covers
+                    // failures that left no history row.
+                    let cap = self
+                        .config
+                        .jobs
+                        .get(&f.job)
+                        .and_then(|j| j.schedule.as_ref())
+                        .map(|s| schedule::interval(s, &self.rules))
+                        .unwrap_or(jiff::SignedDuration::from_secs(3600));
+                    let wait = schedule::backoff(1, &self.rules, cap);
+                    self.not_before
+                        .insert(f.job, schedule::add(Timestamp::now(), wait));
+                }
+            }
+            Err(e) => {
+                let job = self.task_jobs.remove(&e.id()).unwrap_or_default();
+                tracing::error!(job, "a backup task ended abnormally: {e}");
+                self.running.remove(&job);
+                let wait = schedule::backoff(1, &self.rules, jiff::SignedDuration::from_secs(3600));
+                self.not_before
+                    .insert(job, schedule::add(Timestamp::now(), wait));
+            }
+        }
+    }
+
+    /// How long to sleep: until the earliest next backup, at most an hour (the clock or
+    /// the time zone may change), or an hour when nothing is scheduled.
+    fn wake_at(&self) -> Duration {
+        let now = Timestamp::now();
+        let max = Duration::from_secs(3600);
+        if self.running.len() >= self.config.max_parallel {
+            return max;
+        }
+        self.next_times()
+            .values()
+            .filter_map(|n| n.instant(now))
+            .min()
+            .map(|t| {
+                let d = t.duration_since(now);
+                if d.is_negative() {
+                    Duration::ZERO
+                } else {
+                    Duration::try_from(d).unwrap_or(max).min(max)
+                }
+            })
+            .unwrap_or(max)
+    }
+
+    fn status_line(&self) -> String {
+        let now = Timestamp::now();
+        let mut running: Vec<&str> = self.running.keys().map(String::as_str).collect();
+        running.sort_unstable();
+        let next = self
+            .next_times()
+            .into_iter()
+            .filter_map(|(id, n)| n.instant(now).map(|t| (t, id)))
+            .min();
+        let next = match next {
+            Some((t, id)) if t <= now => format!("next: {id} now"),
+            Some((t, id)) => format!("next: {id} at {}", t.round(jiff::Unit::Second).unwrap_or(t)),
+            None => "no scheduled job".to_string(),
+        };
+        if running.is_empty() {
+            format!("idle; {next}")
+        } else {
+            format!("backing up {}; {next}", running.join(", "))
+        }
+    }
+
+    /// SIGHUP: new configuration, or the old one if the new one is invalid.
+    fn reload(&mut self) {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        self.sd.reloading();
+        match load(&self.files).and_then(|c| prepare_state(&c).map(|_| c)) {
+            Ok(config) => {
+                check_plugins(&config, &self.plugins);
+                let added: Vec<&String> = config
+                    .jobs
+                    .keys()
+                    .filter(|k| !self.config.jobs.contains_key(*k))
+                    .collect();
+                tracing::info!(jobs = config.jobs.len(), ?added, "configuration reloaded");
+                self.not_before.retain(|k, _| config.jobs.contains_key(k));
+                self.config = Arc::new(config);
+            }
+            Err(e) => tracing::error!(
+                "{}\nthe new configuration is invalid: keeping the previous one",
+                crate::redact::scrub(&e)
+            ),
+        }
+        let status = self.status_line();
+        self.sd.ready(&status);
+    }
+
+    /// Cancels running backups and waits (bounded) for them to clean up.
+    async fn shutdown(&mut self) {
+        self.sd.stopping();
+        if self.running.is_empty() {
+            tracing::info!("daemon stopped");
+            return;
+        }
+        tracing::info!(running = self.running.len(), "cancelling running backups");
+        for flag in self.running.values() {
+            flag.cancel();
+        }
+        let wait = async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Ok(f) = done {
+                    tracing::info!(job = f.job, cancelled = f.cancelled, "backup stopped");
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, wait).await.is_err() {
+            tracing::error!(
+                "running backups did not stop within {} s; exiting anyway",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        } else {
+            tracing::info!("daemon stopped");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Archive file names: `<database>_<YYYY-MM-DD_HH-MM-SS>.<zip|dump>` in UTC, the pattern of
+//! Odoo's database manager, and parsing them back for retention.
+
+use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
+
+use crate::config::ArchiveFormat;
+
+/// `strftime` pattern of the time part of a name.
+const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S";
+
+/// Suffix of an archive being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The archive name for `database` started at `at` (UTC, whole seconds).
+pub fn archive_name(database: &str, at: Timestamp, format: ArchiveFormat) -> String {
+    format!(
+        "{database}_{}.{}",
+        at.strftime(TIME_FORMAT),
+        format.extension()
+    )
+}
+
+/// The time encoded in `file_name` when it is an archive of `database` in `format`,
+/// `None` for any other file (foreign files, partial archives, other databases).
+pub fn parse_archive_name(
+    file_name: &str,
+    database: &str,
+    format: ArchiveFormat,
+) -> Option<Timestamp> {
+    let rest = file_name.strip_prefix(database)?.strip_prefix('_')?;
+    let stamp = rest.strip_suffix(format.extension())?.strip_suffix('.')?;
+    // Exactly the pattern: `2024-01-31_23-59-59` is 19 characters.
+    if stamp.len() != 19 {
+        return None;
+    }
+    let civil = DateTime::strptime(TIME_FORMAT, stamp).ok()?;
+    civil.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let at: Timestamp = "2024-03-05T07:08:09Z".parse().unwrap();
+        let name = archive_name("prod", at, ArchiveFormat::Zip);
+        assert_eq!(name, "prod_2024-03-05_07-08-09.zip");
+        assert_eq!(
+            parse_archive_name(&name, "prod", ArchiveFormat::Zip),
+            Some(at)
+        );
+        assert_eq!(
+            archive_name("prod", at, ArchiveFormat::Dump),
+            "prod_2024-03-05_07-08-09.dump"
+        );
+    }
+
+    #[test]
+    fn foreign_names_are_rejected() {
+        for name in [
+            "prod_2024-03-05_07-08-09.zip.partial",
+            "prod_2024-03-05_07-08-09.dump",
+            "prod2_2024-03-05_07-08-09.zip",
+            "prod_staging_2024-03-05_07-08-09.zip",
+            "prod_2024-13-05_07-08-09.zip",
+            "prod_2024-03-05_07-08-09-extra.zip",
+            "notes.txt",
+            "prod_.zip",
+        ] {
+            assert_eq!(
+                parse_archive_name(name, "prod", ArchiveFormat::Zip),
+                None,
+                "{name}"
+            );
+        }
+        // A database whose name has an underscore still matches its own archives.
+        let at: Timestamp = "2024-03-05T07:08:09Z".parse().unwrap();
+        let name = archive_name("prod_staging", at, ArchiveFormat::Zip);
+        assert_eq!(
+            parse_archive_name(&name, "prod_staging", ArchiveFormat::Zip),
+            Some(at)
+        );
+        assert_eq!(parse_archive_name(&name, "prod", ArchiveFormat::Zip), None);
+    }
+}

@@ -1,0 +1,78 @@
+//! Notifications after a backup: the [`event::Event`] model and three channels
+//! ([`email`], [`webhook`], [`command`]). `[notify]` applies to every job unless the job
+//! has its own `[jobs.<id>.notify]`, which replaces it whole.
+//!
+//! A failing channel is logged and never fails the backup. Every text that leaves the
+//! process goes through [`crate::redact::scrub`], so no configured secret reaches a mail,
+//! a webhook or a command's environment.
+
+pub mod command;
+pub mod email;
+pub mod event;
+pub mod webhook;
+
+pub use event::{DestinationState, Event, EventState};
+
+use crate::config::{Config, NotifyConfig, NotifyEvent};
+
+/// Why a channel could not deliver a notification (the message names the channel and
+/// the server or program; it never holds a secret).
+#[derive(Debug, thiserror::Error)]
+#[error("{channel} notification failed: {message}")]
+pub struct NotifyError {
+    /// `email`, `webhook` or `command`.
+    pub channel: &'static str,
+    /// What went wrong, secrets masked.
+    pub message: String,
+}
+
+impl NotifyError {
+    pub(crate) fn new(channel: &'static str, message: impl std::fmt::Display) -> Self {
+        NotifyError {
+            channel,
+            message: crate::redact::scrub(&message.to_string()).into_owned(),
+        }
+    }
+}
+
+/// The notification settings that apply to `job_id`: its own, else the global ones.
+pub fn settings_for<'a>(config: &'a Config, job_id: &str) -> &'a NotifyConfig {
+    config
+        .jobs
+        .get(job_id)
+        .and_then(|j| j.notify.as_ref())
+        .unwrap_or(&config.notify)
+}
+
+/// Sends `event` through every configured channel if its state is one of `on`. Blocking
+/// (SMTP, HTTP, a child process): call it from a plain thread or `spawn_blocking`.
+/// Returns the errors of the channels that failed, already logged.
+pub fn send(settings: &NotifyConfig, event: &Event) -> Vec<NotifyError> {
+    let wanted = match event.state {
+        EventState::Success => NotifyEvent::Success,
+        EventState::Failure => NotifyEvent::Failure,
+    };
+    if !settings.on.contains(&wanted) {
+        return Vec::new();
+    }
+    let mut errors = Vec::new();
+    if let Some(email) = &settings.email {
+        if let Err(e) = email::send(email, event) {
+            errors.push(e);
+        }
+    }
+    if let Some(hook) = &settings.webhook {
+        if let Err(e) = webhook::send(hook, event) {
+            errors.push(e);
+        }
+    }
+    if let Some(cmd) = &settings.command {
+        if let Err(e) = command::run(cmd, event) {
+            errors.push(e);
+        }
+    }
+    for e in &errors {
+        tracing::error!(job = event.job, "{e}; the backup itself is not affected");
+    }
+    errors
+}

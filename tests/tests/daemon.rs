@@ -1,0 +1,201 @@
+//! End to end: the real `sauvegarde daemon` against a throwaway PostgreSQL, with a
+//! one-second schedule minute (`SGD_TEST_MINUTE_SECS`), a test `NOTIFY_SOCKET`, SIGHUP
+//! reloads and SIGTERM in the middle of a backup.
+
+mod daemon_common;
+
+use daemon_common::{NotifySocket, World};
+
+const EVERY_MINUTE: &str = "schedule = { every = 1, unit = \"minutes\" }";
+
+#[test]
+fn runs_jobs_on_schedule_notifies_systemd_and_reloads_on_sighup() {
+    let w = World::new(&["alpha", "beta", "gamma"]);
+    let query = {
+        let p = w.path("query.toml");
+        std::fs::write(&p, w.header(1)).expect("write query config");
+        p
+    };
+    let mut text =
+        w.header(2) + &w.job("a", "alpha", EVERY_MINUTE) + &w.job("b", "beta", EVERY_MINUTE);
+    let cfg = w.write_config(&text);
+    let mut sock = NotifySocket::bind(w.dir.path());
+    let mut d = w.daemon(&cfg, Some(&sock.path));
+
+    let ready = sock.expect("READY=1", |m| m.lines().any(|l| l == "READY=1"));
+    assert!(ready.contains("STATUS="), "{ready}");
+
+    // Both jobs run, repeatedly, each an interval after its previous success.
+    d.wait_until("two backups of each job", || {
+        w.done(&query, "a") >= 2 && w.done(&query, "b") >= 2
+    });
+    for job in ["a", "b"] {
+        let files = w.files(job);
+        assert!(
+            files.iter().filter(|f| f.ends_with(".dump")).count() >= 2,
+            "{job}: {files:?}"
+        );
+        let starts: Vec<String> = w
+            .history(&query, job)
+            .iter()
+            .filter(|r| r["state"] == "done")
+            .map(|r| r["started"].as_str().expect("started").to_string())
+            .collect();
+        // Whole-second start times, one (test) minute = 1 s apart at least: all distinct.
+        let mut unique = starts.clone();
+        unique.dedup();
+        assert_eq!(unique, starts, "{job}: two runs in the same interval");
+    }
+    sock.expect("a STATUS line", |m| {
+        m.starts_with("STATUS=") && (m.contains("next:") || m.contains("backing up"))
+    });
+
+    // SIGHUP with a new job: RELOADING=1, READY=1, and the new job runs.
+    text += &w.job("c", "gamma", EVERY_MINUTE);
+    std::fs::write(&cfg, &text).expect("rewrite config");
+    d.signal("HUP");
+    sock.expect("RELOADING=1", |m| m.lines().any(|l| l == "RELOADING=1"));
+    sock.expect("READY=1 after reload", |m| {
+        m.lines().any(|l| l == "READY=1")
+    });
+    d.wait_until("a backup of the added job", || w.done(&query, "c") >= 1);
+
+    // SIGHUP with an invalid file: logged, the previous configuration keeps running.
+    std::fs::write(&cfg, "backup_dir = [not valid").expect("break config");
+    d.signal("HUP");
+    sock.expect("READY=1 after a failed reload", |m| {
+        m.lines().any(|l| l == "READY=1")
+    });
+    let before = w.done(&query, "c");
+    d.wait_until("job c to keep running on the old configuration", || {
+        w.done(&query, "c") > before
+    });
+    assert!(d.log().contains("keeping the previous one"), "{}", d.log());
+
+    d.signal("TERM");
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    for job in ["a", "b", "c"] {
+        assert!(
+            w.files(job).iter().all(|f| !f.ends_with(".partial")),
+            "{job}: {:?}",
+            w.files(job)
+        );
+    }
+}
+
+#[test]
+fn sigterm_during_a_backup_exits_0_removes_the_partial_and_records_interrupted() {
+    let w = World::new(&["alpha"]);
+    // pg_dump writes its output, then hangs with stdout open: the backup stays running.
+    let slow = w.pg_dump_wrapper("\"$REAL\" \"$@\"\nexec sleep 300");
+    let text = w.header(1)
+        + &w.job(
+            "slow",
+            "alpha",
+            &format!("{EVERY_MINUTE}\npg_dump = {slow:?}"),
+        );
+    let cfg = w.write_config(&text);
+    let mut sock = NotifySocket::bind(w.dir.path());
+    let mut d = w.daemon(&cfg, Some(&sock.path));
+    sock.expect("READY=1", |m| m.lines().any(|l| l == "READY=1"));
+    d.wait_until("a partial archive", || {
+        w.files("slow").iter().any(|f| f.ends_with(".partial"))
+    });
+
+    d.signal("TERM");
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    sock.expect("STOPPING=1", |m| m.lines().any(|l| l == "STOPPING=1"));
+    assert_eq!(
+        w.files("slow"),
+        Vec::<String>::new(),
+        "nothing partial or final may be left"
+    );
+    let rows = w.history(&cfg, "slow");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["state"], "failed", "{rows:?}");
+    assert!(
+        rows[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn manual_and_inactive_jobs_are_never_run_and_the_watchdog_is_fed() {
+    let w = World::new(&["alpha", "beta", "gamma"]);
+    let text = w.header(3)
+        + &w.job("scheduled", "alpha", EVERY_MINUTE)
+        + &w.job("manual", "beta", "")
+        + &w.job("off", "gamma", &format!("{EVERY_MINUTE}\nactive = false"));
+    let cfg = w.write_config(&text);
+    let mut sock = NotifySocket::bind(w.dir.path());
+    let mut d = w.daemon_with_env(&cfg, Some(&sock.path), &[("WATCHDOG_USEC", "400000")]);
+    sock.expect("WATCHDOG=1", |m| m.lines().any(|l| l == "WATCHDOG=1"));
+    d.wait_until("three scheduled backups", || w.done(&cfg, "scheduled") >= 3);
+    d.signal("INT");
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.log());
+    assert!(w.history(&cfg, "manual").is_empty());
+    assert!(w.history(&cfg, "off").is_empty());
+    assert!(w.files("manual").is_empty() && w.files("off").is_empty());
+}
+
+#[test]
+fn an_invalid_configuration_at_start_exits_2_naming_the_key() {
+    let w = World::new(&[]);
+    let text = w.header(1)
+        + &w.job(
+            "bad",
+            "alpha",
+            "schedule = { every = 1, unit = \"hours\", at = \"02:00\" }",
+        );
+    let cfg = w.write_config(&text);
+    let mut d = w.daemon(&cfg, None);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(2), "{}", d.log());
+    assert!(d.log().contains("schedule.at"), "{}", d.log());
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for secret in ["staging.password", "smtp.password", "id_ed25519"] {
+        std::fs::write(dir.path().join(secret), "not-a-real-secret\n").expect("write secret");
+    }
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/sauvegarde.example.toml"),
+    )
+    .expect("read the example configuration");
+    let cfg = dir.path().join("sauvegarde.toml");
+    let text = example.replace("/etc/sauvegarde/", &format!("{}/", dir.path().display()));
+    std::fs::write(&cfg, text).expect("write config");
+    let out = std::process::Command::new(sauvegarde_tests::build::artifacts().host_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .output()
+        .expect("run config check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(sauvegarde_tests::build::artifacts().host_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["jobs", "--json"])
+        .output()
+        .expect("run jobs");
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("jobs json");
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["archive", "prod", "staging"]);
+}
