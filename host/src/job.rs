@@ -563,10 +563,14 @@ impl Run<'_> {
         let done = AtomicBool::new(false);
         let result = std::thread::scope(|scope| {
             scope.spawn(|| {
+                // Once cancelled, keep signalling until the reader sees the end of the
+                // stream: a signal can land before pg_dump has even started, and a
+                // process that ignores SIGTERM gets SIGKILL after a grace period.
+                let mut cancelled_at = None;
                 while !done.load(Ordering::SeqCst) {
                     if self.cancel.is_cancelled() {
-                        PgDump::terminate(pid);
-                        return;
+                        let since = *cancelled_at.get_or_insert_with(std::time::Instant::now);
+                        PgDump::terminate(pid, since.elapsed() > Duration::from_secs(5));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }

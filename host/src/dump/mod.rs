@@ -121,6 +121,8 @@ impl PgDump {
             command.arg("--format=c");
         }
         conn.apply(&mut command);
+        // Its own process group, so cancellation reaches wrappers and their children.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -183,11 +185,14 @@ impl PgDump {
         })
     }
 
-    /// Asks pg_dump to stop (SIGTERM).
-    pub fn terminate(pid: u32) {
-        // SAFETY: sending a signal to our own child process by pid.
+    /// Asks pg_dump and anything it started to stop: SIGTERM to its process group, or
+    /// SIGKILL when `force`.
+    pub fn terminate(pid: u32, force: bool) {
+        let signal = if force { libc::SIGKILL } else { libc::SIGTERM };
+        // SAFETY: signals the process group our child leads (it was spawned with
+        // `process_group(0)`, so the group id is its pid).
         unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            libc::kill(-(pid as libc::pid_t), signal);
         }
     }
 }
@@ -195,7 +200,7 @@ impl PgDump {
 impl Drop for PgDump {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            Self::terminate(self.child.id(), true);
             let _ = self.child.wait();
         }
     }
