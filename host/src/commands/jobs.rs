@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::{Schedule, ScheduleUnit};
 use crate::history::{BackupRow, History};
+use crate::schedule::Next;
 
 /// One line of `jobs`.
 #[derive(Debug, Serialize)]
@@ -25,16 +25,6 @@ pub struct JobLine {
     pub next: Option<String>,
 }
 
-fn interval_seconds(s: &Schedule) -> i64 {
-    let unit = match s.unit {
-        ScheduleUnit::Minutes => 60,
-        ScheduleUnit::Hours => 3600,
-        ScheduleUnit::Days => 86_400,
-        ScheduleUnit::Weeks => 604_800,
-    };
-    i64::from(s.every) * unit
-}
-
 /// Lists the configured jobs.
 pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
@@ -45,23 +35,24 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     };
     let mut lines = Vec::new();
     for (id, job) in &config.jobs {
-        let (last, good) = match &history {
+        let (last, _last_good) = match &history {
             Some(h) => h.last_of(id).map_err(CliError::failed)?,
             None => (None, None),
         };
-        let next = match (&job.schedule, job.active) {
-            (Some(s), true) => Some(
-                good.as_ref()
-                    .and_then(|g| g.started.parse::<jiff::Timestamp>().ok())
-                    .and_then(|t| {
-                        t.checked_add(jiff::SignedDuration::from_secs(interval_seconds(s)))
-                            .ok()
-                    })
-                    .filter(|t| *t > jiff::Timestamp::now())
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "now".into()),
-            ),
-            _ => None,
+        // The same function the daemon schedules with.
+        let now = jiff::Timestamp::now();
+        let next = crate::daemon::records::next_for(
+            &config,
+            history.as_ref(),
+            id,
+            &crate::schedule::Rules::system(),
+        )
+        .map_err(CliError::failed)?;
+        let next = match next {
+            Next::Now => Some("now".to_string()),
+            Next::At(t) if t <= now => Some("now".to_string()),
+            Next::At(t) => Some(t.to_string()),
+            Next::Manual | Next::Inactive => None,
         };
         let schedule = match &job.schedule {
             Some(s) => format!(
