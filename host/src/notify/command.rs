@@ -67,25 +67,7 @@ pub fn run(config: &CommandConfig, event: &Event) -> Result<(), NotifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::EventState;
-
-    fn event() -> Event {
-        Event {
-            event: "backup",
-            job: "prod".into(),
-            job_name: "Production".into(),
-            database: "prod".into(),
-            state: EventState::Failure,
-            archive: None,
-            size: None,
-            sha256: None,
-            started: "2026-01-01T00:00:00Z".into(),
-            duration_secs: 2.0,
-            destinations: vec![],
-            message: "boom".into(),
-            host: "h".into(),
-        }
-    }
+    use crate::notify::event::tests::event;
 
     #[test]
     fn the_event_reaches_the_program_in_env_vars() {
@@ -95,7 +77,7 @@ mod tests {
         let cfg = CommandConfig {
             argv: vec!["/bin/sh".into(), "-c".into(), script],
         };
-        run(&cfg, &event()).expect("command ran");
+        run(&cfg, &event("boom")).expect("command ran");
         assert_eq!(
             std::fs::read_to_string(&out).expect("output"),
             "prod|failure|boom"
@@ -107,14 +89,14 @@ mod tests {
         let cfg = CommandConfig {
             argv: vec!["/bin/false".into()],
         };
-        let e = run(&cfg, &event()).unwrap_err();
+        let e = run(&cfg, &event("boom")).unwrap_err();
         assert!(e.to_string().contains("/bin/false"), "{e}");
         let cfg = CommandConfig {
             argv: vec!["/nonexistent/notifier".into()],
         };
-        let e = run(&cfg, &event()).unwrap_err();
+        let e = run(&cfg, &event("boom")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/notifier"), "{e}");
-        let e = run(&CommandConfig { argv: vec![] }, &event()).unwrap_err();
+        let e = run(&CommandConfig { argv: vec![] }, &event("boom")).unwrap_err();
         assert!(e.to_string().contains("argv"), "{e}");
     }
 }

@@ -167,10 +167,11 @@ pub fn host_name() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn event(message: &str) -> Event {
+    /// A failure event for unit tests of the notifiers.
+    pub(crate) fn event(message: &str) -> Event {
         Event {
             event: "backup",
             job: "prod".into(),
