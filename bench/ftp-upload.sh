@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# FTPS upload throughput: the sauvegarde ftp plugin (loaded through the plugin ABI by
-# plugins/ftp/examples/upload.rs) against `curl -T --ssl-reqd`, both uploading the same file
-# to the same throwaway loopback vsftpd (explicit TLS forced, require_ssl_reuse=YES,
+# FTPS upload throughput: `sauvegarde export` (the release host binary loading the ftp
+# plugin, `tls = "required"`) against `curl -T --ssl-reqd`, both uploading the same file to
+# the same throwaway loopback vsftpd (explicit TLS forced, require_ssl_reuse=YES,
 # self-signed certificate given to both as the CA), alternating, in one run. (curl cannot
 # talk to pyftpdlib's TLS data connections, hence vsftpd.)
 #
 #   bench/ftp-upload.sh [SIZE_MIB=1024] [ROUNDS=3]
 #
-# Prints each run's time and the ratio of total throughputs (plugin / curl); the goal is
-# >= 0.9. Needs root (creates the test account), vsftpd, openssl, curl. Uses the debug build of
-# the plugin: rustls/ring are optimised there (profile.dev.package."*").
+# Prints each run's time and the ratio of total throughputs (sauvegarde / curl); the goal is
+# >= 0.9. Needs root (creates the test account), vsftpd, openssl, curl. The timing loop is
+# bench/lib/upload-timing.sh.
 set -euo pipefail
 
 SIZE_MIB=${1:-1024}
@@ -18,10 +18,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 USER_NAME=sgtest-ftp      # the vsftpd account of tests/harness/ftp.rs
 PASSWORD=Ftp-test-pw-9Zk
 
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p sauvegarde-ftp --lib --example upload
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/debug
-PLUGIN=$TARGET/libsauvegarde_ftp.so
-UPLOAD=$TARGET/examples/upload
+# shellcheck source=bench/lib/upload-timing.sh
+. "$ROOT/bench/lib/upload-timing.sh"
+
+cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p sauvegarde --bin sauvegarde \
+    -p sauvegarde-ftp --lib
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 T=$(mktemp -d /tmp/sauvegarde-ftp-bench.XXXXXX)
 SERVER_PID=
@@ -81,39 +83,33 @@ for _ in $(seq 100); do
 done
 
 echo "generating a ${SIZE_MIB} MiB file"
-# openssl dies of SIGPIPE once head has enough: not a failure.
-{ openssl enc -aes-128-ctr -pass pass:sauvegarde -nosalt -pbkdf2 -in /dev/zero 2>/dev/null || true; } \
-    | head -c $((SIZE_MIB << 20)) > "$T/payload.bin"
+make_payload "$T/payload.bin" "$SIZE_MIB"
 BYTES=$(stat -c %s "$T/payload.bin")
 
-cat > "$T/config.json" <<CFG
-{"host": "127.0.0.1", "port": $PORT, "user": "$USER_NAME", "password": "$PASSWORD",
- "tls": "required", "ca_file": "$T/cert.pem"}
-CFG
+cat > "$T/sauvegarde.toml" <<TOML
+backup_dir = "$T/backups"
+state_dir = "$T/state"
+plugin_dirs = ["$TARGET"]
+[jobs.bench]
+database = "bench"
+filestore = "none"
+[jobs.bench.destinations.loopback]
+type = "ftp"
+host = "127.0.0.1"
+port = $PORT
+user = "$USER_NAME"
+password = "$PASSWORD"
+tls = "required"
+ca_file = "$T/cert.pem"
+retries = 0
+TOML
 
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
-PLUGIN_TOTAL=0
-CURL_TOTAL=0
-for round in $(seq "$ROUNDS"); do
-    start=$(now)
-    "$UPLOAD" "$PLUGIN" "$T/config.json" "$T/payload.bin" plugin.bin >/dev/null
-    plugin_s=$(calc "$(now) - $start")
-    [ "$(stat -c %s "$T/data/plugin.bin")" = "$BYTES" ] || { echo "plugin upload incomplete" >&2; exit 1; }
-    rm -f "$T/data/plugin.bin"
-
-    start=$(now)
+upload_a() {
+    "$TARGET/sauvegarde" --config "$T/sauvegarde.toml" export bench "$T/payload.bin" 2>>"$T/sauvegarde.log" \
+        || { cat "$T/sauvegarde.log" >&2; return 1; }
+}
+upload_b() {
     curl -sS --ssl-reqd --cacert "$T/cert.pem" -u "$USER_NAME:$PASSWORD" \
         -T "$T/payload.bin" "ftp://127.0.0.1:$PORT/curl.bin"
-    curl_s=$(calc "$(now) - $start")
-    [ "$(stat -c %s "$T/data/curl.bin")" = "$BYTES" ] || { echo "curl upload incomplete" >&2; exit 1; }
-    rm -f "$T/data/curl.bin"
-
-    printf 'round %d: plugin %6.2f s (%6.1f MiB/s)   curl %6.2f s (%6.1f MiB/s)\n' "$round" \
-        "$plugin_s" "$(calc "$SIZE_MIB / $plugin_s")" \
-        "$curl_s" "$(calc "$SIZE_MIB / $curl_s")"
-    PLUGIN_TOTAL=$(calc "$PLUGIN_TOTAL + $plugin_s")
-    CURL_TOTAL=$(calc "$CURL_TOTAL + $curl_s")
-done
-printf 'ratio plugin/curl throughput over %d rounds of %d MiB: %.2f\n' "$ROUNDS" "$SIZE_MIB" \
-    "$(calc "$CURL_TOTAL / $PLUGIN_TOTAL")"
+}
+alternate_uploads "$ROUNDS" "$SIZE_MIB" "$BYTES" sauvegarde "$T/data/payload.bin" curl "$T/data/curl.bin"

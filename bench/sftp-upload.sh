@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# SFTP upload throughput: the sauvegarde sftp plugin (loaded through the plugin ABI by
-# plugins/sftp/examples/upload.rs) against OpenSSH's own `sftp -b` client, both uploading
-# the same file to the same throwaway loopback sshd, alternating, in one run.
+# SFTP upload throughput: `sauvegarde export` (the release host binary loading the sftp
+# plugin, as in production) against OpenSSH's own `sftp -b` client, both uploading the same
+# file to the same throwaway loopback sshd, alternating, in one run.
 #
 #   bench/sftp-upload.sh [SIZE_MIB=1024] [ROUNDS=3]
 #
-# Prints each run's time and the ratio of total throughputs (plugin / sftp); the goal is
+# Prints each run's time and the ratio of total throughputs (sauvegarde / sftp); the goal is
 # >= 0.8. Needs root (creates the test accounts the sshd test harness uses), openssh-server,
-# openssh-client, openssl. Uses the debug build: libssh2 and OpenSSL are optimised even
-# there (profile.dev.package."*" opt-level 2), and they do the work.
+# openssh-client, openssl. The timing loop is bench/lib/upload-timing.sh.
 set -euo pipefail
 
 SIZE_MIB=${1:-1024}
@@ -16,10 +15,12 @@ ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 USER_NAME=sgtest-sftp-key   # the key-only account of tests/harness/sshd.rs
 
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p sauvegarde-sftp --lib --example upload
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/debug
-PLUGIN=$TARGET/libsauvegarde_sftp.so
-UPLOAD=$TARGET/examples/upload
+# shellcheck source=bench/lib/upload-timing.sh
+. "$ROOT/bench/lib/upload-timing.sh"
+
+cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p sauvegarde --bin sauvegarde \
+    -p sauvegarde-sftp --lib
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 T=$(mktemp -d /tmp/sauvegarde-sftp-bench.XXXXXX)
 SSHD_PID=
@@ -62,45 +63,36 @@ for _ in $(seq 100); do
 done
 
 echo "generating a ${SIZE_MIB} MiB file"
-# openssl dies of SIGPIPE once head has enough: not a failure.
-{ openssl enc -aes-128-ctr -pass pass:sauvegarde -nosalt -pbkdf2 -in /dev/zero 2>/dev/null || true; } \
-    | head -c $((SIZE_MIB << 20)) > "$T/payload.bin"
+make_payload "$T/payload.bin" "$SIZE_MIB"
 BYTES=$(stat -c %s "$T/payload.bin")
 
 FINGERPRINT=$(ssh-keygen -lf "$T/host_key.pub" | awk '{print $2}')
-/usr/bin/python3 - "$T" "$PORT" "$USER_NAME" "$FINGERPRINT" > "$T/config.json" <<'PY'
-import json, sys
-t, port, user, fp = sys.argv[1:]
-print(json.dumps({"host": "127.0.0.1", "port": int(port), "user": user,
-                  "private_key_file": f"{t}/client_key", "host_key_fingerprint": fp,
-                  "remote_dir": f"{t}/data"}))
-PY
+cat > "$T/sauvegarde.toml" <<TOML
+backup_dir = "$T/backups"
+state_dir = "$T/state"
+plugin_dirs = ["$TARGET"]
+[jobs.bench]
+database = "bench"
+filestore = "none"
+[jobs.bench.destinations.loopback]
+type = "sftp"
+host = "127.0.0.1"
+port = $PORT
+user = "$USER_NAME"
+private_key_file = "$T/client_key"
+host_key_fingerprint = "$FINGERPRINT"
+remote_dir = "$T/data"
+retries = 0
+TOML
 echo "put $T/payload.bin $T/data/sftp.bin" > "$T/batch"
 
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
-PLUGIN_TOTAL=0
-SFTP_TOTAL=0
-for round in $(seq "$ROUNDS"); do
-    start=$(now)
-    "$UPLOAD" "$PLUGIN" "$T/config.json" "$T/payload.bin" plugin.bin >/dev/null
-    plugin_s=$(calc "$(now) - $start")
-    [ "$(stat -c %s "$T/data/plugin.bin")" = "$BYTES" ] || { echo "plugin upload incomplete" >&2; exit 1; }
-    rm -f "$T/data/plugin.bin"
-
-    start=$(now)
+upload_a() {
+    "$TARGET/sauvegarde" --config "$T/sauvegarde.toml" export bench "$T/payload.bin" 2>>"$T/sauvegarde.log" \
+        || { cat "$T/sauvegarde.log" >&2; return 1; }
+}
+upload_b() {
     sftp -q -b "$T/batch" -i "$T/client_key" -P "$PORT" \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-        "$USER_NAME@127.0.0.1" >/dev/null
-    sftp_s=$(calc "$(now) - $start")
-    [ "$(stat -c %s "$T/data/sftp.bin")" = "$BYTES" ] || { echo "sftp upload incomplete" >&2; exit 1; }
-    rm -f "$T/data/sftp.bin"
-
-    printf 'round %d: plugin %6.2f s (%6.1f MiB/s)   sftp %6.2f s (%6.1f MiB/s)\n' "$round" \
-        "$plugin_s" "$(calc "$SIZE_MIB / $plugin_s")" \
-        "$sftp_s" "$(calc "$SIZE_MIB / $sftp_s")"
-    PLUGIN_TOTAL=$(calc "$PLUGIN_TOTAL + $plugin_s")
-    SFTP_TOTAL=$(calc "$SFTP_TOTAL + $sftp_s")
-done
-printf 'ratio plugin/sftp throughput over %d rounds of %d MiB: %.2f\n' "$ROUNDS" "$SIZE_MIB" \
-    "$(calc "$SFTP_TOTAL / $PLUGIN_TOTAL")"
+        "$USER_NAME@127.0.0.1"
+}
+alternate_uploads "$ROUNDS" "$SIZE_MIB" "$BYTES" sauvegarde "$T/data/payload.bin" sftp "$T/data/sftp.bin"

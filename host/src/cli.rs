@@ -102,6 +102,79 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that an archive can be restored: every ZIP entry read and its CRC-32 checked,
+    /// dump.sql complete (pg_dump's closing line), manifest.json valid and its row counts
+    /// equal to the dump's, the SHA-256 recorded in the history (when the archive is known);
+    /// a .dump is read through pg_restore. Exit 0 when sound, 1 otherwise.
+    ///
+    /// With --restore, the database is also restored into a scratch database (dropped
+    /// afterwards) and its row counts compared; connection options as for `restore`.
+    Verify {
+        /// The archive (.zip or .dump).
+        archive: PathBuf,
+        /// Also restore into a scratch database `sauvegarde_verify_<pid>_<time>` (dropped
+        /// afterwards) and compare its row counts with the dump's and the manifest's.
+        #[arg(long)]
+        restore: bool,
+        /// Row counts that differ from the manifest's are failures, not warnings (for
+        /// archives of a database nobody wrote to during the backup).
+        #[arg(long)]
+        strict: bool,
+        /// Stable JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Where the test restore goes.
+        #[command(flatten)]
+        target: PgTargetArgs,
+    },
+    /// Restore an archive into a NEW database and its filestore; never overwrites anything.
+    ///
+    /// The archive is verified first; the database is created (UTF-8, C collation, from
+    /// template0, owned by the connecting role) and loaded with psql (ZIP: dump.sql streamed
+    /// from the archive) or pg_restore --no-owner (.dump); the filestore is extracted into a
+    /// staging directory and renamed into place at the end. On failure or Ctrl-C the new
+    /// database is dropped and the staged files removed.
+    ///
+    /// Connection: --odoo-conf's settings, else --job's (or --from's job), else libpq's
+    /// defaults (PGHOST, PGPORT, PGUSER, PGPASSWORD, ~/.pgpass); --db-host/--db-port/--db-user
+    /// override them. The password never goes on a command line.
+    ///
+    /// Filestore: --filestore-dir, else <--data-dir>/filestore/NEW, else the data_dir of
+    /// --odoo-conf, else next to the job's filestore; refused when unknown (or use
+    /// --no-filestore). Run as root, the files are given to the owner of the parent directory.
+    Restore {
+        /// The archive file; with --from, its name on the destination.
+        archive: PathBuf,
+        /// Name of the new database (letters, digits, `_`, `.`, `-`); must not exist.
+        #[arg(long, value_name = "NEW")]
+        database: String,
+        /// The filestore goes exactly here (absent or empty).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["data_dir", "no_filestore"])]
+        filestore_dir: Option<PathBuf>,
+        /// Odoo's data_dir: the filestore goes to DIR/filestore/NEW.
+        #[arg(long, value_name = "DIR", conflicts_with = "no_filestore")]
+        data_dir: Option<PathBuf>,
+        /// Restore the database only.
+        #[arg(long)]
+        no_filestore: bool,
+        /// Download ARCHIVE from this job's destination first (through its plugin).
+        #[arg(long, value_name = "JOB/DEST")]
+        from: Option<String>,
+        /// Keep the downloaded archive in DIR (default: a temporary directory in the job's
+        /// backup_dir, removed afterwards).
+        #[arg(long, value_name = "DIR", requires = "from")]
+        download_dir: Option<PathBuf>,
+        /// Skip the verification before the restore (the data is still checked as it is
+        /// read, and a damaged archive still rolls the restore back).
+        #[arg(long)]
+        no_verify: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the database goes.
+        #[command(flatten)]
+        target: PgTargetArgs,
+    },
     /// Inspect the configuration.
     Config {
         /// What to do.
@@ -121,4 +194,29 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
+}
+
+/// The PostgreSQL server of `restore` and `verify --restore`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PgTargetArgs {
+    /// Connect with this job's settings (db_host, db_port, db_user, db_password, odoo_conf)
+    /// and use its pg_dump's installation for psql/pg_restore.
+    #[arg(long, value_name = "JOB", conflicts_with = "odoo_conf")]
+    pub job: Option<String>,
+    /// Connect with the db_host/db_port/db_user/db_password of this Odoo configuration
+    /// file (its data_dir also locates the filestore).
+    #[arg(long, value_name = "FILE")]
+    pub odoo_conf: Option<PathBuf>,
+    /// PostgreSQL host or socket directory.
+    #[arg(long, value_name = "HOST")]
+    pub db_host: Option<String>,
+    /// PostgreSQL port.
+    #[arg(long, value_name = "PORT")]
+    pub db_port: Option<u16>,
+    /// PostgreSQL role (it must be allowed to create databases).
+    #[arg(long, value_name = "USER")]
+    pub db_user: Option<String>,
+    /// Database to connect to for CREATE and DROP DATABASE.
+    #[arg(long, value_name = "DB", default_value = "postgres")]
+    pub maintenance_db: String,
 }

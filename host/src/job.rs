@@ -6,7 +6,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +19,13 @@ use crate::cancel::CancelFlag;
 use crate::config::{ArchiveFormat, Config, JobConfig};
 use crate::dump::query::{self, DatabaseInfo, QueryError};
 use crate::dump::{Connection, DumpFormat, PgDump, PgTools};
+use crate::export::{DestinationOutcome, ExportObserver, ExportRun, Quiet};
 use crate::filestore::{self, FilestoreError};
 use crate::history::{History, HistoryError};
 use crate::lock::{JobLock, LockError};
 use crate::naming::{archive_name, PARTIAL_SUFFIX};
 use crate::odoo_conf::{OdooConf, OdooConfError};
+use crate::plugins::PluginRegistry;
 use crate::retention::{self, Archive, Policy};
 
 /// Options of one backup run.
@@ -34,6 +35,10 @@ pub struct BackupOptions {
     pub no_export: bool,
     /// Called with the bytes written to the archive so far.
     pub progress: Option<Arc<ProgressFn>>,
+    /// The loaded plugins, for the exports (required when the job has destinations).
+    pub registry: Option<Arc<PluginRegistry>>,
+    /// Progress of the exports (default: none).
+    pub export_observer: Option<Arc<dyn ExportObserver + Send>>,
 }
 
 /// A finished backup.
@@ -53,6 +58,15 @@ pub struct BackupOutcome {
     pub filestore: Option<PathBuf>,
     /// Archives removed by retention.
     pub deleted: Vec<PathBuf>,
+    /// The exports to the job's destinations (empty with `no_export`).
+    pub exports: Vec<DestinationOutcome>,
+}
+
+impl BackupOutcome {
+    /// Whether every export reached its destination.
+    pub fn exports_ok(&self) -> bool {
+        self.exports.iter().all(DestinationOutcome::is_done)
+    }
 }
 
 /// Why a backup failed. Every variant names the job; file errors name the file.
@@ -148,6 +162,9 @@ pub enum BackupError {
     /// The history database failed.
     #[error(transparent)]
     History(#[from] HistoryError),
+    /// `verify_after_backup`: the fresh archive is not sound (it was renamed away).
+    #[error(transparent)]
+    Verify(#[from] crate::verify::after_backup::VerifyFailed),
 }
 
 fn archive_hint(e: &ArchiveError) -> &'static str {
@@ -249,6 +266,7 @@ pub fn run_backup(
     match ctx.write(&partial, &final_path) {
         Ok((size, sha256, filestore)) => {
             history.finish_backup(id, size, &sha256)?;
+            crate::verify::after_backup::run(job_id, job, &final_path, &history, id, cancel)?;
             tracing::info!(job = job_id, archive = %final_path.display(), size, sha256, "backup done");
             let deleted = match apply_retention(config, job_id, false, Some(&history)) {
                 Ok(d) => d.into_iter().map(|a| a.path).collect(),
@@ -257,6 +275,7 @@ pub fn run_backup(
                     Vec::new()
                 }
             };
+            let exports = export_backup(config, job_id, &final_path, id, options, cancel);
             Ok(BackupOutcome {
                 job: job_id.into(),
                 path: final_path,
@@ -265,6 +284,7 @@ pub fn run_backup(
                 history_id: id,
                 filestore,
                 deleted,
+                exports,
             })
         }
         Err(e) => {
@@ -277,6 +297,37 @@ pub fn run_backup(
             Err(e)
         }
     }
+}
+
+/// Exports a fresh archive to the job's destinations, under the job's lock (held by the
+/// caller). Unless `no_export`; a missing plugin registry fails every destination.
+fn export_backup(
+    config: &Config,
+    job_id: &str,
+    archive: &Path,
+    backup_id: i64,
+    options: &BackupOptions,
+    cancel: &CancelFlag,
+) -> Vec<DestinationOutcome> {
+    let Some(job) = config.jobs.get(job_id) else {
+        return Vec::new();
+    };
+    if options.no_export || job.destinations.is_empty() {
+        return Vec::new();
+    }
+    let empty = PluginRegistry::default();
+    let registry = options.registry.as_deref().unwrap_or(&empty);
+    let observer = options.export_observer.as_deref();
+    ExportRun {
+        config,
+        registry,
+        job_id,
+        archive,
+        backup_id: Some(backup_id),
+        cancel,
+        observer: observer.map_or(&Quiet as &dyn ExportObserver, |o| o as &dyn ExportObserver),
+    }
+    .run(None)
 }
 
 /// `<final>.partial`.
@@ -334,6 +385,20 @@ pub fn recover_stale(history: &History, state_dir: &Path, own_job: Option<&str>)
         tracing::warn!(job = row.job, archive = row.path, "{message}");
         if let Err(e) = history.fail_backup(row.id, &message) {
             tracing::error!("{e}");
+        }
+    }
+    let jobs = history.jobs_with_running_exports().unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        Vec::new()
+    });
+    for job in jobs {
+        if Some(job.as_str()) != own_job && JobLock::is_held(state_dir, &job) {
+            continue;
+        }
+        let message = "interrupted: the process running this export died";
+        match history.fail_running_exports(&job, message) {
+            Ok(n) => tracing::warn!(job, attempts = n, "{message}"),
+            Err(e) => tracing::error!("{e}"),
         }
     }
 }
@@ -485,11 +550,21 @@ impl Run<'_> {
                 job: self.job_id.into(),
                 source,
             })?;
-        let info = DatabaseInfo::read(&tools.psql, conn).map_err(|source| BackupError::Query {
-            job: self.job_id.into(),
-            source,
-        })?;
-        let pg_dump_version = query::pg_dump_version(&tools.pg_dump);
+        // Both run client programs (psql, the configured pg_dump) that are stopped when
+        // the backup is cancelled.
+        let query_err = |source| match source {
+            QueryError::Cancelled { .. } => BackupError::Cancelled {
+                job: self.job_id.into(),
+            },
+            source => BackupError::Query {
+                job: self.job_id.into(),
+                source,
+            },
+        };
+        let info =
+            DatabaseInfo::read_cancellable(&tools.psql, conn, self.cancel).map_err(query_err)?;
+        let pg_dump_version =
+            query::pg_dump_version(&tools.pg_dump, self.cancel).map_err(query_err)?;
         let time = zip_time(self.started);
         let mut zip = ZipArchiveWriter::new(file, time);
 
@@ -560,27 +635,11 @@ impl Run<'_> {
                 source,
             })?;
         let pid = dump.pid();
-        let done = AtomicBool::new(false);
-        let result = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                // Once cancelled, keep signalling until the reader sees the end of the
-                // stream: a signal can land before pg_dump has even started, and a
-                // process that ignores SIGTERM gets SIGKILL after a grace period.
-                let mut cancelled_at = None;
-                while !done.load(Ordering::SeqCst) {
-                    if self.cancel.is_cancelled() {
-                        let since = *cancelled_at.get_or_insert_with(std::time::Instant::now);
-                        PgDump::terminate(pid, since.elapsed() > Duration::from_secs(5));
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            });
-            let result = match dump.stdout() {
-                Some(stdout) => consume(stdout),
-                None => Ok(0),
-            };
-            done.store(true, Ordering::SeqCst);
-            result
+        // Once cancelled, pg_dump's group is signalled until the reader sees the end of
+        // the stream.
+        let result = crate::dump::watch::while_watching(pid, self.cancel, || match dump.stdout() {
+            Some(stdout) => consume(stdout),
+            None => Ok(0),
         });
         let bytes = result?;
         let exit = dump.finish().map_err(|source| BackupError::Spawn {

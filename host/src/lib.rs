@@ -21,5 +21,7 @@ pub mod notify;
 pub mod odoo_conf;
 pub mod plugins;
 pub mod redact;
+pub mod restore;
 pub mod retention;
 pub mod schedule;
+pub mod verify;

@@ -44,6 +44,48 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             commands::test_destinations::run(files, job, destination.as_deref())
         }
         Command::Export { job, archive } => commands::export::run(files, job, archive),
+        Command::Verify {
+            archive,
+            restore,
+            strict,
+            json,
+            target,
+        } => commands::verify::run(
+            files,
+            &commands::verify::VerifyArgs {
+                archive,
+                restore: *restore,
+                strict: *strict,
+                json: *json,
+                target,
+            },
+        ),
+        Command::Restore {
+            archive,
+            database,
+            filestore_dir,
+            data_dir,
+            no_filestore,
+            from,
+            download_dir,
+            no_verify,
+            json,
+            target,
+        } => commands::restore::run(
+            files,
+            &commands::restore::RestoreArgs {
+                archive,
+                database,
+                filestore_dir: filestore_dir.as_ref(),
+                data_dir: data_dir.as_ref(),
+                no_filestore: *no_filestore,
+                from: from.as_deref(),
+                download_dir: download_dir.as_ref(),
+                no_verify: *no_verify,
+                json: *json,
+                target,
+            },
+        ),
         Command::Config { action } => match action {
             ConfigAction::Show { json } => commands::config::show(files, *json),
             ConfigAction::Check => commands::config::check(files),

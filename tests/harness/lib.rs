@@ -4,7 +4,10 @@
 //! Every server helper owns a temporary directory and stops its process on drop.
 
 pub mod build;
+pub mod cli;
+pub mod files;
 pub mod net;
+pub mod odoo_world;
 pub mod process;
 
 pub mod dropbox;

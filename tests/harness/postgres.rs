@@ -225,6 +225,26 @@ impl PgCluster {
         self.psql(db, &sql);
     }
 
+    /// Asserts that databases `a` and `b` hold the same tables (at least 4) with the same
+    /// content, table by table.
+    pub fn assert_same_tables(&self, a: &str, b: &str) {
+        let tables = self.tables(a);
+        assert!(tables.len() >= 4, "{tables:?}");
+        assert_eq!(tables, self.tables(b));
+        for t in &tables {
+            let quoted = t
+                .split('.')
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(".");
+            assert_eq!(
+                self.table_digest(a, &quoted),
+                self.table_digest(b, &quoted),
+                "table {t}"
+            );
+        }
+    }
+
     /// Server log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

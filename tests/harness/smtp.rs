@@ -1,12 +1,25 @@
 //! A real SMTP server (Python's aiosmtpd, Debian package `python3-aiosmtpd`) on a free
-//! loopback port, writing every received message to a directory.
+//! loopback port, writing every received message to a directory. Plain, with STARTTLS
+//! required, or with implicit TLS, using a self-signed certificate made per server.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::ftp::TestCert;
 use crate::process::KillOnDrop;
+
+/// How the server protects its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text only (no STARTTLS offered).
+    None,
+    /// STARTTLS offered and required before any other command (`require_starttls`).
+    Starttls,
+    /// TLS from the first byte (port 465 style).
+    Implicit,
+}
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -26,6 +39,7 @@ pub struct SmtpServer {
     _process: KillOnDrop,
     port: u16,
     dir: tempfile::TempDir,
+    cert: Option<TestCert>,
 }
 
 fn script() -> PathBuf {
@@ -35,15 +49,22 @@ fn script() -> PathBuf {
 impl SmtpServer {
     /// A server accepting mail without authentication.
     pub fn start() -> Self {
-        Self::spawn(None)
+        Self::spawn(None, SmtpTls::None)
     }
 
     /// A server requiring `AUTH` with this user and password (offered without TLS).
     pub fn with_auth(user: &str, password: &str) -> Self {
-        Self::spawn(Some((user, password)))
+        Self::spawn(Some((user, password)), SmtpTls::None)
     }
 
-    fn spawn(auth: Option<(&str, &str)>) -> Self {
+    /// A server protected by `tls` (with a fresh self-signed certificate for
+    /// localhost/127.0.0.1, see [`ca_file`](Self::ca_file)), requiring `AUTH` with this user
+    /// and password when given (with STARTTLS, only after it).
+    pub fn with_tls(tls: SmtpTls, auth: Option<(&str, &str)>) -> Self {
+        Self::spawn(auth, tls)
+    }
+
+    fn spawn(auth: Option<(&str, &str)>, tls: SmtpTls) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sauvegarde-smtp")
             .tempdir()
@@ -52,8 +73,24 @@ impl SmtpServer {
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(script()).arg(port.to_string()).arg(dir.path());
         if let Some((user, password)) = auth {
-            cmd.args([user, password]);
+            cmd.args(["--auth", user, password]);
         }
+        let cert = match tls {
+            SmtpTls::None => None,
+            SmtpTls::Starttls | SmtpTls::Implicit => {
+                // The certificate lives beside, not among, the received mails.
+                let cert_dir = dir.path().join("tls");
+                std::fs::create_dir(&cert_dir).expect("create cert dir");
+                let cert = TestCert::generate(&cert_dir);
+                let flag = if tls == SmtpTls::Starttls {
+                    "--starttls"
+                } else {
+                    "--tls"
+                };
+                cmd.arg(flag).arg(&cert.cert).arg(&cert.key);
+                Some(cert)
+            }
+        };
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -73,7 +110,22 @@ impl SmtpServer {
             _process: process,
             port,
             dir,
+            cert,
         }
+    }
+
+    /// The server's self-signed certificate (PEM), the CA a client must trust; `None`
+    /// for a plain server.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.cert.as_ref().map(|c| c.cert.as_path())
+    }
+
+    /// Every `AUTH` attempt so far, as `"tls <login>"` or `"plain <login>"` (whether the
+    /// connection was encrypted when the credentials arrived).
+    pub fn auth_attempts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("auth.log"))
+            .map(|t| t.lines().map(String::from).collect())
+            .unwrap_or_default()
     }
 
     /// The listening port.

@@ -162,9 +162,16 @@ fn an_invalid_configuration_at_start_exits_2_naming_the_key() {
 #[test]
 fn the_example_configuration_is_valid() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for secret in ["staging.password", "smtp.password", "id_ed25519"] {
+    for secret in ["staging.password", "smtp.password"] {
         std::fs::write(dir.path().join(secret), "not-a-real-secret\n").expect("write secret");
     }
+    // `config check` has the sftp plugin validate its settings: the key must be a key.
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.path().join("id_ed25519"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
     let example = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../packaging/sauvegarde.example.toml"),
@@ -198,4 +205,65 @@ fn the_example_configuration_is_valid() {
         .filter_map(|j| j["id"].as_str())
         .collect();
     assert_eq!(ids, ["archive", "prod", "staging"]);
+}
+
+#[test]
+fn scheduled_backups_are_exported_and_a_failed_export_is_notified() {
+    use sauvegarde_tests::sshd::{Sshd, PASSWORD, PASSWORD_USER};
+    use sauvegarde_tests::webhook::WebhookServer;
+    let w = World::new(&["alpha"]);
+    let sshd = Sshd::start();
+    let hook = WebhookServer::start();
+    let text = w.header(1)
+        + &w.job(
+            "a",
+            "alpha",
+            &format!(
+                "{EVERY_MINUTE}\nnotify = {{ on = [\"success\", \"failure\"], webhook = {{ url = \"{}\" }} }}\n\n\
+                 [jobs.a.destinations.offsite]\ntype = \"sftp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+                 user = \"{PASSWORD_USER}\"\npassword = \"{PASSWORD}\"\nhost_key_fingerprint = \"{}\"\n\
+                 remote_dir = {:?}\nretries = 0\ntimeout_secs = 10\n",
+                hook.url("/hook"),
+                sshd.port(),
+                sshd.host_key_fingerprint(),
+                sshd.data_dir(),
+            ),
+        );
+    let cfg = w.write_config(&text);
+    let mut d = w.daemon(&cfg, None);
+    let ok = hook.wait_for(std::time::Duration::from_secs(90), |r| {
+        r.json()["state"] == "success"
+    });
+    let event = ok.json();
+    assert_eq!(
+        event["destinations"],
+        serde_json::json!([{"name": "offsite", "state": "done", "message": null}]),
+        "{event}"
+    );
+    let archive = std::path::PathBuf::from(event["archive"].as_str().expect("archive"));
+    let remote = sshd.data_dir().join(archive.file_name().expect("name"));
+    assert_eq!(
+        std::fs::read(&remote).expect("exported by the daemon"),
+        std::fs::read(&archive).expect("local archive")
+    );
+
+    // The server goes away: the next backups are kept locally, the export failure notified.
+    sshd.kill();
+    let failed = hook.wait_for(std::time::Duration::from_secs(90), |r| {
+        r.json()["state"] == "failure"
+    });
+    let event = failed.json();
+    assert_eq!(event["destinations"][0]["state"], "failed", "{event}");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("export to offsite failed"),
+        "{event}"
+    );
+    let local = std::path::PathBuf::from(event["archive"].as_str().expect("archive"));
+    assert!(local.is_file(), "the local archive is kept");
+    assert!(!failed.body.contains(PASSWORD));
+    d.signal("TERM");
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.log());
 }

@@ -6,44 +6,29 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sauvegarde_tests::build::artifacts;
+use sauvegarde_tests::cli::text;
+use sauvegarde_tests::odoo_world::OdooWorld;
 use sauvegarde_tests::postgres::{odoo_extract, read_tree, PgCluster, BIN};
 use sauvegarde_tests::process::KillOnDrop;
 
-/// One test's world: a cluster, a fixture database, a filestore, dirs and a config file.
-struct World {
-    pg: PgCluster,
-    dir: tempfile::TempDir,
+/// One test's world: a cluster, the Odoo-shaped `prod`, its filestore, a config.
+struct World(OdooWorld);
+
+impl std::ops::Deref for World {
+    type Target = OdooWorld;
+    fn deref(&self) -> &OdooWorld {
+        &self.0
+    }
 }
 
 impl World {
     fn new() -> Self {
-        let pg = PgCluster::start();
-        let dir = tempfile::tempdir().expect("temp dir");
-        pg.create_odoo_fixture("prod", "17.0.1.3", &dir.path().join("filestore"), 3000);
-        World { pg, dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn backups(&self) -> PathBuf {
-        self.path("backups")
+        World(OdooWorld::new(3000))
     }
 
     /// Writes the config with a `prod` job plus `extra` lines in the job table.
     fn config(&self, extra: &str) -> PathBuf {
-        let text = format!(
-            "backup_dir = {:?}\nstate_dir = {:?}\nplugin_dirs = []\n\n[jobs.prod]\ndatabase = \"prod\"\n\
-             db_host = \"127.0.0.1\"\ndb_port = {}\ndb_user = \"postgres\"\nfilestore = {:?}\n{extra}\n",
-            self.backups(),
-            self.path("state"),
-            self.pg.port(),
-            self.path("filestore"),
-        );
-        let path = self.path("sauvegarde.toml");
-        std::fs::write(&path, text).expect("write config");
-        path
+        self.0.config(extra, "")
     }
 
     fn cmd(&self, config: &Path, args: &[&str]) -> Command {
@@ -92,38 +77,11 @@ impl World {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn compare_databases(pg: &PgCluster, a: &str, b: &str) {
-    let tables = pg.tables(a);
-    assert!(tables.len() >= 4, "{tables:?}");
-    assert_eq!(tables, pg.tables(b));
-    for t in &tables {
-        let quoted = t
-            .split('.')
-            .map(|p| format!("\"{p}\""))
-            .collect::<Vec<_>>()
-            .join(".");
-        assert_eq!(
-            pg.table_digest(a, &quoted),
-            pg.table_digest(b, &quoted),
-            "table {t}"
-        );
     }
 }
 
@@ -165,7 +123,7 @@ fn zip_backup_restores_like_odoo() {
         "{}",
         text(&restore)
     );
-    compare_databases(&w.pg, "prod", "restored");
+    w.pg.assert_same_tables("prod", "restored");
     assert_eq!(
         read_tree(&x.join("filestore")),
         read_tree(&w.path("filestore"))
@@ -433,6 +391,8 @@ fn disk_full_keeps_older_archives_and_leaves_no_partial() {
 }
 
 /// pg_dump that dumps, then hangs with stdout still open.
+/// A pg_dump that hangs in every call, `--version` included (the first one the backup
+/// makes): it writes its pid to `fake/pid`, then sleeps holding its stdout open.
 fn hanging_wrapper(w: &World) -> PathBuf {
     let pid_file = w.path("fake/pid");
     w.wrapper(&format!(
@@ -449,11 +409,44 @@ fn wait_running(w: &World, cfg: &Path) {
     });
 }
 
-#[test]
-#[ignore = "known failure (issue 3 note): the CLI `backup` does not stop after SIGTERM while pg_dump hangs; the daemon's SIGTERM test covers the cancel path"]
-fn sigterm_removes_partial_and_records_interrupted() {
+/// Where the backup is stuck when SIGTERM arrives.
+enum Hang {
+    /// pg_dump has written the dump but keeps its stdout open.
+    Dump,
+    /// `pg_dump --version` (for the manifest) never returns.
+    VersionProbe,
+    /// psql, counting rows for the manifest, never returns.
+    CatalogueQuery,
+}
+
+/// `backup prod` stuck at `hang` stops on SIGTERM within seconds: exit 1, no partial or
+/// final archive, a `failed` row saying "interrupted", and the stuck program is gone.
+fn sigterm_while(hang: Hang) {
     let w = World::new();
-    let fake = hanging_wrapper(&w);
+    let pid_file = w.path("fake/pid");
+    let fake = match hang {
+        Hang::Dump => w.wrapper(&format!(
+            "if [ \"$1\" = --version ]; then exec \"$REAL\" \"$@\"; fi\n\
+             \"$REAL\" \"$@\"\necho $$ > {pid_file:?}\nexec sleep 120"
+        )),
+        Hang::VersionProbe => hanging_wrapper(&w),
+        Hang::CatalogueQuery => {
+            let fake = w.wrapper("exec \"$REAL\" \"$@\"");
+            // The backup uses the psql next to the configured pg_dump.
+            let psql = fake.with_file_name("psql");
+            std::fs::write(
+                &psql,
+                format!("#!/bin/bash\necho $$ > {pid_file:?}\nexec sleep 120\n"),
+            )
+            .unwrap();
+            Command::new("chmod")
+                .arg("755")
+                .arg(&psql)
+                .status()
+                .unwrap();
+            fake
+        }
+    };
     let cfg = w.config(&format!("pg_dump = {fake:?}"));
     let log = std::fs::File::create(w.path("backup.log")).unwrap();
     let mut child = KillOnDrop::spawn(
@@ -463,11 +456,21 @@ fn sigterm_removes_partial_and_records_interrupted() {
             .stderr(log),
     );
     wait_running(&w, &cfg);
+    wait_until("the stuck program's pid", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let stuck: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let log = || std::fs::read_to_string(w.path("backup.log")).unwrap_or_default();
+    let signalled = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.pid().to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = signalled + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
@@ -475,18 +478,50 @@ fn sigterm_removes_partial_and_records_interrupted() {
         assert!(
             Instant::now() < deadline,
             "backup did not stop after SIGTERM; its log:\n{}",
-            std::fs::read_to_string(w.path("backup.log")).unwrap_or_default()
+            log()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(1));
+    // SIGTERM to the stuck program's group is enough: no wait for the SIGKILL fallback.
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}; log:\n{}",
+        log()
+    );
+    assert_eq!(status.code(), Some(1), "{}", log());
     assert_eq!(w.backup_files(), Vec::<String>::new());
     let h = w.history(&cfg);
-    assert_eq!(h[0]["state"], "failed");
+    assert_eq!(h.as_array().map(Vec::len), Some(1), "{h}");
+    assert_eq!(h[0]["state"], "failed", "{h}");
     assert!(
         h[0]["message"].as_str().unwrap().contains("interrupted"),
         "{h}"
     );
+    // The stuck program did not outlive the backup (a zombie waiting for init counts as
+    // gone).
+    wait_until("the stuck program to be gone", || {
+        std::fs::read_to_string(format!("/proc/{stuck}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+}
+
+#[test]
+fn sigterm_while_pg_dump_hangs_removes_partial_and_records_interrupted() {
+    sigterm_while(Hang::Dump);
+}
+
+#[test]
+fn sigterm_while_pg_dump_version_hangs_removes_partial_and_records_interrupted() {
+    sigterm_while(Hang::VersionProbe);
+}
+
+#[test]
+fn sigterm_while_a_catalogue_query_hangs_removes_partial_and_records_interrupted() {
+    sigterm_while(Hang::CatalogueQuery);
 }
 
 #[test]

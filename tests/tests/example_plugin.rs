@@ -5,11 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sauvegarde_tests::build::{artifacts, workspace_root};
-use sha2::{Digest, Sha256};
-
-fn sha256(path: &Path) -> String {
-    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
-}
+use sauvegarde_tests::files::sha256;
 
 /// Builds a Cargo project on its own (not as a workspace member) and returns its cdylib.
 fn build_out_of_tree(manifest_dir: &Path, lib_name: &str) -> PathBuf {

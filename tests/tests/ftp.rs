@@ -2,15 +2,15 @@
 //! (pyftpdlib with and without TLS, vsftpd with `require_ssl_reuse=YES`) on loopback ports.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
 use sauvegarde_plugin_api::ErrorKind;
 use sauvegarde_tests::build::artifacts;
+use sauvegarde_tests::files::sha256;
 use sauvegarde_tests::ftp::{FtpServer, PASSWORD};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 fn plugin() -> LoadedPlugin {
     LoadedPlugin::load(&artifacts().plugin("ftp")).expect("load the ftp plugin")
@@ -49,20 +49,6 @@ fn local_file(dir: &Path, name: &str, size: u64) -> PathBuf {
         index += 1;
     }
     path
-}
-
-fn sha256(path: &Path) -> String {
-    let mut file = fs::File::open(path).unwrap();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    format!("{:x}", hasher.finalize())
 }
 
 /// Names of the entries in `dir`, sorted.

@@ -4,11 +4,11 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
 use sauvegarde_plugin_api::{ErrorKind, PluginError};
 use sauvegarde_tests::build::artifacts;
+use sauvegarde_tests::files::sha256;
 use sauvegarde_tests::sshd::{Sshd, KEY_USER, PASSWORD, PASSWORD_USER};
 use serde_json::{json, Value};
 
@@ -70,19 +70,6 @@ fn local_file(dir: &Path, name: &str, size: u64) -> PathBuf {
     }
     file.flush().expect("flush local file");
     path
-}
-
-fn sha256(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("run sha256sum");
-    assert!(out.status.success(), "sha256sum {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("digest")
-        .to_string()
 }
 
 fn no_progress() -> impl FnMut(u64, u64) -> bool {

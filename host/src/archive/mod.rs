@@ -1,9 +1,12 @@
-//! Archive writing: the streaming ZIP of Odoo's database manager ([`zip`]), its
+//! Archive writing: the streaming ZIP of Odoo's database manager ([`zip`]), with its
+//! records' layout ([`records`]) and block-parallel deflate ([`parallel`]), its
 //! `manifest.json` ([`manifest`]), the store-or-deflate choice ([`compress`]), and the
 //! plain stream copy used for the `.dump` format.
 
 pub mod compress;
 pub mod manifest;
+pub mod parallel;
+pub mod records;
 pub mod zip;
 
 use std::io::{Read, Write};
@@ -77,6 +80,11 @@ impl<W> Counting<W> {
     /// Shared counter of bytes written.
     pub fn counter(&self) -> Arc<AtomicU64> {
         self.written.clone()
+    }
+
+    /// The wrapped writer, by reference.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
     }
 
     /// The wrapped writer.

@@ -1,12 +1,13 @@
 //! `backup <JOB>` and `backup --database DB` (ad-hoc).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{exit, load_config, print_text, CliError};
+use super::export_progress::{summary, Bars};
+use super::{exit, load_config, print_stderr, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::config::JobConfig;
+use crate::export::check_destinations;
 use crate::job::{run_backup, BackupOptions};
 
 /// What to back up.
@@ -52,19 +53,27 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     let cancel = CancelFlag::new();
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} {msg} {bytes} written ({bytes_per_sec}, {elapsed})",
-        ) {
-            bar.set_style(style);
+    let job = config
+        .jobs
+        .get(&job_id)
+        .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
+    // The destinations are checked before the backup: a typo must not cost a backup.
+    let registry = if args.no_export || job.destinations.is_empty() {
+        None
+    } else {
+        let registry = super::plugins::discover(files)?;
+        let errors = check_destinations(&config, &registry, Some(&job_id));
+        if !errors.is_empty() {
+            return Err(CliError::usage(super::export::join_errors(&errors)));
         }
-        bar.set_message(job_id.clone());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        bar
-    });
+        Some(Arc::new(registry))
+    };
+    let bars = Bars::for_stderr();
+    let bar = bars.backup_spinner(&job_id);
     let options = BackupOptions {
         no_export: args.no_export,
+        registry,
+        export_observer: Some(Arc::new(bars)),
         progress: bar
             .clone()
             .map(|b| Arc::new(move |n: u64| b.set_position(n)) as Arc<crate::archive::ProgressFn>),
@@ -76,7 +85,22 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     match result {
         Ok(outcome) => {
             print_text(&format!("{}\n", outcome.path.display()))?;
-            Ok(exit::OK)
+            if outcome.exports.is_empty() {
+                return Ok(exit::OK);
+            }
+            // stdout holds only the archive path (for scripts); the report goes to stderr.
+            let mut report = summary(&outcome.exports);
+            if outcome.exports_ok() {
+                print_stderr(&report);
+                return Ok(exit::OK);
+            }
+            report.push_str(&format!(
+                "the archive {} is kept; an export failed (exit {})\n",
+                outcome.path.display(),
+                exit::EXPORT_FAILED
+            ));
+            print_stderr(&report);
+            Ok(exit::EXPORT_FAILED)
         }
         Err(e) => Err(CliError {
             code: e.exit_code(),

@@ -18,6 +18,13 @@ pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
 /// `config check`: exit 0 when valid; otherwise every error, exit 2.
 pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
     let loaded = load_config(files)?;
+    // Destinations need their plugins: an unknown type or settings a plugin refuses are
+    // configuration errors too.
+    let registry = super::plugins::discover(files)?;
+    let errors = crate::export::check_destinations(&loaded.config, &registry, None);
+    if !errors.is_empty() {
+        return Err(CliError::usage(super::export::join_errors(&errors)));
+    }
     let jobs = loaded.config.jobs.len();
     let files: Vec<String> = loaded
         .files

@@ -2,47 +2,79 @@
 
 use std::path::{Path, PathBuf};
 
+use super::export_progress::{summary, Bars};
 use super::{exit, load_config, plugins::discover, print_text, CliError};
-use crate::export::{open_destination, upload_with_retries, ExportError, RetryPolicy};
+use crate::cancel::{cancel_on_signals, CancelFlag};
+use crate::export::{check_destinations, ExportRun};
+use crate::history::History;
+use crate::lock::JobLock;
 
-/// Uploads `archive` to every destination of `job_id`, in turn. Exit 1 if any failed.
+/// Uploads `archive` to every destination of `job_id` (concurrently), under the job's
+/// lock. Exit 1 if any failed.
 pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliError> {
-    let loaded = load_config(files)?;
-    let job = loaded
-        .config
+    let config = load_config(files)?.config;
+    let job = config
         .jobs
         .get(job_id)
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
+    if job.destinations.is_empty() {
+        return Err(CliError::usage(format!(
+            "job `{job_id}` has no destinations"
+        )));
+    }
     if !archive.is_file() {
         return Err(CliError::usage(format!(
             "{}: no such archive",
             archive.display()
         )));
     }
+    let archive = std::path::absolute(archive).map_err(CliError::failed)?;
     let registry = discover(files)?;
-    let mut failed = 0;
-    for (name, config) in &job.destinations {
-        let policy = RetryPolicy {
-            retries: config.retries.unwrap_or(3),
-            ..RetryPolicy::default()
-        };
-        let started = std::time::Instant::now();
-        let result = open_destination(&registry, job_id, name, config).and_then(|d| {
-            upload_with_retries(&d, archive, policy, &mut |_, _| true, &mut |_, _| {})
-                .map_err(|e| ExportError::plugin(job_id, name, e))
-        });
-        match result {
-            Ok(attempts) => {
-                let size = archive.metadata().map(|m| m.len()).unwrap_or(0);
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                tracing::info!(job = job_id, destination = %name, attempts, "uploaded {size} bytes in {secs:.1} s ({:.1} MiB/s)", size as f64 / secs / 1048576.0);
-                print_text(&format!("✓ {name}: uploaded {}\n", archive.display()))?;
-            }
-            Err(e) => {
-                failed += 1;
-                print_text(&format!("✗ {name}: {e}\n"))?;
-            }
-        }
+    let errors = check_destinations(&config, &registry, Some(job_id));
+    if !errors.is_empty() {
+        return Err(CliError::usage(join_errors(&errors)));
     }
-    Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+        CliError::failed(format!(
+            "cannot create state_dir {}: {e}",
+            config.state_dir.display()
+        ))
+    })?;
+    let _lock = JobLock::try_acquire(&config.state_dir, job_id).map_err(CliError::failed)?;
+    let backup_id = History::open(&config.state_dir)
+        .and_then(|h| {
+            let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            h.find_backup(&archive, name)
+        })
+        .map_err(CliError::failed)?
+        .map(|row| row.id);
+    let cancel = CancelFlag::new();
+    cancel_on_signals(&cancel)
+        .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
+    let bars = Bars::for_stderr();
+    let outcomes = ExportRun {
+        config: &config,
+        registry: &registry,
+        job_id,
+        archive: &archive,
+        backup_id,
+        cancel: &cancel,
+        observer: &bars,
+    }
+    .run(None);
+    print_text(&summary(&outcomes))?;
+    Ok(if outcomes.iter().all(|o| o.is_done()) {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// Every error on its own line.
+pub fn join_errors(errors: &[impl std::fmt::Display]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,7 +1,16 @@
 //! `history [--job J] [--limit N] [--json]`.
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::history::History;
+use crate::history::{BackupRow, ExportRow, History};
+
+/// A backup with its export attempts (the JSON of `history --json`: the backup's keys plus
+/// `exports`).
+#[derive(serde::Serialize)]
+struct HistoryLine {
+    #[serde(flatten)]
+    backup: BackupRow,
+    exports: Vec<ExportRow>,
+}
 
 /// Lists the latest backups.
 pub fn run(
@@ -14,7 +23,15 @@ pub fn run(
     let rows = if config.state_dir.join(crate::history::FILE_NAME).exists() {
         let history = History::open(&config.state_dir).map_err(CliError::failed)?;
         crate::job::recover_stale(&history, &config.state_dir, None);
-        history.list(job, limit).map_err(CliError::failed)?
+        let backups = history.list(job, limit).map_err(CliError::failed)?;
+        let mut rows = Vec::with_capacity(backups.len());
+        for backup in backups {
+            let exports = history
+                .exports_of_backup(backup.id)
+                .map_err(CliError::failed)?;
+            rows.push(HistoryLine { backup, exports });
+        }
+        rows
     } else {
         Vec::new()
     };
@@ -23,7 +40,7 @@ pub fn run(
         return Ok(exit::OK);
     }
     let mut text = String::new();
-    for r in &rows {
+    for HistoryLine { backup: r, exports } in &rows {
         text.push_str(&format!(
             "{:<5} {:<12} {:<8} {:<22} {:>12}  {}{}\n",
             r.id,
@@ -37,6 +54,19 @@ pub fn run(
                 .map(|m| format!("  ({m})"))
                 .unwrap_or_default()
         ));
+        for e in exports {
+            text.push_str(&format!(
+                "      -> {:<12} attempt {} {:<8} {}{}\n",
+                e.destination,
+                e.attempt,
+                e.state.as_str(),
+                e.updated.as_deref().unwrap_or(&e.started),
+                e.message
+                    .as_deref()
+                    .map(|m| format!("  ({m})"))
+                    .unwrap_or_default()
+            ));
+        }
     }
     if rows.is_empty() {
         text.push_str("no backups recorded\n");

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::history::{BackupRow, History};
+use crate::history::{BackupRow, ConnectionTestRow, History};
 use crate::schedule::Next;
 
 /// One line of `jobs`.
@@ -23,6 +23,8 @@ pub struct JobLine {
     pub last: Option<BackupRow>,
     /// Next backup (RFC 3339), `now` when due, `null` when manual or inactive.
     pub next: Option<String>,
+    /// The latest connection test of each destination (`test <job>`).
+    pub tests: Vec<ConnectionTestRow>,
 }
 
 /// Lists the configured jobs.
@@ -38,6 +40,10 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
         let (last, _last_good) = match &history {
             Some(h) => h.last_of(id).map_err(CliError::failed)?,
             None => (None, None),
+        };
+        let tests = match &history {
+            Some(h) => h.last_connection_tests(id).map_err(CliError::failed)?,
+            None => Vec::new(),
         };
         // The same function the daemon schedules with.
         let now = jiff::Timestamp::now();
@@ -74,6 +80,7 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             schedule,
             last,
             next,
+            tests,
         });
     }
     if json {
@@ -97,6 +104,15 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             last,
             l.next.as_deref().unwrap_or("-")
         ));
+        for t in &l.tests {
+            text.push_str(&format!(
+                "    {} {} tested {}: {}\n",
+                if t.ok { "✓" } else { "✗" },
+                t.destination,
+                t.time,
+                t.message.as_deref().unwrap_or("")
+            ));
+        }
     }
     if lines.is_empty() {
         text.push_str("no jobs configured\n");

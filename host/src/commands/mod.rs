@@ -4,11 +4,14 @@ pub mod backup;
 pub mod config;
 pub mod daemon;
 pub mod export;
+pub mod export_progress;
 pub mod history;
 pub mod jobs;
 pub mod plugins;
 pub mod prune;
+pub mod restore;
 pub mod test_destinations;
+pub mod verify;
 
 use std::fmt;
 
@@ -81,4 +84,12 @@ pub fn print_text(text: &str) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError::failed(format!("cannot write to stdout: {e}"))),
     }
+}
+
+/// Writes a report to stderr (stdout is kept for machine-readable output).
+pub fn print_stderr(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    // Nothing sensible to do when stderr is gone.
+    let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
 }

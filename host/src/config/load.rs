@@ -239,6 +239,24 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
         if c.max_parallel == 0 {
             errors.push(error_at(figment, "max_parallel", "must be at least 1"));
         }
+        // `ca_file` of the global and per-job email settings: readable PEM certificates.
+        let notifies = std::iter::once(("notify".to_string(), Some(&c.notify))).chain(
+            c.jobs
+                .iter()
+                .map(|(id, job)| (format!("jobs.{id}.notify"), job.notify.as_ref())),
+        );
+        for (prefix, notify) in notifies {
+            let email = notify.and_then(|n| n.email.as_ref());
+            if let Some(path) = email.and_then(|e| e.ca_file.as_ref()) {
+                if let Err(message) = crate::notify::email::read_ca_file(path) {
+                    errors.push(error_at(
+                        figment,
+                        &format!("{prefix}.email.ca_file"),
+                        message,
+                    ));
+                }
+            }
+        }
     }
     match config {
         Some(c) if errors.is_empty() => Ok(c),

@@ -233,6 +233,9 @@ pub struct EmailConfig {
     pub user: Option<String>,
     /// SMTP password.
     pub password: Option<String>,
+    /// PEM file of CA certificates to trust for the SMTP server, besides the public roots
+    /// (a private CA or a self-signed server certificate).
+    pub ca_file: Option<PathBuf>,
     /// Sender address.
     pub from: String,
     /// Recipients.

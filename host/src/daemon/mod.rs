@@ -49,8 +49,8 @@ async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let config = load(&files).map_err(CliError::usage)?;
     prepare_state(&config).map_err(CliError::failed)?;
-    let plugins = discover_plugins(&config);
-    check_plugins(&config, &plugins);
+    let plugins = Arc::new(discover_plugins(&config));
+    check_plugins(&config, &plugins).map_err(CliError::usage)?;
 
     let mut daemon = Daemon {
         files,
@@ -140,21 +140,13 @@ fn discover_plugins(config: &Config) -> PluginRegistry {
     registry
 }
 
-/// Warns about destinations whose plugin is not installed.
-fn check_plugins(config: &Config, plugins: &PluginRegistry) {
-    for (id, job) in &config.jobs {
-        for (name, dest) in &job.destinations {
-            if plugins.get(&dest.kind).is_none() {
-                tracing::warn!(
-                    job = id,
-                    destination = name,
-                    "no plugin of type `{}` is installed (found: {:?})",
-                    dest.kind,
-                    plugins.kinds()
-                );
-            }
-        }
+/// Every destination must have its plugin and settings the plugin accepts.
+fn check_plugins(config: &Config, plugins: &PluginRegistry) -> Result<(), String> {
+    let errors = crate::export::check_destinations(config, plugins, None);
+    if errors.is_empty() {
+        return Ok(());
     }
+    Err(crate::commands::export::join_errors(&errors))
 }
 
 struct Daemon {
@@ -170,7 +162,7 @@ struct Daemon {
     /// backup, unreadable odoo.conf …): not retried before this instant.
     not_before: HashMap<String, Timestamp>,
     sd: SdNotify,
-    plugins: PluginRegistry,
+    plugins: Arc<PluginRegistry>,
 }
 
 impl Daemon {
@@ -222,10 +214,11 @@ impl Daemon {
         let cancel = CancelFlag::new();
         self.running.insert(id.to_string(), cancel.clone());
         let config = Arc::clone(&self.config);
+        let plugins = Arc::clone(&self.plugins);
         let job = id.to_string();
         let handle = self
             .tasks
-            .spawn_blocking(move || runner::run_job(config, job, cancel));
+            .spawn_blocking(move || runner::run_job(config, plugins, job, cancel));
         self.task_jobs.insert(handle.id(), id.to_string());
     }
 
@@ -310,9 +303,11 @@ impl Daemon {
     fn reload(&mut self) {
         tracing::info!("SIGHUP received: reloading the configuration");
         self.sd.reloading();
-        match load(&self.files).and_then(|c| prepare_state(&c).map(|_| c)) {
+        let loaded = load(&self.files)
+            .and_then(|c| prepare_state(&c).map(|_| c))
+            .and_then(|c| check_plugins(&c, &self.plugins).map(|_| c));
+        match loaded {
             Ok(config) => {
-                check_plugins(&config, &self.plugins);
                 let added: Vec<&String> = config
                     .jobs
                     .keys()

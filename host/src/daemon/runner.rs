@@ -9,7 +9,9 @@ use jiff::Timestamp;
 use crate::cancel::CancelFlag;
 use crate::config::Config;
 use crate::job::{run_backup, BackupError, BackupOptions, BackupOutcome};
-use crate::notify::{self, event::host_name, Event, EventState};
+use crate::notify::event::{host_name, DestinationState};
+use crate::notify::{self, Event, EventState};
+use crate::plugins::PluginRegistry;
 
 /// The end of one backup, reported to the loop.
 #[derive(Debug)]
@@ -25,13 +27,23 @@ pub struct Finished {
 /// Runs a backup of `job_id` and sends its notifications (not for a backup cancelled by
 /// the daemon's shutdown: that is recorded in the history, it is not an incident).
 /// Blocking: run it in `spawn_blocking`.
-pub fn run_job(config: Arc<Config>, job_id: String, cancel: CancelFlag) -> Finished {
+pub fn run_job(
+    config: Arc<Config>,
+    plugins: Arc<PluginRegistry>,
+    job_id: String,
+    cancel: CancelFlag,
+) -> Finished {
     let started = Timestamp::now();
     let clock = Instant::now();
     tracing::info!(job = job_id, "scheduled backup starting");
-    let result = run_backup(&config, &job_id, &BackupOptions::default(), &cancel);
+    let options = BackupOptions {
+        registry: Some(plugins),
+        ..BackupOptions::default()
+    };
+    let result = run_backup(&config, &job_id, &options, &cancel);
     let duration = clock.elapsed().as_secs_f64();
-    let cancelled = matches!(result, Err(BackupError::Cancelled { .. }));
+    // Stopped by the daemon's shutdown, during the backup or its exports.
+    let cancelled = cancel.is_cancelled() || matches!(result, Err(BackupError::Cancelled { .. }));
     let ok = result.is_ok();
     match &result {
         Ok(o) => {
@@ -64,14 +76,45 @@ pub fn event_for(
 ) -> Event {
     let job = config.jobs.get(job_id);
     let (state, archive, size, sha256, message) = match result {
-        Ok(o) => (
+        Ok(o) if o.exports_ok() => (
             EventState::Success,
             Some(o.path.display().to_string()),
             Some(o.size),
             Some(o.sha256.clone()),
             format!("Backup of job `{job_id}` written to {}.", o.path.display()),
         ),
+        Ok(o) => {
+            let failed: Vec<&str> = o
+                .exports
+                .iter()
+                .filter(|d| !d.is_done())
+                .map(|d| d.destination.as_str())
+                .collect();
+            (
+                EventState::Failure,
+                Some(o.path.display().to_string()),
+                Some(o.size),
+                Some(o.sha256.clone()),
+                format!(
+                    "Backup of job `{job_id}` written to {}, but its export to {} failed.",
+                    o.path.display(),
+                    failed.join(", ")
+                ),
+            )
+        }
         Err(e) => (EventState::Failure, None, None, None, e.to_string()),
+    };
+    let destinations = match result {
+        Ok(o) => o
+            .exports
+            .iter()
+            .map(|d| DestinationState {
+                name: d.destination.clone(),
+                state: d.status.as_str().to_string(),
+                message: d.message.clone(),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
     };
     Event {
         event: "backup",
@@ -89,7 +132,7 @@ pub fn event_for(
             .unwrap_or(started)
             .to_string(),
         duration_secs,
-        destinations: Vec::new(),
+        destinations,
         message,
         host: host_name(),
     }

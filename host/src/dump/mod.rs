@@ -4,6 +4,7 @@
 
 pub mod query;
 mod tools;
+pub mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -3,18 +3,37 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::Connection;
+use super::{watch, Connection};
+use crate::cancel::CancelFlag;
 
-/// A query that failed.
+/// A query that failed or was cancelled.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {message}")]
-pub struct QueryError {
-    /// What was asked.
-    pub what: String,
-    /// psql's error output or the I/O error (secrets masked).
-    pub message: String,
+pub enum QueryError {
+    /// psql could not run, failed, or answered something unexpected.
+    #[error("{what}: {message}")]
+    Failed {
+        /// What was asked.
+        what: String,
+        /// psql's error output or the I/O error (secrets masked).
+        message: String,
+    },
+    /// The backup was cancelled while (or before) the query ran; psql was stopped.
+    #[error("{what}: interrupted")]
+    Cancelled {
+        /// What was asked.
+        what: String,
+    },
+}
+
+impl QueryError {
+    fn failed(what: &str, message: impl Into<String>) -> Self {
+        QueryError::Failed {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Facts about the database recorded in the manifest.
@@ -30,21 +49,29 @@ pub struct DatabaseInfo {
 
 /// Runs one query and returns its unaligned, tuples-only output.
 pub fn run(psql: &Path, conn: &Connection, what: &str, sql: &str) -> Result<String, QueryError> {
+    run_cancellable(psql, conn, what, sql, &CancelFlag::new())
+}
+
+/// [`run`], stopping psql when `cancel` is raised ([`QueryError::Cancelled`]).
+pub fn run_cancellable(
+    psql: &Path,
+    conn: &Connection,
+    what: &str,
+    sql: &str,
+    cancel: &CancelFlag,
+) -> Result<String, QueryError> {
     let mut command = Command::new(psql);
-    command
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .stdin(Stdio::null());
+    command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]);
     conn.apply(&mut command);
-    let out = command.output().map_err(|e| QueryError {
-        what: what.into(),
-        message: format!("cannot run {}: {e}", psql.display()),
-    })?;
+    let out = watch::output(&mut command, cancel)
+        .map_err(|e| QueryError::failed(what, format!("cannot run {}: {e}", psql.display())))?
+        .ok_or_else(|| QueryError::Cancelled { what: what.into() })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(QueryError {
-            what: what.into(),
-            message: crate::redact::scrub(err.trim()).into_owned(),
-        });
+        return Err(QueryError::failed(
+            what,
+            crate::redact::scrub(err.trim()).into_owned(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -65,24 +92,32 @@ const TABLES_SQL: &str = "SELECT coalesce(json_object_agg(t.n, t.c ORDER BY t.n)
 impl DatabaseInfo {
     /// Reads the server version, the Odoo modules (if any) and the row counts.
     pub fn read(psql: &Path, conn: &Connection) -> Result<Self, QueryError> {
-        let version = run(
-            psql,
-            conn,
-            "reading the server version",
-            "SHOW server_version_num",
-        )?;
-        let server_version_num = version.parse().map_err(|_| QueryError {
-            what: "reading the server version".into(),
-            message: format!("unexpected answer {version:?}"),
+        Self::read_cancellable(psql, conn, &CancelFlag::new())
+    }
+
+    /// [`read`](Self::read), stopping psql when `cancel` is raised (counting the rows of
+    /// a large database takes a while).
+    pub fn read_cancellable(
+        psql: &Path,
+        conn: &Connection,
+        cancel: &CancelFlag,
+    ) -> Result<Self, QueryError> {
+        let run = |what: &str, sql: &str| run_cancellable(psql, conn, what, sql, cancel);
+        let version = run("reading the server version", "SHOW server_version_num")?;
+        let server_version_num = version.parse().map_err(|_| {
+            QueryError::failed(
+                "reading the server version",
+                format!("unexpected answer {version:?}"),
+            )
         })?;
-        let is_odoo = run(psql, conn, "looking for ir_module_module", IS_ODOO_SQL)? == "t";
+        let is_odoo = run("looking for ir_module_module", IS_ODOO_SQL)? == "t";
         let modules = if is_odoo {
-            let modules = run(psql, conn, "reading ir_module_module", MODULES_SQL)?;
+            let modules = run("reading ir_module_module", MODULES_SQL)?;
             Some(parse_json(&modules, "reading ir_module_module")?)
         } else {
             None
         };
-        let tables = run(psql, conn, "counting table rows", TABLES_SQL)?;
+        let tables = run("counting table rows", TABLES_SQL)?;
         let tables = parse_json(&tables, "counting table rows")?;
         Ok(DatabaseInfo {
             server_version_num,
@@ -99,22 +134,27 @@ impl DatabaseInfo {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, QueryError> {
-    serde_json::from_str(text).map_err(|e| QueryError {
-        what: what.into(),
-        message: format!("unexpected answer: {e}"),
-    })
+    serde_json::from_str(text)
+        .map_err(|e| QueryError::failed(what, format!("unexpected answer: {e}")))
 }
 
-/// `pg_dump --version`, e.g. `pg_dump (PostgreSQL) 15.14`.
-pub fn pg_dump_version(pg_dump: &Path) -> Option<String> {
-    let out = Command::new(pg_dump)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
+/// `pg_dump --version`, e.g. `pg_dump (PostgreSQL) 15.14`; `Ok(None)` when it cannot be
+/// told. The configured pg_dump may be a wrapper script, so this is stopped like pg_dump
+/// itself when `cancel` is raised ([`QueryError::Cancelled`]).
+pub fn pg_dump_version(pg_dump: &Path, cancel: &CancelFlag) -> Result<Option<String>, QueryError> {
+    const WHAT: &str = "asking pg_dump its version";
+    let out = match watch::output(Command::new(pg_dump).arg("--version"), cancel) {
+        Ok(Some(out)) => out,
+        Ok(None) => return Err(QueryError::Cancelled { what: WHAT.into() }),
+        Err(e) => {
+            tracing::warn!(pg_dump = %pg_dump.display(), "cannot run pg_dump --version: {e}");
+            return Ok(None);
+        }
+    };
+    Ok(out
+        .status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 #[cfg(test)]

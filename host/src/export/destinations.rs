@@ -74,3 +74,23 @@ pub fn open_destination(
         ExportError::plugin(job, name, e)
     })
 }
+
+/// Opens every destination of `jobs` (all jobs when `None`) without connecting: a
+/// destination whose type has no plugin, or whose settings its plugin refuses, is an
+/// error. Returns every error found.
+pub fn check_destinations(
+    config: &crate::config::Config,
+    registry: &PluginRegistry,
+    job: Option<&str>,
+) -> Vec<ExportError> {
+    config
+        .jobs
+        .iter()
+        .filter(|(id, _)| job.is_none_or(|j| j == id.as_str()))
+        .flat_map(|(id, job)| {
+            job.destinations
+                .iter()
+                .filter_map(move |(name, dest)| open_destination(registry, id, name, dest).err())
+        })
+        .collect()
+}

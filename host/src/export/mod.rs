@@ -1,7 +1,10 @@
 //! Sending archives to a job's destinations through exporter plugins.
 
 mod destinations;
+pub mod remote_retention;
+mod run;
 mod transfer;
 
-pub use destinations::{open_destination, ExportError};
-pub use transfer::{upload_with_retries, RetryPolicy};
+pub use destinations::{check_destinations, open_destination, ExportError};
+pub use run::{DestinationOutcome, ExportObserver, ExportRun, ExportStatus, Quiet};
+pub use transfer::{upload_with_retries, Attempt, RetryPolicy};

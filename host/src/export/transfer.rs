@@ -1,10 +1,12 @@
 //! Uploads with retries: transient and connection failures are retried with exponential
-//! backoff; anything else fails at once.
+//! backoff; anything else fails at once. A cancelled run stops between and during attempts.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sauvegarde_plugin_api::{host::HostDestination, PluginError};
+
+use crate::cancel::CancelFlag;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -24,26 +26,48 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Uploads `archive` as its file name, retrying per `policy`. `on_attempt(n, result)` is
-/// told about every attempt (for logs and history). `progress` may cancel.
+/// What [`upload_with_retries`] tells its caller about each attempt.
+pub enum Attempt<'a> {
+    /// Attempt `n` (from 1) starts.
+    Started(u32),
+    /// Attempt `n` ended.
+    Ended(u32, &'a Result<(), PluginError>),
+}
+
+/// The error of an upload stopped by `cancel`.
+pub fn interrupted() -> PluginError {
+    PluginError::cancelled("interrupted: the export was cancelled (SIGINT/SIGTERM or daemon stop)")
+}
+
+/// Uploads `archive` as `remote_name`, retrying per `policy`; returns the number of
+/// attempts. `on_attempt` hears of every attempt (for logs and history); `progress(done,
+/// total)` sees the bytes; raising `cancel` stops the upload and the waits between attempts.
 pub fn upload_with_retries(
     destination: &HostDestination,
     archive: &Path,
+    remote_name: &str,
     policy: RetryPolicy,
-    progress: &mut dyn FnMut(u64, u64) -> bool,
-    on_attempt: &mut dyn FnMut(u32, &Result<(), PluginError>),
+    cancel: &CancelFlag,
+    progress: &mut dyn FnMut(u64, u64),
+    on_attempt: &mut dyn FnMut(Attempt<'_>),
 ) -> Result<u32, PluginError> {
-    let name = archive
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| {
-            PluginError::config(format!("{} has no UTF-8 file name", archive.display()))
-        })?;
     let mut backoff = policy.first_backoff;
     let mut attempt = 1;
     loop {
-        let result = destination.upload(archive, name, progress);
-        on_attempt(attempt, &result);
+        if cancel.is_cancelled() {
+            return Err(interrupted());
+        }
+        on_attempt(Attempt::Started(attempt));
+        let mut report = |done: u64, total: u64| {
+            progress(done, total);
+            !cancel.is_cancelled()
+        };
+        let result = destination.upload(archive, remote_name, &mut report);
+        let result = match result {
+            Err(_) if cancel.is_cancelled() => Err(interrupted()),
+            other => other,
+        };
+        on_attempt(Attempt::Ended(attempt, &result));
         match result {
             Ok(()) => return Ok(attempt),
             Err(e) if e.kind().is_retryable() && attempt <= policy.retries => {
@@ -52,11 +76,46 @@ pub fn upload_with_retries(
                     "upload failed, retrying in {backoff:?}: {}",
                     crate::redact::scrub(e.message())
                 );
-                std::thread::sleep(backoff);
+                if !sleep_unless_cancelled(backoff, cancel) {
+                    return Err(interrupted());
+                }
                 backoff *= 2;
                 attempt += 1;
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Sleeps `duration` in short steps; `false` when `cancel` was raised meanwhile.
+fn sleep_unless_cancelled(duration: Duration, cancel: &CancelFlag) -> bool {
+    let end = Instant::now() + duration;
+    while !cancel.is_cancelled() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_wait_ends_early() {
+        let cancel = CancelFlag::new();
+        let c = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            c.cancel();
+        });
+        let start = Instant::now();
+        assert!(!sleep_unless_cancelled(Duration::from_secs(30), &cancel));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+        assert!(sleep_unless_cancelled(Duration::ZERO, &CancelFlag::new()));
     }
 }

@@ -1,5 +1,11 @@
 //! The history database (SQLite in `state_dir`): a row per backup, per export attempt and
-//! per connection test, with a schema version table for later migrations.
+//! per connection test, with a schema version table for migrations.
+
+mod connection_tests;
+mod exports;
+
+pub use connection_tests::ConnectionTestRow;
+pub use exports::{ExportRow, ExportState};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,8 +13,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-/// Current schema version.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Current schema version (2: one `exports` row per upload attempt, with its job).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// File name of the database inside `state_dir`.
 pub const FILE_NAME: &str = "history.sqlite";
@@ -29,17 +35,6 @@ CREATE TABLE IF NOT EXISTS backups (
     pid       INTEGER
 );
 CREATE INDEX IF NOT EXISTS backups_job_started ON backups (job, started);
-CREATE TABLE IF NOT EXISTS exports (
-    id          INTEGER PRIMARY KEY,
-    backup_id   INTEGER NOT NULL REFERENCES backups (id),
-    destination TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'deleted')),
-    remote_name TEXT,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    message     TEXT,
-    updated     TEXT
-);
-CREATE INDEX IF NOT EXISTS exports_backup ON exports (backup_id);
 CREATE TABLE IF NOT EXISTS connection_tests (
     id          INTEGER PRIMARY KEY,
     job         TEXT NOT NULL,
@@ -150,17 +145,33 @@ impl History {
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        let version: Option<i64> = conn
+        // One process migrates; the others wait on the write lock, then see version 2.
+        let mut conn = conn;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute_batch(SCHEMA).map_err(err)?;
+        let version: Option<i64> = tx
             .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
             .map_err(err)?;
-        if version.is_none() {
-            conn.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )
+        match version {
+            Some(v) if v > SCHEMA_VERSION => {
+                tracing::warn!(
+                    database = %path.display(),
+                    "history schema version {v} is newer than this program's ({SCHEMA_VERSION})"
+                );
+            }
+            Some(1) => exports::migrate_from_v1(&tx).map_err(err)?,
+            _ => {}
+        }
+        tx.execute_batch(exports::SCHEMA).map_err(err)?;
+        if version.is_none_or(|v| v < SCHEMA_VERSION) {
+            tx.execute_batch(&format!(
+                "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION});"
+            ))
             .map_err(err)?;
         }
+        tx.commit().map_err(err)?;
         Ok(History { conn, path })
     }
 
@@ -300,6 +311,23 @@ impl History {
             .optional()
             .map(|v| v.flatten())
             .map_err(|e| self.err(e))
+    }
+
+    /// The backup with a checksum recorded at `path`, else the latest one named
+    /// `file_name` (a copy moved or downloaded elsewhere), for `verify`.
+    pub fn find_backup(
+        &self,
+        path: &Path,
+        file_name: &str,
+    ) -> Result<Option<BackupRow>, HistoryError> {
+        Ok(self
+            .query(
+                "WHERE sha256 IS NOT NULL AND (path = ?1 OR file_name = ?2) \
+                 ORDER BY path = ?1 DESC, id DESC LIMIT 1",
+                params![path.to_string_lossy(), file_name],
+            )?
+            .into_iter()
+            .next())
     }
 }
 

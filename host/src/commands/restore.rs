@@ -1,0 +1,263 @@
+//! `restore <ARCHIVE> --database NEW [--filestore-dir DIR | --data-dir DIR | --no-filestore]
+//! [--from JOB/DEST] [connection options]`, and the connection setup shared with
+//! `verify --restore`.
+
+use std::path::{Path, PathBuf};
+
+use super::{exit, load_config, print_json, print_text, CliError};
+use crate::cancel::{cancel_on_signals, CancelFlag};
+use crate::cli::PgTargetArgs;
+use crate::config::{Config, JobConfig};
+use crate::dump::{Connection, PgTools};
+use crate::history::History;
+use crate::odoo_conf::OdooConf;
+use crate::restore::child::pg_restore_for;
+use crate::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
+use crate::verify::report::human_bytes;
+use crate::verify::VerifyOptions;
+
+/// The arguments of `restore`.
+pub struct RestoreArgs<'a> {
+    /// Local archive, or its name on the destination with `from`.
+    pub archive: &'a Path,
+    /// The new database.
+    pub database: &'a str,
+    /// Exact filestore directory.
+    pub filestore_dir: Option<&'a PathBuf>,
+    /// Odoo's data_dir.
+    pub data_dir: Option<&'a PathBuf>,
+    /// Database only.
+    pub no_filestore: bool,
+    /// `job/destination` to download from.
+    pub from: Option<&'a str>,
+    /// Where a download is kept.
+    pub download_dir: Option<&'a PathBuf>,
+    /// Skip the verification first.
+    pub no_verify: bool,
+    /// JSON output.
+    pub json: bool,
+    /// Connection options.
+    pub target: &'a PgTargetArgs,
+}
+
+/// The server and the job/odoo.conf it was derived from.
+pub struct Setup {
+    /// Where databases are created.
+    pub server: Server,
+    /// The job whose settings were used, if any.
+    pub job: Option<JobConfig>,
+    /// The odoo.conf read (--odoo-conf, else the job's).
+    pub odoo: Option<OdooConf>,
+}
+
+/// Resolves the connection: --odoo-conf, else the job (`--job`, else `default_job`), else
+/// libpq defaults; --db-host/--db-port/--db-user on top.
+pub fn setup(
+    config: &Config,
+    target: &PgTargetArgs,
+    default_job: Option<&str>,
+) -> Result<Setup, CliError> {
+    let job =
+        match target.job.as_deref().or(default_job) {
+            Some(id) => {
+                Some(config.jobs.get(id).cloned().ok_or_else(|| {
+                    CliError::usage(format!("no job `{id}` in the configuration"))
+                })?)
+            }
+            None => None,
+        };
+    let odoo_path = target
+        .odoo_conf
+        .clone()
+        .or_else(|| job.as_ref().and_then(|j| j.odoo_conf.clone()));
+    let odoo = match odoo_path {
+        Some(p) => Some(OdooConf::read(&p).map_err(CliError::usage)?),
+        None => None,
+    };
+    let mut settings: JobConfig = match (&target.odoo_conf, &job) {
+        (None, Some(j)) => j.clone(),
+        _ => serde_json::from_value(serde_json::json!({ "database": target.maintenance_db }))
+            .map_err(CliError::usage)?,
+    };
+    if target.db_host.is_some() {
+        settings.db_host = target.db_host.clone();
+    }
+    if target.db_port.is_some() {
+        settings.db_port = target.db_port;
+    }
+    if target.db_user.is_some() {
+        settings.db_user = target.db_user.clone();
+    }
+    let mut conn = Connection::for_job(&settings, odoo.as_ref());
+    conn.database = target.maintenance_db.clone();
+    let (psql, pg_restore) =
+        match PgTools::discover(job.as_ref().and_then(|j| j.pg_dump.as_deref())) {
+            Some(tools) => {
+                let pg_restore = pg_restore_for(&tools.pg_dump);
+                (tools.psql, pg_restore)
+            }
+            None => (PathBuf::from("psql"), PathBuf::from("pg_restore")),
+        };
+    Ok(Setup {
+        server: Server {
+            conn,
+            psql,
+            pg_restore,
+        },
+        job,
+        odoo,
+    })
+}
+
+/// The history database when it exists (never created by a read-only command).
+pub fn open_history(config: &Config) -> Option<History> {
+    if !config.state_dir.join(crate::history::FILE_NAME).is_file() {
+        return None;
+    }
+    match History::open(&config.state_dir) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("history not consulted: {e}");
+            None
+        }
+    }
+}
+
+/// Where the filestore of `database` goes (see `restore --help`).
+fn filestore_target(args: &RestoreArgs<'_>, setup: &Setup) -> FilestoreTarget {
+    let under = |data_dir: &Path| data_dir.join("filestore").join(args.database);
+    if args.no_filestore {
+        return FilestoreTarget::Skip;
+    }
+    if let Some(dir) = args.filestore_dir {
+        return FilestoreTarget::Dir(dir.clone());
+    }
+    if let Some(dir) = args.data_dir {
+        return FilestoreTarget::Dir(under(dir));
+    }
+    let data_dir = setup.odoo.as_ref().and_then(|o| o.data_dir.as_deref());
+    if let (Some(_), Some(dir)) = (&args.target.odoo_conf, data_dir) {
+        return FilestoreTarget::Dir(under(dir));
+    }
+    if let Some(job) = &setup.job {
+        // `<data_dir>/filestore/<database>`: the new one goes next to it.
+        if let Ok(Some(existing)) =
+            crate::filestore::resolve(&job.filestore, &job.database, setup.odoo.as_ref())
+        {
+            if let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) {
+                if name == job.database.as_str() {
+                    return FilestoreTarget::Dir(parent.join(args.database));
+                }
+            }
+        }
+    }
+    match data_dir {
+        Some(dir) => FilestoreTarget::Dir(under(dir)),
+        None => FilestoreTarget::Unknown,
+    }
+}
+
+fn failed(e: RestoreError) -> CliError {
+    CliError {
+        code: e.exit_code(),
+        message: e.to_string(),
+    }
+}
+
+/// Restores the archive and prints what was created.
+pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
+    let config = load_config(files)?.config;
+    crate::restore::check_name(args.database).map_err(failed)?;
+    let from_job = match args.from {
+        Some(spec) => Some(download::parse_from(spec).map_err(failed)?.0),
+        None => None,
+    };
+    let setup = setup(&config, args.target, from_job)?;
+    let filestore = filestore_target(args, &setup);
+    let cancel = CancelFlag::new();
+    cancel_on_signals(&cancel)
+        .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
+
+    let downloaded = match args.from {
+        Some(spec) => {
+            let registry = super::plugins::discover(files)?;
+            let name = args.archive.to_string_lossy();
+            Some(
+                download::fetch(
+                    &config,
+                    &registry,
+                    spec,
+                    &name,
+                    args.download_dir.map(PathBuf::as_path),
+                    &cancel,
+                )
+                .map_err(failed)?,
+            )
+        }
+        None => None,
+    };
+    let archive = downloaded
+        .as_ref()
+        .map_or(args.archive, |d| d.path.as_path());
+    if !archive.is_file() {
+        return Err(CliError::usage(format!(
+            "{}: no such archive",
+            archive.display()
+        )));
+    }
+    let history = open_history(&config);
+    let verify = (!args.no_verify).then(|| VerifyOptions {
+        pg_restore: &setup.server.pg_restore,
+        history: history.as_ref(),
+        strict: false,
+        cancel: &cancel,
+    });
+    let outcome = crate::restore::run(&RestoreRequest {
+        archive,
+        database: args.database,
+        server: &setup.server,
+        filestore,
+        verify,
+        cancel: &cancel,
+    })
+    .map_err(failed)?;
+
+    if args.json {
+        let mut value = serde_json::to_value(&outcome).map_err(CliError::failed)?;
+        value["archive"] = serde_json::json!(archive);
+        print_json(&value)?;
+        return Ok(exit::OK);
+    }
+    let mut text = format!(
+        "restored database {} from {} in {:.1} s ({})\n",
+        outcome.database,
+        archive.display(),
+        outcome.seconds,
+        setup.server.describe()
+    );
+    if let Some(report) = &outcome.report {
+        text.push_str("  archive verified first");
+        if let Some(h) = &report.history {
+            text.push_str(&format!(" (backup #{} of job {})", h.id, h.job));
+        }
+        text.push('\n');
+        for c in report
+            .checks
+            .iter()
+            .filter(|c| c.status == crate::verify::Status::Warning)
+        {
+            text.push_str(&format!("  ! {}: {}\n", c.check, c.detail));
+        }
+    }
+    match &outcome.filestore {
+        Some(dir) => text.push_str(&format!(
+            "  filestore {} ({} files, {})\n",
+            dir.display(),
+            outcome.filestore_files,
+            human_bytes(outcome.filestore_bytes)
+        )),
+        None => text.push_str("  no filestore restored\n"),
+    }
+    print_text(&text)?;
+    Ok(exit::OK)
+}

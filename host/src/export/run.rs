@@ -1,0 +1,356 @@
+//! Exporting one archive to every destination of a job: each destination in its own
+//! thread (they run concurrently), uploads retried per policy, every attempt recorded in
+//! the history, then remote retention on each destination that received the archive.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sauvegarde_plugin_api::{host::HostDestination, ErrorKind, PluginError};
+use serde::Serialize;
+
+use super::remote_retention;
+use super::transfer::{upload_with_retries, Attempt, RetryPolicy};
+use super::{open_destination, ExportError};
+use crate::cancel::CancelFlag;
+use crate::config::{Config, DestinationConfig, JobConfig};
+use crate::history::History;
+use crate::plugins::PluginRegistry;
+use crate::redact::scrub;
+
+/// How an archive's export to one destination ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    /// The archive is on the destination under its final name.
+    Done,
+    /// Every attempt failed.
+    Failed,
+    /// Stopped by SIGINT/SIGTERM or the daemon's shutdown.
+    Cancelled,
+}
+
+impl ExportStatus {
+    /// `done`, `failed` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Done => "done",
+            ExportStatus::Failed => "failed",
+            ExportStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The export of one archive to one destination.
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationOutcome {
+    /// Destination name.
+    pub destination: String,
+    /// Its plugin type.
+    pub kind: String,
+    /// How it ended.
+    pub status: ExportStatus,
+    /// Upload attempts made.
+    pub attempts: u32,
+    /// Bytes sent, when done.
+    pub bytes: u64,
+    /// Seconds spent, retries included.
+    pub seconds: f64,
+    /// What went wrong (secrets masked); for a done export, a remote retention problem.
+    pub message: Option<String>,
+    /// Remote archives deleted by retention afterwards.
+    pub deleted: Vec<String>,
+}
+
+impl DestinationOutcome {
+    /// Whether the archive reached the destination.
+    pub fn is_done(&self) -> bool {
+        self.status == ExportStatus::Done
+    }
+}
+
+/// Hears about the exports' progress, for progress bars. Called from worker threads.
+pub trait ExportObserver: Sync {
+    /// Bytes sent so far to `destination`, out of `total`.
+    fn progress(&self, destination: &str, done: u64, total: u64);
+    /// `destination` is finished.
+    fn finished(&self, outcome: &DestinationOutcome);
+}
+
+/// An observer that does nothing (the daemon: the log has the results).
+pub struct Quiet;
+
+impl ExportObserver for Quiet {
+    fn progress(&self, _: &str, _: u64, _: u64) {}
+    fn finished(&self, _: &DestinationOutcome) {}
+}
+
+/// One export run: what to send where, and how to report it.
+pub struct ExportRun<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The loaded plugins.
+    pub registry: &'a PluginRegistry,
+    /// The job whose destinations receive the archive.
+    pub job_id: &'a str,
+    /// The archive; its file name is the remote name.
+    pub archive: &'a Path,
+    /// Its backup row, when it is one of ours.
+    pub backup_id: Option<i64>,
+    /// Stops uploads and waits.
+    pub cancel: &'a CancelFlag,
+    /// Progress reports.
+    pub observer: &'a dyn ExportObserver,
+}
+
+impl ExportRun<'_> {
+    /// Exports to every destination of the job, or only `only`, concurrently; never fails
+    /// as a whole: each destination's outcome says how it went.
+    pub fn run(&self, only: Option<&str>) -> Vec<DestinationOutcome> {
+        let Some(job) = self.config.jobs.get(self.job_id) else {
+            return Vec::new();
+        };
+        let history = match History::open(&self.config.state_dir) {
+            Ok(h) => Some(Mutex::new(h)),
+            Err(e) => {
+                tracing::error!(job = self.job_id, "exports are not recorded: {e}");
+                None
+            }
+        };
+        let history = history.as_ref();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = job
+                .destinations
+                .iter()
+                .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+                .map(|(name, dest)| {
+                    let handle = std::thread::Builder::new()
+                        .name(format!("export-{name}"))
+                        .spawn_scoped(scope, move || self.one(job, name, dest, history));
+                    (name, dest, handle)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(name, dest, handle)| {
+                    let outcome = match handle.map_err(|e| e.to_string()).and_then(|h| {
+                        h.join()
+                            .map_err(|_| "the export thread panicked".to_string())
+                    }) {
+                        Ok(o) => o,
+                        Err(e) => DestinationOutcome {
+                            destination: name.clone(),
+                            kind: dest.kind.clone(),
+                            status: ExportStatus::Failed,
+                            attempts: 0,
+                            bytes: 0,
+                            seconds: 0.0,
+                            message: Some(e),
+                            deleted: Vec::new(),
+                        },
+                    };
+                    self.observer.finished(&outcome);
+                    outcome
+                })
+                .collect()
+        })
+    }
+
+    /// The whole export to one destination.
+    fn one(
+        &self,
+        job: &JobConfig,
+        name: &str,
+        dest: &DestinationConfig,
+        history: Option<&Mutex<History>>,
+    ) -> DestinationOutcome {
+        let clock = Instant::now();
+        let remote_name = self
+            .archive
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let record = Recorder {
+            history,
+            backup_id: self.backup_id,
+            job: self.job_id,
+            destination: name,
+            remote_name: &remote_name,
+        };
+        let mut attempts = 0;
+        let result = open_destination(self.registry, self.job_id, name, dest).and_then(|d| {
+            let policy = RetryPolicy {
+                retries: dest.retries.unwrap_or(RetryPolicy::default().retries),
+                ..RetryPolicy::default()
+            };
+            let mut row = None;
+            let mut progress = |done, total| self.observer.progress(name, done, total);
+            let mut on_attempt = |a: Attempt<'_>| match a {
+                Attempt::Started(n) => {
+                    attempts = n;
+                    row = record.start(n);
+                }
+                Attempt::Ended(_, r) => record.end(row.take(), r, self.archive),
+            };
+            upload_with_retries(
+                &d,
+                self.archive,
+                &remote_name,
+                policy,
+                self.cancel,
+                &mut progress,
+                &mut on_attempt,
+            )
+            .map(|_| d)
+            .map_err(|e| ExportError::plugin(self.job_id, name, e))
+        });
+        let mut outcome = DestinationOutcome {
+            destination: name.to_string(),
+            kind: dest.kind.clone(),
+            status: ExportStatus::Done,
+            attempts,
+            bytes: 0,
+            seconds: 0.0,
+            message: None,
+            deleted: Vec::new(),
+        };
+        match result {
+            Ok(destination) => {
+                outcome.bytes = self.archive.metadata().map(|m| m.len()).unwrap_or(0);
+                let secs = clock.elapsed().as_secs_f64().max(1e-3);
+                tracing::info!(
+                    job = self.job_id,
+                    destination = name,
+                    attempts,
+                    "uploaded {remote_name}: {} bytes in {secs:.1} s ({:.1} MiB/s)",
+                    outcome.bytes,
+                    outcome.bytes as f64 / secs / 1_048_576.0
+                );
+                self.retention(job, name, dest, &destination, &record, &mut outcome);
+            }
+            Err(e) => {
+                if attempts == 0 {
+                    // Never got to upload (no plugin, bad settings): still one row.
+                    let row = record.start(1);
+                    record.end(row, &Err(PluginError::other(e.to_string())), self.archive);
+                    outcome.attempts = 1;
+                }
+                let cancelled = matches!(&e, ExportError::Plugin { error, .. } if error.kind() == ErrorKind::Cancelled);
+                outcome.status = if cancelled {
+                    ExportStatus::Cancelled
+                } else {
+                    ExportStatus::Failed
+                };
+                let message = scrub(&e.to_string()).into_owned();
+                tracing::error!(
+                    job = self.job_id,
+                    destination = name,
+                    "export failed: {message}"
+                );
+                outcome.message = Some(message);
+            }
+        }
+        outcome.seconds = clock.elapsed().as_secs_f64();
+        outcome
+    }
+
+    /// Remote retention after a successful upload; a failure is logged and noted.
+    fn retention(
+        &self,
+        job: &JobConfig,
+        name: &str,
+        dest: &DestinationConfig,
+        destination: &HostDestination,
+        record: &Recorder<'_>,
+        outcome: &mut DestinationOutcome,
+    ) {
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let newest = record.newest();
+        let mut protected = vec![record.remote_name];
+        if let Some(n) = newest.as_deref() {
+            protected.push(n);
+        }
+        match remote_retention::apply(destination, job, dest, &protected, false) {
+            Ok(deleted) => {
+                for file in &deleted {
+                    tracing::info!(
+                        job = self.job_id,
+                        destination = name,
+                        file,
+                        "deleted by remote retention"
+                    );
+                    record.deleted(file);
+                }
+                outcome.deleted = deleted;
+            }
+            Err(e) => {
+                let message = format!(
+                    "uploaded, but remote retention failed: {}",
+                    scrub(&e.to_string())
+                );
+                tracing::error!(job = self.job_id, destination = name, "{message}");
+                outcome.message = Some(message);
+            }
+        }
+    }
+}
+
+/// Writes one destination's rows to the shared history; a history failure is logged, it
+/// never fails the export.
+struct Recorder<'a> {
+    history: Option<&'a Mutex<History>>,
+    backup_id: Option<i64>,
+    job: &'a str,
+    destination: &'a str,
+    remote_name: &'a str,
+}
+
+impl Recorder<'_> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&History) -> Result<T, crate::history::HistoryError>,
+    ) -> Option<T> {
+        let history = self.history?;
+        let guard = history.lock().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+            .map_err(|e| tracing::error!(job = self.job, destination = self.destination, "{e}"))
+            .ok()
+    }
+
+    fn start(&self, attempt: u32) -> Option<i64> {
+        self.with(|h| {
+            h.start_export_attempt(
+                self.backup_id,
+                self.job,
+                self.destination,
+                self.remote_name,
+                attempt,
+            )
+        })
+    }
+
+    fn end(&self, row: Option<i64>, result: &Result<(), PluginError>, archive: &Path) {
+        let Some(row) = row else { return };
+        let message;
+        let result = match result {
+            Ok(()) => Ok(archive.metadata().map(|m| m.len()).unwrap_or(0)),
+            Err(e) => {
+                message = scrub(&e.to_string()).into_owned();
+                Err(message.as_str())
+            }
+        };
+        self.with(|h| h.finish_export_attempt(row, result));
+    }
+
+    fn newest(&self) -> Option<String> {
+        self.with(|h| h.newest_export(self.job, self.destination))
+            .flatten()
+    }
+
+    fn deleted(&self, file: &str) {
+        self.with(|h| h.mark_export_deleted(self.job, self.destination, file));
+    }
+}

@@ -1,0 +1,180 @@
+//! Loading the database: `dump.sql` streamed from the ZIP entry into
+//! `psql -X -q -v ON_ERROR_STOP=1 -f -` (never extracted to disk), or
+//! `pg_restore --no-owner --exit-on-error` for a custom-format archive.
+
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::process::Stdio;
+
+use ::zip::ZipArchive;
+
+use super::child::{command, ClientProcess};
+use super::server::Server;
+use super::RestoreError;
+use crate::cancel::CancelFlag;
+use crate::verify::report::human_bytes;
+use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
+
+/// Feeds `dump.sql` of `zip` (the archive at `path`) to psql connected to `database`.
+/// Returns the bytes of SQL loaded.
+pub fn sql_from_zip<R: Read + Seek>(
+    server: &Server,
+    database: &str,
+    zip: &mut ZipArchive<R>,
+    path: &Path,
+    cancel: &CancelFlag,
+) -> Result<u64, RestoreError> {
+    let mut entry = zip
+        .by_name(DUMP_ENTRY)
+        .map_err(|e| RestoreError::ArchiveRead {
+            path: path.to_path_buf(),
+            entry: DUMP_ENTRY.into(),
+            message: e.to_string(),
+        })?;
+    tracing::info!(database, psql = %server.psql.display(), "loading dump.sql ({})", human_bytes(entry.size()));
+    let mut psql = command(&server.psql);
+    psql.args([
+        "-X",
+        "-q",
+        "--no-password",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        "-",
+    ])
+    .stdin(Stdio::piped());
+    server.connection_to(database).apply(&mut psql);
+    let mut process =
+        ClientProcess::spawn(&mut psql, &server.psql).map_err(|source| RestoreError::Spawn {
+            program: server.psql.clone(),
+            source,
+        })?;
+    let stdin = process.take_stdin();
+    let fed = process.while_watching(cancel, || feed(&mut entry, stdin, cancel));
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled);
+    }
+    match fed {
+        Err(Feed::Read(e)) => {
+            // Stop psql: the dump is not whole (the database is dropped by the caller).
+            process.kill();
+            Err(RestoreError::ArchiveRead {
+                path: path.to_path_buf(),
+                entry: DUMP_ENTRY.into(),
+                message: describe_read_error(&e),
+            })
+        }
+        // psql stopped reading: its exit status and stderr say why.
+        Err(Feed::Write(e)) => {
+            finish(process, database)?;
+            Err(RestoreError::Load {
+                program: server.psql.clone(),
+                database: database.into(),
+                detail: format!("it stopped reading the dump: {e}"),
+            })
+        }
+        Ok(bytes) => {
+            let exit = finish(process, database)?;
+            log_warnings(&exit, database);
+            Ok(bytes)
+        }
+    }
+}
+
+enum Feed {
+    /// Reading the archive failed (CRC-32, corrupt data).
+    Read(std::io::Error),
+    /// Writing to psql failed (it exited).
+    Write(std::io::Error),
+}
+
+fn feed(
+    entry: &mut dyn Read,
+    stdin: Option<std::process::ChildStdin>,
+    cancel: &CancelFlag,
+) -> Result<u64, Feed> {
+    let Some(mut stdin) = stdin else {
+        return Ok(0);
+    };
+    let mut buf = vec![0u8; crate::archive::CHUNK];
+    let mut total = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(total);
+        }
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Feed::Read(e)),
+        };
+        stdin.write_all(&buf[..n]).map_err(Feed::Write)?;
+        total += n as u64;
+    }
+}
+
+/// Runs `pg_restore --no-owner --exit-on-error` of the custom-format archive at `path`
+/// into `database`.
+pub fn custom(
+    server: &Server,
+    database: &str,
+    path: &Path,
+    cancel: &CancelFlag,
+) -> Result<(), RestoreError> {
+    tracing::info!(database, pg_restore = %server.pg_restore.display(), "loading {}", path.display());
+    let mut restore = command(&server.pg_restore);
+    restore
+        .args(["--no-owner", "--exit-on-error", "--no-password", "--dbname"])
+        .arg(database)
+        .arg(path);
+    server.connection_to(database).apply(&mut restore);
+    let process = ClientProcess::spawn(&mut restore, &server.pg_restore).map_err(|source| {
+        RestoreError::Spawn {
+            program: server.pg_restore.clone(),
+            source,
+        }
+    })?;
+    let program = process.program().to_path_buf();
+    let exit = process.wait_cancellable(cancel);
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled);
+    }
+    let exit = checked(exit, &program, database)?;
+    log_warnings(&exit, database);
+    Ok(())
+}
+
+/// Waits for the program; a non-zero exit is a [`RestoreError::Load`] with its stderr.
+fn finish(
+    process: ClientProcess,
+    database: &str,
+) -> Result<super::child::ClientExit, RestoreError> {
+    let program = process.program().to_path_buf();
+    checked(process.finish(), &program, database)
+}
+
+fn checked(
+    exit: std::io::Result<super::child::ClientExit>,
+    program: &Path,
+    database: &str,
+) -> Result<super::child::ClientExit, RestoreError> {
+    let exit = exit.map_err(|source| RestoreError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    })?;
+    if exit.status.success() {
+        Ok(exit)
+    } else {
+        Err(RestoreError::Load {
+            program: program.to_path_buf(),
+            database: database.into(),
+            detail: exit.stderr_or_status(),
+        })
+    }
+}
+
+fn log_warnings(exit: &super::child::ClientExit, database: &str) {
+    for line in exit.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        tracing::warn!(database, "{line}");
+    }
+}

@@ -1,0 +1,80 @@
+//! `verify --restore`: the database of an archive restored into a scratch database, its
+//! row counts read, and the scratch database dropped whatever happened.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::server::Server;
+use super::{load, RestoreError};
+use crate::cancel::CancelFlag;
+use crate::dump::query::DatabaseInfo;
+use crate::verify::Format;
+
+/// The scratch database's name: `sauvegarde_verify_<pid>_<unix seconds>`.
+pub fn scratch_name() -> String {
+    format!(
+        "sauvegarde_verify_{}_{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_second()
+    )
+}
+
+/// Restores the database of the archive at `path` into a scratch database on `server`
+/// and returns its rows per table (`schema.table`). The scratch database is dropped
+/// before returning.
+pub fn test_restore(
+    server: &Server,
+    path: &Path,
+    format: Format,
+    cancel: &CancelFlag,
+) -> Result<BTreeMap<String, u64>, RestoreError> {
+    let name = scratch_name();
+    if server.exists(&name)? {
+        return Err(RestoreError::DatabaseExists {
+            database: name,
+            server: server.describe(),
+        });
+    }
+    server.create(&name)?;
+    tracing::info!(database = name, archive = %path.display(), "test restore into a scratch database");
+    let result = restore_and_count(server, &name, path, format, cancel);
+    let dropped = server.drop_database(&name);
+    match (result, dropped) {
+        (Ok(tables), Ok(())) => Ok(tables),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(_), Err(e)) => Err(RestoreError::ScratchNotDropped {
+            database: name,
+            source: Box::new(e),
+        }),
+        (Err(e), Err(drop_error)) => {
+            tracing::error!(
+                database = name,
+                "scratch database not dropped, drop it by hand: {drop_error}"
+            );
+            Err(e)
+        }
+    }
+}
+
+fn restore_and_count(
+    server: &Server,
+    name: &str,
+    path: &Path,
+    format: Format,
+    cancel: &CancelFlag,
+) -> Result<BTreeMap<String, u64>, RestoreError> {
+    match format {
+        Format::Zip => {
+            let mut zip = super::open_zip(path)?;
+            load::sql_from_zip(server, name, &mut zip, path, cancel)?;
+        }
+        Format::Dump => load::custom(server, name, path, cancel)?,
+    }
+    let info = DatabaseInfo::read(&server.psql, &server.connection_to(name)).map_err(|source| {
+        RestoreError::Server {
+            server: server.describe(),
+            source,
+        }
+    })?;
+    Ok(info.tables)
+}

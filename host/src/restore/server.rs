@@ -1,0 +1,173 @@
+//! The PostgreSQL server a restore goes to: its connection (libpq settings, password only
+//! in the children's environment), the client programs, and the database-level operations
+//! run through the maintenance database: exists, create, drop.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::RestoreError;
+use crate::dump::query;
+use crate::dump::Connection;
+
+/// The longest database name PostgreSQL keeps (NAMEDATALEN - 1).
+const MAX_NAME: usize = 63;
+
+/// A PostgreSQL server and the client programs to reach it.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Connection settings; `database` is the maintenance database (`postgres`).
+    pub conn: Connection,
+    /// psql.
+    pub psql: PathBuf,
+    /// pg_restore of the same installation.
+    pub pg_restore: PathBuf,
+}
+
+/// Checks a new database's name the way Odoo's database manager does: letters, digits,
+/// `_`, `.` and `-`, starting with a letter or digit, at most 63 bytes. The name is also
+/// the filestore's directory name, so nothing else is allowed.
+pub fn check_name(name: &str) -> Result<(), RestoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RestoreError::InvalidName { name: name.into() })
+    }
+}
+
+/// `"name"` with inner quotes doubled.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with inner quotes doubled (standard_conforming_strings is on by default).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl Server {
+    /// The same settings, connected to `database`.
+    pub fn connection_to(&self, database: &str) -> Connection {
+        let mut c = self.conn.clone();
+        c.database = database.to_string();
+        c
+    }
+
+    /// "host H port P user U" (the values that are set), for messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(h) = &self.conn.host {
+            parts.push(format!("host {h}"));
+        }
+        if let Some(p) = self.conn.port {
+            parts.push(format!("port {p}"));
+        }
+        if let Some(u) = &self.conn.user {
+            parts.push(format!("user {u}"));
+        }
+        if parts.is_empty() {
+            "the libpq defaults".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    fn run(&self, what: &str, sql: &str) -> Result<String, RestoreError> {
+        query::run(&self.psql, &self.conn, what, sql).map_err(|source| RestoreError::Server {
+            server: self.describe(),
+            source,
+        })
+    }
+
+    /// Whether database `name` exists.
+    pub fn exists(&self, name: &str) -> Result<bool, RestoreError> {
+        let n = self.run(
+            &format!("checking whether database {name} exists"),
+            &format!(
+                "SELECT count(*) FROM pg_catalog.pg_database WHERE datname = {}",
+                literal(name)
+            ),
+        )?;
+        Ok(n != "0")
+    }
+
+    /// Creates the empty database `name` as Odoo's database manager does (UTF-8, `C`
+    /// collation, from template0); it belongs to the connecting role.
+    pub fn create(&self, name: &str) -> Result<(), RestoreError> {
+        self.run(
+            &format!("creating database {name}"),
+            &format!(
+                "CREATE DATABASE {} ENCODING 'UTF8' LC_COLLATE 'C' TEMPLATE template0",
+                ident(name)
+            ),
+        )?;
+        tracing::info!(database = name, "database created");
+        Ok(())
+    }
+
+    /// Drops database `name`, ending its sessions first; retried for a few seconds while
+    /// a just-killed client's session goes away.
+    pub fn drop_database(&self, name: &str) -> Result<(), RestoreError> {
+        let terminate = format!(
+            "SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity \
+             WHERE datname = {} AND pid <> pg_catalog.pg_backend_pid()",
+            literal(name)
+        );
+        let drop = format!("DROP DATABASE IF EXISTS {}", ident(name));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .run(&format!("ending the sessions of {name}"), &terminate)
+                .and_then(|_| self.run(&format!("dropping database {name}"), &drop));
+            match result {
+                Ok(_) => {
+                    tracing::info!(database = name, "database dropped");
+                    return Ok(());
+                }
+                Err(e) if attempt < 10 => {
+                    tracing::debug!(database = name, "drop failed, retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_like_odoo() {
+        for ok in ["prod", "prod_copy", "Prod-2024.05", "1db", &"a".repeat(63)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".hidden",
+            "-x",
+            "a/b",
+            "../etc",
+            "a b",
+            "a\"b",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("o'k"), "'o''k'");
+    }
+}
