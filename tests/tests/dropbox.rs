@@ -11,7 +11,7 @@ use abi_stable::std_types::RStr;
 use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel};
 use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
 use sauvegarde_plugin_api::ErrorKind;
-use sauvegarde_tests::build::{artifacts, workspace_root};
+use sauvegarde_tests::build::artifacts;
 use sauvegarde_tests::dropbox::{content_hash_of, DropboxServer, Fault, APP_KEY, APP_SECRET};
 use sauvegarde_tests::process::KillOnDrop;
 use serde_json::{json, Value};
@@ -269,50 +269,43 @@ fn large_upload_streams_in_chunks_with_bounded_memory() {
     let size: u64 = 400 << 20;
     let file = local_file(dir.path(), "big.dump", size);
     let token = server.issue_refresh_token();
-    let config_path = dir.path().join("config.json");
-    std::fs::write(
-        &config_path,
-        config(&server, &token, json!({"chunk_size_mib": 8})),
-    )
-    .unwrap();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "sauvegarde-dropbox",
-            "--example",
-            "dropbox_upload",
-        ])
-        .current_dir(workspace_root())
-        .status()
-        .unwrap();
-    assert!(status.success(), "build the dropbox_upload example");
-    let example = artifacts().dir.join("examples/dropbox_upload");
-    let output = Command::new(&example)
-        .args([
-            artifacts().plugin("dropbox").as_os_str(),
-            config_path.as_os_str(),
-            file.as_os_str(),
-            "big.dump".as_ref(),
-        ])
+    // The real host uploads it (`export`), under `/usr/bin/time -v` for its peak memory.
+    let settings: Value =
+        serde_json::from_str(&config(&server, &token, json!({"chunk_size_mib": 8}))).unwrap();
+    let mut toml = format!(
+        "state_dir = {:?}\nbackup_dir = {:?}\nplugin_dirs = []\n\n[jobs.big]\ndatabase = \"big\"\n\n\
+         [jobs.big.destinations.cloud]\ntype = \"dropbox\"\n",
+        dir.path().join("state"),
+        dir.path()
+    );
+    for (k, v) in settings.as_object().unwrap() {
+        toml.push_str(&format!("{k} = {v}\n"));
+    }
+    let config_path = dir.path().join("sauvegarde.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let output = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(artifacts().host_bin())
+        .arg("--config")
+        .arg(&config_path)
+        .arg("export")
+        .arg("big")
+        .arg(&file)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
     println!("{stdout}");
     let kb = |label: &str| -> u64 {
-        stdout
+        stderr
             .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {label:?} in {stdout}"))
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in {stderr}"))
     };
-    let peak_mib = kb("VmHWM after") / 1024;
+    let peak_mib = kb("Maximum resident set size (kbytes):") / 1024;
+    println!("peak RSS of `sauvegarde export` for a 400 MiB file: {peak_mib} MiB");
     // One 8 MiB chunk in flight (plus HTTP buffers) — nowhere near the 400 MiB file.
     assert!(
         peak_mib < 100,

@@ -90,13 +90,8 @@ const TABLES_SQL: &str = "SELECT coalesce(json_object_agg(t.n, t.c ORDER BY t.n)
        AND table_schema NOT IN ('pg_catalog', 'information_schema')) t";
 
 impl DatabaseInfo {
-    /// Reads the server version, the Odoo modules (if any) and the row counts.
-    pub fn read(psql: &Path, conn: &Connection) -> Result<Self, QueryError> {
-        Self::read_cancellable(psql, conn, &CancelFlag::new())
-    }
-
-    /// [`read`](Self::read), stopping psql when `cancel` is raised (counting the rows of
-    /// a large database takes a while).
+    /// Reads the server version, the Odoo modules (if any) and the row counts, stopping
+    /// psql when `cancel` is raised (counting the rows of a large database takes a while).
     pub fn read_cancellable(
         psql: &Path,
         conn: &Connection,

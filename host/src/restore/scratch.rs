@@ -70,11 +70,10 @@ fn restore_and_count(
         }
         Format::Dump => load::custom(server, name, path, cancel)?,
     }
-    let info = DatabaseInfo::read(&server.psql, &server.connection_to(name)).map_err(|source| {
-        RestoreError::Server {
+    let info = DatabaseInfo::read_cancellable(&server.psql, &server.connection_to(name), cancel)
+        .map_err(|source| RestoreError::Server {
             server: server.describe(),
             source,
-        }
-    })?;
+        })?;
     Ok(info.tables)
 }
