@@ -49,11 +49,18 @@ pub struct Sshd {
     dir: TempDir,
     port: u16,
     process: Mutex<Option<KillOnDrop>>,
+    /// Extra `sshd_config` lines.
+    extra: String,
 }
 
 impl Sshd {
     /// Creates the accounts if needed, generates a host key and starts sshd on a free port.
     pub fn start() -> Sshd {
+        Self::start_with("")
+    }
+
+    /// [`start`](Self::start) with extra `sshd_config` lines (e.g. `MaxSessions 1`).
+    pub fn start_with(extra_config: &str) -> Sshd {
         ensure_users();
         fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = tempfile::Builder::new()
@@ -71,6 +78,7 @@ impl Sshd {
             port: free_port(),
             dir,
             process: Mutex::new(None),
+            extra: extra_config.to_string(),
         };
         sshd.generate_host_key();
         sshd.write_config();
@@ -209,8 +217,9 @@ impl Sshd {
              AllowUsers {PASSWORD_USER} {KEY_USER}\n\
              MaxStartups 100\n\
              LogLevel VERBOSE\n\
-             Subsystem sftp internal-sftp\n",
-            port = self.port
+             Subsystem sftp internal-sftp\n{extra}\n",
+            port = self.port,
+            extra = self.extra
         );
         fs::write(self.dir.path().join("sshd_config"), config).expect("write sshd_config");
     }

@@ -299,6 +299,33 @@ fn large_upload_is_byte_identical_on_the_server() {
 }
 
 #[test]
+fn a_server_allowing_one_session_per_connection_gets_the_fallback_writer() {
+    // The fast path opens a second SFTP channel; with `MaxSessions 1` sshd refuses it and
+    // the upload goes through libssh2's writer instead, with the same result.
+    let sshd = Sshd::start_with("MaxSessions 1");
+    let local_dir = tempfile::tempdir().expect("temp dir");
+    let size = (40 << 20) + 12345;
+    let local = local_file(local_dir.path(), "one.zip", size);
+    let mut last = (0, 0);
+    destination(&sshd, json!({}))
+        .upload(&local, "one.zip", &mut |done, total| {
+            last = (done, total);
+            true
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
+    let remote = sshd.data_dir().join("one.zip");
+    assert_eq!(sha256(&remote), sha256(&local));
+    assert_eq!(names_in(&sshd.data_dir()), ["one.zip"]);
+    assert_eq!(last, (size, size));
+    // sshd says so when it refuses the second channel.
+    assert!(
+        sshd.log().contains("no more sessions"),
+        "the second channel was not refused: {}",
+        sshd.log()
+    );
+}
+
+#[test]
 fn upload_replaces_an_existing_file() {
     let sshd = Sshd::start();
     let dest = destination(&sshd, json!({}));

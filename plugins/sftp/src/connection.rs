@@ -29,6 +29,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The SSH session, for opening more channels.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// Connects and authenticates as configured.
     pub fn open(config: &Config) -> Result<Connection, PluginError> {
         let address = config.address();

@@ -5,6 +5,7 @@
 //! Each operation opens its own connection: the host calls plugins from worker threads,
 //! operations are minutes apart, and a fresh session never inherits a broken one.
 
+mod bulk;
 mod config;
 mod connection;
 mod download;
@@ -72,7 +73,7 @@ impl Exporter for SftpExporter {
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
         let conn = self.connect()?;
-        upload::upload(&conn.sftp, &self.dir(), local_path, remote_name, progress)
+        upload::upload(&conn, &self.dir(), local_path, remote_name, progress)
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
