@@ -77,24 +77,14 @@ pam_service_name=vsftpd
 CFG
 /usr/sbin/vsftpd "$T/vsftpd.conf" 2>"$T/server.log" &
 SERVER_PID=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_port "$PORT"
 
 echo "generating a ${SIZE_MIB} MiB file"
 make_payload "$T/payload.bin" "$SIZE_MIB"
 BYTES=$(stat -c %s "$T/payload.bin")
 
-cat > "$T/sauvegarde.toml" <<TOML
-backup_dir = "$T/backups"
-state_dir = "$T/state"
-plugin_dirs = ["$TARGET"]
-[jobs.bench]
-database = "bench"
-filestore = "none"
-[jobs.bench.destinations.loopback]
-type = "ftp"
+bench_config "$T/sauvegarde.toml" "$TARGET" ftp
+cat >> "$T/sauvegarde.toml" <<TOML
 host = "127.0.0.1"
 port = $PORT
 user = "$USER_NAME"

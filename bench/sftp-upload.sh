@@ -57,25 +57,15 @@ Subsystem sftp internal-sftp
 CFG
 /usr/sbin/sshd -D -e -f "$T/sshd_config" 2>"$T/sshd.log" &
 SSHD_PID=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_port "$PORT"
 
 echo "generating a ${SIZE_MIB} MiB file"
 make_payload "$T/payload.bin" "$SIZE_MIB"
 BYTES=$(stat -c %s "$T/payload.bin")
 
 FINGERPRINT=$(ssh-keygen -lf "$T/host_key.pub" | awk '{print $2}')
-cat > "$T/sauvegarde.toml" <<TOML
-backup_dir = "$T/backups"
-state_dir = "$T/state"
-plugin_dirs = ["$TARGET"]
-[jobs.bench]
-database = "bench"
-filestore = "none"
-[jobs.bench.destinations.loopback]
-type = "sftp"
+bench_config "$T/sauvegarde.toml" "$TARGET" sftp
+cat >> "$T/sauvegarde.toml" <<TOML
 host = "127.0.0.1"
 port = $PORT
 user = "$USER_NAME"

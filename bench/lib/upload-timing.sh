@@ -1,6 +1,10 @@
 # Sourced by bench/sftp-upload.sh and bench/ftp-upload.sh: the alternating timing loop.
 #
 #   make_payload FILE SIZE_MIB        incompressible payload (AES-CTR of zeros)
+#   wait_for_port PORT                until something listens on 127.0.0.1:PORT (10 s)
+#   bench_config FILE TARGET TYPE     head of the sauvegarde config: a `bench` job whose one
+#                                     destination `loopback` has type TYPE; the caller appends
+#                                     the plugin's keys
 #   alternate_uploads ROUNDS SIZE_MIB BYTES LABEL_A RESULT_A LABEL_B RESULT_B
 #
 # alternate_uploads calls the caller's functions `upload_a` and `upload_b` in turn, ROUNDS
@@ -12,6 +16,30 @@ make_payload() {
     # openssl dies of SIGPIPE once head has enough: not a failure.
     { openssl enc -aes-128-ctr -pass pass:sauvegarde -nosalt -pbkdf2 -in /dev/zero 2>/dev/null || true; } \
         | head -c $(($2 << 20)) > "$1"
+}
+
+wait_for_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    exit 1
+}
+
+bench_config() {
+    local dir
+    dir=$(dirname "$1")
+    cat > "$1" <<TOML
+backup_dir = "$dir/backups"
+state_dir = "$dir/state"
+plugin_dirs = ["$2"]
+[jobs.bench]
+database = "bench"
+filestore = "none"
+[jobs.bench.destinations.loopback]
+type = "$3"
+TOML
 }
 
 _now() { date +%s.%N; }

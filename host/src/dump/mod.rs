@@ -109,6 +109,25 @@ pub struct DumpExit {
     pub stderr: String,
 }
 
+/// Reads a child's stderr to its end on a thread of its own (so the child never blocks on
+/// a full pipe), keeping the first [`STDERR_LIMIT`] bytes for error messages.
+pub fn keep_stderr(mut err: std::process::ChildStderr) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match err.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = STDERR_LIMIT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        kept
+    })
+}
+
 impl PgDump {
     /// Starts `pg_dump --no-owner` for `conn` in `format`.
     pub fn spawn(
@@ -130,22 +149,7 @@ impl PgDump {
             .stderr(Stdio::piped());
         let mut child = command.spawn()?;
         let stdout = child.stdout.take();
-        let stderr = child.stderr.take().map(|mut err| {
-            std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut buf = [0u8; 8192];
-                loop {
-                    match err.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let room = STDERR_LIMIT.saturating_sub(kept.len());
-                            kept.extend_from_slice(&buf[..n.min(room)]);
-                        }
-                    }
-                }
-                kept
-            })
-        });
+        let stderr = child.stderr.take().map(keep_stderr);
         Ok(PgDump {
             child,
             stdout,

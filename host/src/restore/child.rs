@@ -2,7 +2,6 @@
 //! stderr kept (bounded, secrets masked), stopped when the operation is cancelled, killed
 //! and reaped on drop.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -10,9 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
 use crate::dump::PgDump;
-
-/// How much stderr is kept for the error message.
-const STDERR_LIMIT: usize = 64 * 1024;
 
 /// After SIGTERM, how long before SIGKILL.
 const GRACE: Duration = crate::dump::watch::KILL_AFTER;
@@ -52,22 +48,7 @@ impl ClientProcess {
         std::os::unix::process::CommandExt::process_group(command, 0);
         command.stderr(Stdio::piped());
         let mut child = command.spawn()?;
-        let stderr = child.stderr.take().map(|mut err| {
-            std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut buf = [0u8; 8192];
-                loop {
-                    match err.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let room = STDERR_LIMIT.saturating_sub(kept.len());
-                            kept.extend_from_slice(&buf[..n.min(room)]);
-                        }
-                    }
-                }
-                kept
-            })
-        });
+        let stderr = child.stderr.take().map(crate::dump::keep_stderr);
         Ok(ClientProcess {
             child,
             stderr,
