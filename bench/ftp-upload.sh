@@ -94,10 +94,7 @@ ca_file = "$T/cert.pem"
 retries = 0
 TOML
 
-upload_a() {
-    "$TARGET/sauvegarde" --config "$T/sauvegarde.toml" export bench "$T/payload.bin" 2>>"$T/sauvegarde.log" \
-        || { cat "$T/sauvegarde.log" >&2; return 1; }
-}
+upload_a() { sauvegarde_export "$T" "$TARGET"; }
 upload_b() {
     curl -sS --ssl-reqd --cacert "$T/cert.pem" -u "$USER_NAME:$PASSWORD" \
         -T "$T/payload.bin" "ftp://127.0.0.1:$PORT/curl.bin"

@@ -76,10 +76,7 @@ retries = 0
 TOML
 echo "put $T/payload.bin $T/data/sftp.bin" > "$T/batch"
 
-upload_a() {
-    "$TARGET/sauvegarde" --config "$T/sauvegarde.toml" export bench "$T/payload.bin" 2>>"$T/sauvegarde.log" \
-        || { cat "$T/sauvegarde.log" >&2; return 1; }
-}
+upload_a() { sauvegarde_export "$T" "$TARGET"; }
 upload_b() {
     sftp -q -b "$T/batch" -i "$T/client_key" -P "$PORT" \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \

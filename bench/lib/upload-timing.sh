@@ -5,6 +5,8 @@
 #   bench_config FILE TARGET TYPE     head of the sauvegarde config: a `bench` job whose one
 #                                     destination `loopback` has type TYPE; the caller appends
 #                                     the plugin's keys
+#   sauvegarde_export DIR TARGET      `sauvegarde export bench DIR/payload.bin` with the config
+#                                     DIR/sauvegarde.toml, its log shown on failure
 #   alternate_uploads ROUNDS SIZE_MIB BYTES LABEL_A RESULT_A LABEL_B RESULT_B
 #
 # alternate_uploads calls the caller's functions `upload_a` and `upload_b` in turn, ROUNDS
@@ -40,6 +42,11 @@ filestore = "none"
 [jobs.bench.destinations.loopback]
 type = "$3"
 TOML
+}
+
+sauvegarde_export() {
+    "$2/sauvegarde" --config "$1/sauvegarde.toml" export bench "$1/payload.bin" 2>>"$1/sauvegarde.log" \
+        || { cat "$1/sauvegarde.log" >&2; return 1; }
 }
 
 _now() { date +%s.%N; }

@@ -18,7 +18,7 @@ use crate::archive::{copy_stream, ArchiveError, ProgressFn, WriteContext};
 use crate::cancel::CancelFlag;
 use crate::config::{ArchiveFormat, Config, JobConfig};
 use crate::dump::query::{self, DatabaseInfo, QueryError};
-use crate::dump::{Connection, DumpFormat, PgDump, PgTools};
+use crate::dump::{spawn_pg_dump, Connection, DumpFormat, PgTools};
 use crate::export::{DestinationOutcome, ExportObserver, ExportRun, Quiet};
 use crate::filestore::{self, FilestoreError};
 use crate::history::{History, HistoryError};
@@ -629,18 +629,19 @@ impl Run<'_> {
         consume: impl FnOnce(&mut dyn Read) -> Result<u64, BackupError>,
     ) -> Result<(), BackupError> {
         let mut dump =
-            PgDump::spawn(&tools.pg_dump, conn, format).map_err(|source| BackupError::Spawn {
+            spawn_pg_dump(&tools.pg_dump, conn, format).map_err(|source| BackupError::Spawn {
                 job: self.job_id.into(),
                 program: tools.pg_dump.clone(),
                 source,
             })?;
-        let pid = dump.pid();
+        let mut stdout = dump.take_stdout();
         // Once cancelled, pg_dump's group is signalled until the reader sees the end of
         // the stream.
-        let result = crate::dump::watch::while_watching(pid, self.cancel, || match dump.stdout() {
+        let result = dump.while_watching(self.cancel, || match stdout.as_mut() {
             Some(stdout) => consume(stdout),
             None => Ok(0),
         });
+        drop(stdout);
         let bytes = result?;
         let exit = dump.finish().map_err(|source| BackupError::Spawn {
             job: self.job_id.into(),

@@ -64,11 +64,13 @@ mod guard;
 pub mod host;
 mod logging;
 mod progress;
+mod units;
 
 pub use config::parse_config;
 pub use error::{ErrorKind, PluginError};
 pub use exporter::{Exporter, RemoteFile};
 pub use progress::Progress;
+pub use units::human_bytes;
 
 /// Items used by the code that [`export_plugin!`] expands to. Not part of the public API.
 #[doc(hidden)]

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sauvegarde_tests::build::artifacts;
-use sauvegarde_tests::cli::text;
+use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::odoo_world::OdooWorld;
 use sauvegarde_tests::postgres::{odoo_extract, read_tree, PgCluster, BIN};
 use sauvegarde_tests::process::KillOnDrop;
@@ -32,23 +32,15 @@ impl World {
     }
 
     fn cmd(&self, config: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(artifacts().host_bin());
-        c.arg("--config")
-            .arg(config)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null());
-        c
+        cli::host(config, args, "info")
     }
 
     fn run(&self, config: &Path, args: &[&str]) -> Output {
-        self.cmd(config, args).output().expect("run sauvegarde")
+        cli::run(config, args, "info")
     }
 
     fn history(&self, config: &Path) -> serde_json::Value {
-        let out = self.run(config, &["history", "--json"]);
-        assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice(&out.stdout).expect("history json")
+        cli::history(config)
     }
 
     fn backup_files(&self) -> Vec<String> {

@@ -13,8 +13,8 @@ use crate::history::History;
 use crate::odoo_conf::OdooConf;
 use crate::restore::child::pg_restore_for;
 use crate::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
-use crate::verify::report::human_bytes;
 use crate::verify::VerifyOptions;
+use sauvegarde_plugin_api::human_bytes;
 
 /// The arguments of `restore`.
 pub struct RestoreArgs<'a> {

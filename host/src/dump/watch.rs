@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::PgDump;
+use super::client::signal_group;
 use crate::cancel::CancelFlag;
 
 /// How long a cancelled process group has to stop after SIGTERM before SIGKILL.
@@ -30,7 +30,7 @@ pub fn while_watching<T>(pid: u32, cancel: &CancelFlag, body: impl FnOnce() -> T
             while !done.load(Ordering::SeqCst) {
                 if cancel.is_cancelled() {
                     let since = *cancelled_at.get_or_insert_with(Instant::now);
-                    PgDump::terminate(pid, since.elapsed() > KILL_AFTER);
+                    signal_group(pid, since.elapsed() > KILL_AFTER);
                 }
                 std::thread::sleep(POLL);
             }

@@ -12,7 +12,7 @@ use crate::cancel::CancelFlag;
 use crate::config::Config;
 use crate::export::{open_destination, ExportError};
 use crate::plugins::PluginRegistry;
-use crate::verify::report::human_bytes;
+use sauvegarde_plugin_api::human_bytes;
 
 /// A downloaded archive; a temporary download is removed on drop.
 #[derive(Debug)]

@@ -8,12 +8,13 @@ use std::process::Stdio;
 
 use ::zip::ZipArchive;
 
-use super::child::{command, ClientProcess};
+use super::child::command;
 use super::server::Server;
 use super::RestoreError;
 use crate::cancel::CancelFlag;
-use crate::verify::report::human_bytes;
+use crate::dump::ClientProcess;
 use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
+use sauvegarde_plugin_api::human_bytes;
 
 /// Feeds `dump.sql` of `zip` (the archive at `path`) to psql connected to `database`.
 /// Returns the bytes of SQL loaded.
@@ -145,19 +146,16 @@ pub fn custom(
 }
 
 /// Waits for the program; a non-zero exit is a [`RestoreError::Load`] with its stderr.
-fn finish(
-    process: ClientProcess,
-    database: &str,
-) -> Result<super::child::ClientExit, RestoreError> {
+fn finish(process: ClientProcess, database: &str) -> Result<crate::dump::ClientExit, RestoreError> {
     let program = process.program().to_path_buf();
     checked(process.finish(), &program, database)
 }
 
 fn checked(
-    exit: std::io::Result<super::child::ClientExit>,
+    exit: std::io::Result<crate::dump::ClientExit>,
     program: &Path,
     database: &str,
-) -> Result<super::child::ClientExit, RestoreError> {
+) -> Result<crate::dump::ClientExit, RestoreError> {
     let exit = exit.map_err(|source| RestoreError::Spawn {
         program: program.to_path_buf(),
         source,
@@ -173,7 +171,7 @@ fn checked(
     }
 }
 
-fn log_warnings(exit: &super::child::ClientExit, database: &str) {
+fn log_warnings(exit: &crate::dump::ClientExit, database: &str) {
     for line in exit.stderr.lines().filter(|l| !l.trim().is_empty()) {
         tracing::warn!(database, "{line}");
     }

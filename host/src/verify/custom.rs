@@ -10,7 +10,8 @@ use super::report::{Status, VerifyReport};
 use super::sql_scan::{SqlScanner, SqlSummary};
 use super::Interrupted;
 use crate::cancel::CancelFlag;
-use crate::restore::child::{command, ClientProcess};
+use crate::dump::ClientProcess;
+use crate::restore::child::command;
 
 /// Runs both passes, recording the `toc` and `data` checks. Returns the script's summary
 /// when pg_restore read the whole archive.

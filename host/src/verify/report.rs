@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use sauvegarde_plugin_api::human_bytes;
+
 /// How many individual problems a check lists before summarising the rest.
 pub const MAX_LISTED: usize = 20;
 
@@ -194,22 +196,6 @@ pub fn list_some(items: &[String]) -> String {
     text
 }
 
-/// Bytes in binary units with one decimal (`12.3 MiB`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +222,5 @@ mod tests {
     fn long_lists_are_cut() {
         let items: Vec<String> = (0..25).map(|i| i.to_string()).collect();
         assert!(list_some(&items).ends_with("; 19; and 5 more"));
-        assert_eq!(human_bytes(5), "5 B");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }

@@ -8,11 +8,12 @@ use std::io::{BufReader, Read};
 use ::zip::ZipArchive;
 
 use super::names;
-use super::report::{human_bytes, list_some, Status, VerifyReport};
+use super::report::{list_some, Status, VerifyReport};
 use super::sql_scan::{SqlScanner, SqlSummary};
 use super::Interrupted;
 use crate::archive::CHUNK;
 use crate::cancel::CancelFlag;
+use sauvegarde_plugin_api::human_bytes;
 
 /// The SQL script inside an Odoo ZIP.
 pub const DUMP_ENTRY: &str = "dump.sql";

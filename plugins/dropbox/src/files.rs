@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sauvegarde_plugin_api::{PluginError, Progress, RemoteFile};
+use sauvegarde_plugin_api::{human_bytes, PluginError, Progress, RemoteFile};
 use serde_json::{json, Value};
 
 use crate::api::{Api, Style};
@@ -35,22 +35,6 @@ pub fn describe_account(api: &Api) -> Result<String, PluginError> {
         "account {email}, {}/{allocated} used, folder {folder}",
         human_bytes(used)
     ))
-}
-
-/// Bytes in binary units, one decimal.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// The files (not folders) directly in the configured folder; a missing folder is empty.

@@ -16,7 +16,9 @@ mod upload;
 
 use std::path::Path;
 
-use sauvegarde_plugin_api::{export_plugin, Exporter, PluginError, Progress, RemoteFile};
+use sauvegarde_plugin_api::{
+    export_plugin, human_bytes, Exporter, PluginError, Progress, RemoteFile,
+};
 
 use crate::config::Config;
 use crate::connection::Connection;
@@ -61,7 +63,7 @@ impl Exporter for SftpExporter {
             if created { " (created)" } else { "" },
         );
         if let Some(free) = free {
-            text.push_str(&format!(", {} free", human_size(free)));
+            text.push_str(&format!(", {} free", human_bytes(free)));
         }
         Ok(text)
     }
@@ -97,36 +99,8 @@ impl Exporter for SftpExporter {
     }
 }
 
-/// Bytes in binary units with one decimal (`12.3 GiB`).
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 export_plugin! {
     kind: "sftp",
     description: "SFTP upload over SSH (libssh2), strict host key checking",
     new: SftpExporter::new,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 << 30), "5.0 GiB");
-    }
 }
