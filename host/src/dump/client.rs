@@ -6,15 +6,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
 
 /// How much of a program's stderr is kept for the error message.
 const STDERR_LIMIT: usize = 64 * 1024;
-
-/// After SIGTERM, how long before SIGKILL.
-const GRACE: Duration = super::watch::KILL_AFTER;
 
 /// A running client program.
 pub struct ClientProcess {
@@ -44,9 +40,9 @@ impl ClientExit {
 }
 
 impl ClientProcess {
-    /// Starts `command` (its program is `program`) with stderr captured; stdin and stdout
-    /// are as the caller set them.
-    pub fn spawn(command: &mut Command, program: &Path) -> std::io::Result<Self> {
+    /// Starts `command` with stderr captured; stdin and stdout are as the caller set them
+    /// ([`command`] makes one with neither).
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
         // Its own process group: a terminal's Ctrl-C reaches us, and we stop it ourselves.
         std::os::unix::process::CommandExt::process_group(command, 0);
         command.stderr(Stdio::piped());
@@ -55,7 +51,7 @@ impl ClientProcess {
         Ok(ClientProcess {
             child,
             stderr,
-            program: program.to_path_buf(),
+            program: PathBuf::from(command.get_program()),
         })
     }
 
@@ -82,15 +78,10 @@ impl ClientProcess {
 
     /// Waits for the program to exit, stopping it (SIGTERM, then SIGKILL after a grace
     /// period) if `cancel` is raised meanwhile.
-    pub fn wait_cancellable(mut self, cancel: &CancelFlag) -> std::io::Result<ClientExit> {
-        let mut since: Option<Instant> = None;
-        while self.child.try_wait()?.is_none() {
-            if cancel.is_cancelled() {
-                let at = *since.get_or_insert_with(Instant::now);
-                signal_group(self.child.id(), at.elapsed() > GRACE);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub fn wait_cancellable(self, cancel: &CancelFlag) -> std::io::Result<ClientExit> {
+        let pid = self.child.id();
+        // Reaped by `finish`, after the watcher stopped signalling the group.
+        super::watch::while_watching(pid, cancel, || super::watch::wait_exited(pid))?;
         self.finish()
     }
 
@@ -126,6 +117,13 @@ impl Drop for ClientProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A command for `program` with nothing inherited on stdin and stdout discarded.
+pub fn command(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.stdin(Stdio::null()).stdout(Stdio::null());
+    c
 }
 
 /// Reads a child's stderr to its end on a thread of its own (so the child never blocks on

@@ -10,7 +10,7 @@ pub mod watch;
 use std::process::{Command, Stdio};
 
 pub use client::{ClientExit, ClientProcess};
-pub use tools::{find_pg_dump, PgTools};
+pub use tools::{find_pg_dump, pg_restore_for, PgTools};
 
 use crate::config::JobConfig;
 use crate::odoo_conf::OdooConf;
@@ -93,12 +93,12 @@ pub fn spawn_pg_dump(
     conn: &Connection,
     format: DumpFormat,
 ) -> std::io::Result<ClientProcess> {
-    let mut command = Command::new(program);
+    let mut command = client::command(program);
     command.arg("--no-owner");
     if format == DumpFormat::Custom {
         command.arg("--format=c");
     }
     conn.apply(&mut command);
-    command.stdin(Stdio::null()).stdout(Stdio::piped());
-    ClientProcess::spawn(&mut command, program)
+    command.stdout(Stdio::piped());
+    ClientProcess::spawn(&mut command)
 }

@@ -19,17 +19,24 @@ impl PgTools {
             Some(p) => p.to_path_buf(),
             None => find_pg_dump(Path::new("/usr/lib/postgresql"))?,
         };
-        let sibling = pg_dump.with_file_name("psql");
-        let psql =
-            if pg_dump.parent().is_some_and(|d| !d.as_os_str().is_empty()) && sibling.is_file() {
-                sibling
-            } else {
-                find_newest(Path::new("/usr/lib/postgresql"), "psql")
-                    .or_else(|| which("psql"))
-                    .unwrap_or_else(|| PathBuf::from("psql"))
-            };
+        let psql = sibling(&pg_dump, "psql").unwrap_or_else(|| {
+            find_newest(Path::new("/usr/lib/postgresql"), "psql")
+                .or_else(|| which("psql"))
+                .unwrap_or_else(|| PathBuf::from("psql"))
+        });
         Some(PgTools { pg_dump, psql })
     }
+}
+
+/// `pg_restore` of the same installation as `pg_dump` (its directory), else from PATH.
+pub fn pg_restore_for(pg_dump: &Path) -> PathBuf {
+    sibling(pg_dump, "pg_restore").unwrap_or_else(|| PathBuf::from("pg_restore"))
+}
+
+/// `program` in the directory of `pg_dump`, when `pg_dump` names a directory and it is there.
+fn sibling(pg_dump: &Path, program: &str) -> Option<PathBuf> {
+    let path = pg_dump.with_file_name(program);
+    (pg_dump.parent().is_some_and(|d| !d.as_os_str().is_empty()) && path.is_file()).then_some(path)
 }
 
 /// The newest `<root>/<major>/bin/pg_dump`, else `pg_dump` on PATH.

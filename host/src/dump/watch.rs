@@ -94,7 +94,7 @@ fn read_all(pipe: Option<impl Read>) -> std::io::Result<Vec<u8>> {
 
 /// Blocks until process `pid` (our child) has exited, leaving it a zombie for
 /// [`Child::wait`] to reap.
-fn wait_exited(pid: u32) -> std::io::Result<()> {
+pub(super) fn wait_exited(pid: u32) -> std::io::Result<()> {
     loop {
         // SAFETY: `info` is a plain C struct that waitid fills in; zeroed is a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

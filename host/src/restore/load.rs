@@ -8,11 +8,11 @@ use std::process::Stdio;
 
 use ::zip::ZipArchive;
 
-use super::child::command;
 use super::server::Server;
 use super::RestoreError;
 use crate::cancel::CancelFlag;
-use crate::dump::ClientProcess;
+use crate::dump::client::command;
+use crate::dump::{ClientExit, ClientProcess};
 use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
 use sauvegarde_plugin_api::human_bytes;
 
@@ -45,11 +45,10 @@ pub fn sql_from_zip<R: Read + Seek>(
     ])
     .stdin(Stdio::piped());
     server.connection_to(database).apply(&mut psql);
-    let mut process =
-        ClientProcess::spawn(&mut psql, &server.psql).map_err(|source| RestoreError::Spawn {
-            program: server.psql.clone(),
-            source,
-        })?;
+    let mut process = ClientProcess::spawn(&mut psql).map_err(|source| RestoreError::Spawn {
+        program: server.psql.clone(),
+        source,
+    })?;
     let stdin = process.take_stdin();
     let fed = process.while_watching(cancel, || feed(&mut entry, stdin, cancel));
     if cancel.is_cancelled() {
@@ -129,11 +128,9 @@ pub fn custom(
         .arg(database)
         .arg(path);
     server.connection_to(database).apply(&mut restore);
-    let process = ClientProcess::spawn(&mut restore, &server.pg_restore).map_err(|source| {
-        RestoreError::Spawn {
-            program: server.pg_restore.clone(),
-            source,
-        }
+    let process = ClientProcess::spawn(&mut restore).map_err(|source| RestoreError::Spawn {
+        program: server.pg_restore.clone(),
+        source,
     })?;
     let program = process.program().to_path_buf();
     let exit = process.wait_cancellable(cancel);
@@ -146,16 +143,16 @@ pub fn custom(
 }
 
 /// Waits for the program; a non-zero exit is a [`RestoreError::Load`] with its stderr.
-fn finish(process: ClientProcess, database: &str) -> Result<crate::dump::ClientExit, RestoreError> {
+fn finish(process: ClientProcess, database: &str) -> Result<ClientExit, RestoreError> {
     let program = process.program().to_path_buf();
     checked(process.finish(), &program, database)
 }
 
 fn checked(
-    exit: std::io::Result<crate::dump::ClientExit>,
+    exit: std::io::Result<ClientExit>,
     program: &Path,
     database: &str,
-) -> Result<crate::dump::ClientExit, RestoreError> {
+) -> Result<ClientExit, RestoreError> {
     let exit = exit.map_err(|source| RestoreError::Spawn {
         program: program.to_path_buf(),
         source,
@@ -171,7 +168,7 @@ fn checked(
     }
 }
 
-fn log_warnings(exit: &crate::dump::ClientExit, database: &str) {
+fn log_warnings(exit: &ClientExit, database: &str) {
     for line in exit.stderr.lines().filter(|l| !l.trim().is_empty()) {
         tracing::warn!(database, "{line}");
     }

@@ -5,7 +5,6 @@
 //! only then renames the filestore into place. Any failure or interruption after the
 //! database was created drops it and removes the staged files.
 
-pub mod child;
 pub mod download;
 pub mod extract;
 pub mod load;

@@ -9,9 +9,9 @@ use std::time::Instant;
 use super::{verify_archive, Status, VerifyOptions};
 use crate::cancel::CancelFlag;
 use crate::config::JobConfig;
+use crate::dump::pg_restore_for;
 use crate::dump::PgTools;
 use crate::history::History;
-use crate::restore::child::pg_restore_for;
 
 /// Suffix of an archive that failed its verification.
 pub const FAILED_SUFFIX: &str = ".failed-verify";

@@ -10,8 +10,8 @@ use super::report::{Status, VerifyReport};
 use super::sql_scan::{SqlScanner, SqlSummary};
 use super::Interrupted;
 use crate::cancel::CancelFlag;
+use crate::dump::client::command;
 use crate::dump::ClientProcess;
-use crate::restore::child::command;
 
 /// Runs both passes, recording the `toc` and `data` checks. Returns the script's summary
 /// when pg_restore read the whole archive.
@@ -23,7 +23,7 @@ pub fn check(
 ) -> Result<Option<SqlSummary>, Interrupted> {
     let mut list = command(pg_restore);
     list.arg("--list").arg(path).stdout(Stdio::piped());
-    let toc = ClientProcess::spawn(&mut list, pg_restore).and_then(|mut p| {
+    let toc = ClientProcess::spawn(&mut list).and_then(|mut p| {
         let mut out = String::new();
         if let Some(mut stdout) = p.take_stdout() {
             stdout.read_to_string(&mut out)?;
@@ -61,7 +61,7 @@ pub fn check(
         .args(["--file", "-"])
         .arg(path)
         .stdout(Stdio::piped());
-    let mut process = match ClientProcess::spawn(&mut script, pg_restore) {
+    let mut process = match ClientProcess::spawn(&mut script) {
         Ok(p) => p,
         Err(e) => {
             report.push(
