@@ -75,14 +75,23 @@ pub enum Command {
         /// Do not export to the job's destinations.
         #[arg(long)]
         no_export: bool,
+        /// Send no notification (by default `backup` notifies like a scheduled run, so a
+        /// backup run from cron or a timer is heard of when it fails).
+        #[arg(long)]
+        no_notify: bool,
     },
-    /// Apply a job's retention in its backup directory now.
+    /// Apply a job's retention now, locally and on every destination. Only archives this
+    /// job made on this host are ever deleted.
     Prune {
         /// The job id.
         job: String,
-        /// Only list what would be deleted.
+        /// Only list what would be deleted, and why every other archive is kept.
         #[arg(long)]
         dry_run: bool,
+        /// Claim the job's files that nobody is known to have made (after a history loss,
+        /// or files copied by hand) as this job's, listing them; with --dry-run, only list.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Recent backups.
     History {

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod naming;
 pub mod notify;
 pub mod odoo_conf;
+pub mod ownership;
 pub mod plugins;
 pub mod redact;
 pub mod restore;

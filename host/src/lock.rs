@@ -63,15 +63,25 @@ impl JobLock {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                if !dir.is_dir() {
+                    return Err(io(e));
+                }
+            }
         }
-        let mut file = std::fs::OpenOptions::new()
+        let opened = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+            .open(&path);
+        let mut file = match opened {
+            Ok(f) => f,
+            // A read-only state_dir (or one on a full disk) that already has the lock
+            // file: flock works on a read-only descriptor, so backups still exclude each
+            // other (the holder's pid is just not written).
+            Err(e) => std::fs::File::open(&path).map_err(|_| io(e))?,
+        };
         // SAFETY: flock on a file descriptor we own.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {

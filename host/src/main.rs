@@ -25,6 +25,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             database,
             output_dir,
             no_export,
+            no_notify,
         } => commands::backup::run(
             files,
             &commands::backup::BackupArgs {
@@ -32,9 +33,14 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
                 database: database.as_deref(),
                 output_dir: output_dir.as_ref(),
                 no_export: *no_export,
+                no_notify: *no_notify,
             },
         ),
-        Command::Prune { job, dry_run } => commands::prune::run(files, job, *dry_run),
+        Command::Prune {
+            job,
+            dry_run,
+            adopt,
+        } => commands::prune::run(files, job, *dry_run, *adopt),
         Command::History { job, limit, json } => {
             commands::history::run(files, job.as_deref(), *limit, *json)
         }

@@ -1,20 +1,38 @@
-//! Local retention: which of a job's archives to delete. Only files matching the job's
-//! name pattern are considered; the newest archive is never deleted.
+//! Retention as a pure decision: given a job's archives (local files or remote names),
+//! who owns each, the policy, the protected names and the time, say what happens to each
+//! and why. The I/O (listing, proving ownership, deleting) stays with the callers
+//! (`job::retention` locally, `export::remote_retention` on a destination).
+//!
+//! The rules, in order, for each archive (newest first):
+//! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept;
+//! 2. protected (the archive just written, the newest one exported) → kept, whatever the clock;
+//! 3. dated in the future → kept, with a warning (the clock was wrong when it was made, or is now);
+//! 4. the newest of the job's archives → kept;
+//! 5. older than `keep_days` → deleted; beyond the newest `keep_count` → deleted; else kept.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use crate::config::ArchiveFormat;
-use crate::naming::parse_archive_name;
+/// Who made an archive, as far as the caller could prove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// This job on this host: the history (or its manifest) says so.
+    ThisJob,
+    /// Someone else, or nobody we know of; the text says who or why (for `prune --dry-run`).
+    Other(String),
+}
 
-/// A job's archive found in its backup directory.
+/// One of a job's archives, found locally or on a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archive {
-    /// Full path.
+    /// Full path (local) or remote name.
     pub path: PathBuf,
     /// Time from its name.
     pub time: Timestamp,
+    /// Who made it.
+    pub owner: Owner,
 }
 
 /// The rules: delete what is older than `keep_days`, then the oldest beyond `keep_count`.
@@ -26,50 +44,143 @@ pub struct Policy {
     pub keep_count: Option<u32>,
 }
 
-/// The archives of `database` in `format` inside `dir`, newest first.
-pub fn scan(dir: &Path, database: &str, format: ArchiveFormat) -> std::io::Result<Vec<Archive>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(time) = parse_archive_name(name, database, format) else {
-            continue;
-        };
-        if entry.file_type()?.is_file() {
-            found.push(Archive {
-                path: entry.path(),
-                time,
-            });
-        }
-    }
-    found.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.path.cmp(&a.path)));
-    Ok(found)
+/// Why an archive is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// Not this job's archive.
+    NotOurs(String),
+    /// Protected by the caller (e.g. "the archive just written").
+    Protected(&'static str),
+    /// Its name's time is later than now.
+    Future,
+    /// The newest of the job's archives.
+    Newest,
+    /// Within `keep_count` and `keep_days`.
+    Policy,
 }
 
-/// The archives to delete from `archives` (newest first) at `now`.
-pub fn plan(archives: &[Archive], policy: Policy, now: Timestamp) -> Vec<Archive> {
+/// Why an archive goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delete {
+    /// Older than this many days.
+    OlderThan(u32),
+    /// Beyond the newest this many.
+    BeyondCount(u32),
+}
+
+/// What happens to one archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It stays.
+    Keep(Keep),
+    /// It goes.
+    Delete(Delete),
+}
+
+/// One archive and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The archive.
+    pub archive: Archive,
+    /// What happens to it.
+    pub verdict: Verdict,
+}
+
+impl Decision {
+    /// Whether the archive is to be deleted.
+    pub fn deletes(&self) -> bool {
+        matches!(self.verdict, Verdict::Delete(_))
+    }
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keep::NotOurs(why) => write!(f, "not this job's ({why}), kept"),
+            Keep::Protected(what) => write!(f, "kept: {what}"),
+            Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
+            Keep::Newest => write!(f, "kept: the newest of this job's archives"),
+            Keep::Policy => write!(f, "kept: within keep_days/keep_count"),
+        }
+    }
+}
+
+impl fmt::Display for Delete {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delete::OlderThan(d) => write!(f, "older than keep_days = {d}"),
+            Delete::BeyondCount(n) => write!(f, "beyond keep_count = {n}"),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Keep(k) => k.fmt(f),
+            Verdict::Delete(d) => write!(f, "delete: {d}"),
+        }
+    }
+}
+
+/// Sorts archives newest first (by the time in their names, then by name).
+pub fn sort_newest_first(archives: &mut [Archive]) {
+    archives.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.path.cmp(&a.path)));
+}
+
+/// The verdict on each of `archives` (newest first) at `now`. `protected` lists paths (or
+/// remote names) that are never deleted, with the reason shown for them.
+pub fn plan(
+    archives: &[Archive],
+    policy: Policy,
+    protected: &[(PathBuf, &'static str)],
+    now: Timestamp,
+) -> Vec<Decision> {
     let cutoff = policy.keep_days.and_then(|d| {
         now.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(d)))
             .ok()
     });
     let mut kept = 0u32;
-    let mut delete = Vec::new();
-    for (i, archive) in archives.iter().enumerate() {
-        if i == 0 {
-            // The newest archive is never deleted.
-            kept += 1;
-            continue;
-        }
-        let too_old = cutoff.is_some_and(|c| archive.time < c);
-        let too_many = policy.keep_count.is_some_and(|n| kept >= n);
-        if too_old || too_many {
-            delete.push(archive.clone());
-        } else {
-            kept += 1;
+    let mut newest_seen = false;
+    archives
+        .iter()
+        .map(|archive| {
+            let verdict = if let Owner::Other(why) = &archive.owner {
+                Verdict::Keep(Keep::NotOurs(why.clone()))
+            } else if let Some((_, what)) = protected.iter().find(|(p, _)| *p == archive.path) {
+                kept += 1;
+                newest_seen = true;
+                Verdict::Keep(Keep::Protected(what))
+            } else if archive.time > now {
+                Verdict::Keep(Keep::Future)
+            } else if !newest_seen {
+                newest_seen = true;
+                kept += 1;
+                Verdict::Keep(Keep::Newest)
+            } else if let Some(d) = policy
+                .keep_days
+                .filter(|_| cutoff.is_some_and(|c| archive.time < c))
+            {
+                Verdict::Delete(Delete::OlderThan(d))
+            } else {
+                count_rule(policy, &mut kept)
+            };
+            Decision {
+                archive: archive.clone(),
+                verdict,
+            }
+        })
+        .collect()
+}
+
+fn count_rule(policy: Policy, kept: &mut u32) -> Verdict {
+    match policy.keep_count {
+        Some(n) if *kept >= n => Verdict::Delete(Delete::BeyondCount(n)),
+        _ => {
+            *kept += 1;
+            Verdict::Keep(Keep::Policy)
         }
     }
-    delete
 }
 
 #[cfg(test)]
@@ -86,7 +197,16 @@ mod tests {
             .map(|t| Archive {
                 path: PathBuf::from(format!("/b/{t}")),
                 time: at(t),
+                owner: Owner::ThisJob,
             })
+            .collect()
+    }
+
+    fn deleted(decisions: &[Decision]) -> Vec<Archive> {
+        decisions
+            .iter()
+            .filter(|d| d.deletes())
+            .map(|d| d.archive.clone())
             .collect()
     }
 
@@ -99,61 +219,99 @@ mod tests {
             "2024-01-01T00:00:00Z",
         ]);
         let now = at("2024-01-10T12:00:00Z");
-        let del = plan(
-            &list,
-            Policy {
-                keep_days: Some(5),
-                keep_count: None,
-            },
-            now,
-        );
+        let policy = |keep_days, keep_count| Policy {
+            keep_days,
+            keep_count,
+        };
+        let del = deleted(&plan(&list, policy(Some(5), None), &[], now));
         assert_eq!(del, list[3..].to_vec());
-        let del = plan(
-            &list,
-            Policy {
-                keep_days: Some(5),
-                keep_count: Some(2),
-            },
-            now,
-        );
+        let del = deleted(&plan(&list, policy(Some(5), Some(2)), &[], now));
         assert_eq!(del, list[2..].to_vec());
         // Everything too old: the newest stays anyway.
-        let del = plan(
+        let del = deleted(&plan(
             &list,
-            Policy {
-                keep_days: Some(1),
-                keep_count: Some(0),
-            },
+            policy(Some(1), Some(0)),
+            &[],
             at("2030-01-01T00:00:00Z"),
-        );
+        ));
         assert_eq!(del, list[1..].to_vec());
-        assert!(plan(&list, Policy::default(), now).is_empty());
+        assert!(deleted(&plan(&list, Policy::default(), &[], now)).is_empty());
     }
 
     #[test]
-    fn scan_ignores_foreign_files() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in [
-            "prod_2024-01-01_00-00-00.zip",
-            "prod_2024-01-02_00-00-00.zip",
-            "prod_2024-01-03_00-00-00.zip.partial",
-            "prod_2024-01-03_00-00-00.dump",
-            "other_2024-01-01_00-00-00.zip",
-            "notes.txt",
-        ] {
-            std::fs::write(dir.path().join(name), "").unwrap();
-        }
-        let found = scan(dir.path(), "prod", ArchiveFormat::Zip).unwrap();
-        let names: Vec<_> = found
-            .iter()
-            .map(|a| a.path.file_name().unwrap().to_str().unwrap())
-            .collect();
+    fn archives_of_others_are_kept_and_do_not_count() {
+        let mut list = archives(&[
+            "2024-01-10T00:00:00Z",
+            "2024-01-09T00:00:00Z",
+            "2024-01-08T00:00:00Z",
+        ]);
+        list[0].owner = Owner::Other("job `daily`".into());
+        let now = at("2024-01-10T12:00:00Z");
+        let decisions = plan(
+            &list,
+            Policy {
+                keep_days: None,
+                keep_count: Some(1),
+            },
+            &[],
+            now,
+        );
         assert_eq!(
-            names,
-            [
-                "prod_2024-01-02_00-00-00.zip",
-                "prod_2024-01-01_00-00-00.zip"
-            ]
+            decisions[0].verdict,
+            Verdict::Keep(Keep::NotOurs("job `daily`".into()))
+        );
+        assert_eq!(decisions[1].verdict, Verdict::Keep(Keep::Newest));
+        assert_eq!(
+            decisions[2].verdict,
+            Verdict::Delete(Delete::BeyondCount(1))
+        );
+        assert_eq!(
+            decisions[0].verdict.to_string(),
+            "not this job's (job `daily`), kept"
+        );
+    }
+
+    #[test]
+    fn the_archive_just_written_survives_a_clock_that_ran_ahead() {
+        // Made while the clock read 2031, then one at the real time with keep_count = 1.
+        let list = archives(&["2031-06-01T00:00:00Z", "2026-12-02T10:00:00Z"]);
+        let now = at("2026-12-02T10:00:05Z");
+        let just_written = list[1].path.clone();
+        let decisions = plan(
+            &list,
+            Policy {
+                keep_days: Some(1),
+                keep_count: Some(1),
+            },
+            &[(just_written, "the archive just written")],
+            now,
+        );
+        assert_eq!(decisions[0].verdict, Verdict::Keep(Keep::Future));
+        assert_eq!(
+            decisions[1].verdict,
+            Verdict::Keep(Keep::Protected("the archive just written"))
+        );
+    }
+
+    #[test]
+    fn a_protected_archive_counts_toward_keep_count() {
+        let list = archives(&[
+            "2024-01-10T00:00:00Z",
+            "2024-01-09T00:00:00Z",
+            "2024-01-08T00:00:00Z",
+        ]);
+        let decisions = plan(
+            &list,
+            Policy {
+                keep_days: None,
+                keep_count: Some(2),
+            },
+            &[(list[1].path.clone(), "the newest archive exported")],
+            at("2024-01-11T00:00:00Z"),
+        );
+        assert_eq!(
+            decisions.iter().map(Decision::deletes).collect::<Vec<_>>(),
+            [false, false, true]
         );
     }
 }

@@ -566,7 +566,7 @@ fn concurrent_backup_is_refused_and_stale_run_is_recovered() {
 }
 
 #[test]
-fn retention_keeps_foreign_files_and_newest() {
+fn retention_keeps_what_it_cannot_prove_and_prune_adopt_claims_it() {
     let w = World::new();
     std::fs::create_dir_all(w.backups()).unwrap();
     let names = [
@@ -582,21 +582,29 @@ fn retention_keeps_foreign_files_and_newest() {
         std::fs::write(w.backups().join(n), n).unwrap();
     }
     let cfg = w.config("keep_days = 30\nkeep_count = 5");
-    // Dry run: lists, deletes nothing.
+    // Files copied in by hand: no history, no manifest. Nothing is deleted; the dry run
+    // says why.
     let out = w.run(&cfg, &["prune", "prod", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        listed.contains("would delete") && listed.contains("prod_2020-01-01_00-00-00.zip\n"),
+        listed.contains("prod_2020-01-01_00-00-00.zip: not this job's")
+            && !listed.contains("would delete"),
         "{listed}"
     );
+    let out = w.run(&cfg, &["prune", "prod"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(w.backup_files().len(), names.len());
+    // Claimed with --adopt (listed first by --dry-run), they are the job's: the newest old
+    // archive survives even though too old, the others go.
+    let out = w.run(&cfg, &["prune", "prod", "--adopt", "--dry-run"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        !listed.contains("prod_2020-01-03_00-00-00.zip"),
-        "newest is kept: {listed}"
+        listed.contains("would adopt") && listed.contains("would delete"),
+        "{listed}"
     );
     assert_eq!(w.backup_files().len(), names.len());
-    // Prune without a new backup: the newest old archive survives even though too old.
-    let out = w.run(&cfg, &["prune", "prod"]);
+    let out = w.run(&cfg, &["prune", "prod", "--adopt"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(w
         .backup_files()

@@ -189,6 +189,23 @@ fn one_run_exports_to_all_three_and_prunes_only_old_archives_of_the_job() {
     let w = World::new();
     w.seed_remotes();
     let config = w.config("keep_count = 2", json!({}));
+    // The seeded archives were not uploaded by this job: claimed explicitly, they are.
+    let out = w.run(&config, &["prune", "prod", "--adopt", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for dest in ["offsite", "nas", "cloud"] {
+        for old in OLD {
+            assert!(
+                listed.contains(&format!("would adopt {dest}:{old}")),
+                "{listed}"
+            );
+        }
+    }
+    // Adopted under a policy that deletes nothing yet.
+    let config = w.config("keep_count = 5", json!({}));
+    let out = w.run(&config, &["prune", "prod", "--adopt"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = w.config("keep_count = 2", json!({}));
 
     let out = w.run(&config, &["test", "prod"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -29,6 +29,7 @@ pub fn build(
     info: &DatabaseInfo,
     pg_dump_version: Option<&str>,
     created: &str,
+    job: &str,
 ) -> Value {
     let mut m = Map::new();
     if let Some(modules) = &info.modules {
@@ -56,6 +57,11 @@ pub fn build(
         json!(info.server_version_num),
     );
     m.insert("sauvegarde.tables".into(), json!(info.tables));
+    // Proof of ownership for retention when the history is lost.
+    m.insert(
+        crate::ownership::MANIFEST_KEY.into(),
+        crate::ownership::manifest_record(job),
+    );
     Value::Object(m)
 }
 
@@ -92,8 +98,11 @@ mod tests {
             &info(Some(&[("base", "17.0.1.3"), ("web", "17.0.1.0")])),
             None,
             "now",
+            "daily",
         );
         assert_eq!(m["odoo_dump"], "1");
+        assert_eq!(m["sauvegarde"]["job"], "daily");
+        assert_eq!(m["sauvegarde"]["host_id"], crate::ownership::host_id());
         assert_eq!(m["version"], "17.0");
         assert_eq!(m["major_version"], "17.0");
         assert_eq!(m["version_info"], json!([17, 0, 0, "final", 0, ""]));
@@ -107,7 +116,7 @@ mod tests {
 
     #[test]
     fn non_odoo_has_no_odoo_keys() {
-        let m = build("app", &info(None), None, "now");
+        let m = build("app", &info(None), None, "now", "j");
         for k in [
             "odoo_dump",
             "version",

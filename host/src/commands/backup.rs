@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::export_progress::{summary, Bars};
-use super::{exit, load_config, print_stderr, print_text, CliError};
+use super::{backup_error, exit, load_config, print_stderr, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::config::JobConfig;
 use crate::export::check_destinations;
 use crate::job::{run_backup, BackupOptions};
+use crate::notify::{self, Event};
 
 /// What to back up.
 pub struct BackupArgs<'a> {
@@ -20,6 +21,8 @@ pub struct BackupArgs<'a> {
     pub output_dir: Option<&'a PathBuf>,
     /// Skip exports.
     pub no_export: bool,
+    /// Send no notification.
+    pub no_notify: bool,
 }
 
 /// Runs a backup now and prints the archive path.
@@ -64,7 +67,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
         let registry = super::plugins::discover(files)?;
         let errors = check_destinations(&config, &registry, Some(&job_id));
         if !errors.is_empty() {
-            return Err(CliError::usage(super::export::join_errors(&errors)));
+            return Err(CliError::usage(crate::export::join_errors(&errors)));
         }
         Some(Arc::new(registry))
     };
@@ -78,9 +81,30 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
             .clone()
             .map(|b| Arc::new(move |n: u64| b.set_position(n)) as Arc<crate::archive::ProgressFn>),
     };
+    let started = jiff::Timestamp::now();
+    let clock = std::time::Instant::now();
     let result = run_backup(&config, &job_id, &options, &cancel);
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    // The same notifications as a scheduled run: a backup from cron or a timer that fails
+    // must be heard of. Not for one stopped by the user's own Ctrl-C or SIGTERM.
+    if !args.no_notify && !cancel.is_cancelled() {
+        let event = Event::for_backup(
+            &config,
+            &job_id,
+            started,
+            clock.elapsed().as_secs_f64(),
+            &result,
+        );
+        notify::send(notify::settings_for(&config, &job_id), &event);
+    }
+    if let Ok(outcome) = &result {
+        if let Some(reason) = &outcome.history_unavailable {
+            print_stderr(&format!(
+                "warning: history unavailable: {reason}; the archive was written, retention was skipped\n"
+            ));
+        }
     }
     match result {
         Ok(outcome) => {
@@ -102,9 +126,6 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
             print_stderr(&report);
             Ok(exit::EXPORT_FAILED)
         }
-        Err(e) => Err(CliError {
-            code: e.exit_code(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(backup_error(e)),
     }
 }

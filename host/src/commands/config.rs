@@ -23,7 +23,7 @@ pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
     let registry = super::plugins::discover(files)?;
     let errors = crate::export::check_destinations(&loaded.config, &registry, None);
     if !errors.is_empty() {
-        return Err(CliError::usage(super::export::join_errors(&errors)));
+        return Err(CliError::usage(crate::export::join_errors(&errors)));
     }
     let jobs = loaded.config.jobs.len();
     let files: Vec<String> = loaded

@@ -6,7 +6,6 @@ use super::export_progress::{summary, Bars};
 use super::{exit, load_config, plugins::discover, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::export::{check_destinations, ExportRun};
-use crate::history::History;
 use crate::lock::JobLock;
 
 /// Uploads `archive` to every destination of `job_id` (concurrently), under the job's
@@ -32,7 +31,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     let registry = discover(files)?;
     let errors = check_destinations(&config, &registry, Some(job_id));
     if !errors.is_empty() {
-        return Err(CliError::usage(join_errors(&errors)));
+        return Err(CliError::usage(crate::export::join_errors(&errors)));
     }
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
         CliError::failed(format!(
@@ -41,13 +40,17 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
         ))
     })?;
     let _lock = JobLock::try_acquire(&config.state_dir, job_id).map_err(CliError::failed)?;
-    let backup_id = History::open(&config.state_dir)
-        .and_then(|h| {
-            let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            h.find_backup(&archive, name)
-        })
-        .map_err(CliError::failed)?
-        .map(|row| row.id);
+    // The history is a record, never a gate: without it the export still runs (and its
+    // remote retention waits).
+    let history = crate::job::JobHistory::open(&config, Some(job_id));
+    let backup_id = history.get().and_then(|h| {
+        let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        h.find_backup(&archive, name)
+            .map_err(|e| tracing::warn!("{e}"))
+            .ok()
+            .flatten()
+            .map(|row| row.id)
+    });
     let cancel = CancelFlag::new();
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
@@ -68,13 +71,4 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     } else {
         exit::FAILED
     })
-}
-
-/// Every error on its own line.
-pub fn join_errors(errors: &[impl std::fmt::Display]) -> String {
-    errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -20,9 +20,9 @@ pub fn run(
     json: bool,
 ) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
-    let rows = if config.state_dir.join(crate::history::FILE_NAME).exists() {
-        let history = History::open(&config.state_dir).map_err(CliError::failed)?;
-        crate::job::recover_stale(&history, &config.state_dir, None);
+    // Read-only: no lock, nothing written (works on a full or read-only state_dir).
+    let history = History::open_read_only(&config.state_dir).map_err(CliError::failed)?;
+    let rows = if let Some(history) = history {
         let backups = history.list(job, limit).map_err(CliError::failed)?;
         let mut rows = Vec::with_capacity(backups.len());
         for backup in backups {

@@ -25,31 +25,46 @@ pub struct JobLine {
     pub next: Option<String>,
     /// The latest connection test of each destination (`test <job>`).
     pub tests: Vec<ConnectionTestRow>,
+    /// Why the history could not be read, when it could not (then `last` and `tests` are
+    /// empty and `next` is computed without it).
+    pub history_unavailable: Option<String>,
 }
 
 /// Lists the configured jobs.
 pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
-    let history = if config.state_dir.join(crate::history::FILE_NAME).exists() {
-        Some(History::open(&config.state_dir).map_err(CliError::failed)?)
-    } else {
-        None
+    // Read-only: no lock, nothing written, and a broken history is reported, not fatal.
+    let (history, mut unavailable) = match History::open_read_only(&config.state_dir) {
+        Ok(h) => {
+            let problem = h.as_ref().and_then(History::write_problem);
+            (h, problem)
+        }
+        Err(e) => (
+            None,
+            Some(crate::redact::scrub(&e.to_string()).into_owned()),
+        ),
     };
     let mut lines = Vec::new();
     for (id, job) in &config.jobs {
-        let (last, _last_good) = match &history {
-            Some(h) => h.last_of(id).map_err(CliError::failed)?,
-            None => (None, None),
-        };
-        let tests = match &history {
-            Some(h) => h.last_connection_tests(id).map_err(CliError::failed)?,
-            None => Vec::new(),
+        let read = history.as_ref().map(|h| {
+            h.last_of(id)
+                .and_then(|(last, _)| Ok((last, h.last_connection_tests(id)?)))
+        });
+        let (last, tests) = match read {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                unavailable = Some(crate::redact::scrub(&e.to_string()).into_owned());
+                (None, Vec::new())
+            }
+            None => (None, Vec::new()),
         };
         // The same function the daemon schedules with.
         let now = jiff::Timestamp::now();
+        let usable = history.as_ref();
         let next = crate::daemon::records::next_for(
             &config,
-            history.as_ref(),
+            usable,
+            None,
             id,
             &crate::schedule::Rules::system(),
         )
@@ -81,13 +96,22 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             last,
             next,
             tests,
+            history_unavailable: None,
         });
     }
     if json {
+        for l in &mut lines {
+            l.history_unavailable.clone_from(&unavailable);
+        }
         print_json(&lines)?;
         return Ok(exit::OK);
     }
     let mut text = String::new();
+    if let Some(reason) = &unavailable {
+        text.push_str(&format!(
+            "history unavailable: {reason} (backups go on; retention waits)\n"
+        ));
+    }
     for l in &lines {
         let last = l
             .last

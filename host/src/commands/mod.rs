@@ -56,6 +56,19 @@ impl CliError {
     }
 }
 
+/// The command line's view of an engine failure: exit 2 when the configuration is at
+/// fault, 1 otherwise.
+pub fn backup_error(e: crate::job::BackupError) -> CliError {
+    CliError {
+        code: if e.is_configuration() {
+            exit::USAGE
+        } else {
+            exit::FAILED
+        },
+        message: e.to_string(),
+    }
+}
+
 impl From<ConfigErrors> for CliError {
     fn from(e: ConfigErrors) -> Self {
         CliError::usage(e)

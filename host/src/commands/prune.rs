@@ -1,64 +1,60 @@
-//! `prune <JOB> [--dry-run]`: retention now, locally and on every destination.
+//! `prune <JOB> [--dry-run] [--adopt]`: retention now, locally and on every destination.
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
-use crate::export::{open_destination, remote_retention, ExportError};
-use crate::history::History;
-use crate::lock::JobLock;
+use crate::job::{prune, PruneOptions};
+use crate::plugins::PluginRegistry;
+use crate::retention::Decision;
 
-/// Applies (or with `dry_run` shows) the job's retention in its backup directory, then on
-/// each destination. Exit 1 when a destination could not be pruned.
-pub fn run(files: &[std::path::PathBuf], job_id: &str, dry_run: bool) -> Result<i32, CliError> {
+/// Applies (or with `dry_run` shows) the job's retention; every file of the job's pattern
+/// is listed with its verdict. Exit 1 when a destination could not be pruned.
+pub fn run(
+    files: &[std::path::PathBuf],
+    job_id: &str,
+    dry_run: bool,
+    adopt: bool,
+) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
-    let archives = crate::job::prune(&config, job_id, dry_run).map_err(|e| CliError {
-        code: e.exit_code(),
-        message: e.to_string(),
-    })?;
-    let verb = if dry_run { "would delete" } else { "deleted" };
-    let mut text = String::new();
-    for a in &archives {
-        text.push_str(&format!("{verb} {}\n", a.path.display()));
-    }
-    let mut deleted = archives.len();
-    let mut failed = 0;
     let job = config
         .jobs
         .get(job_id)
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
-    if !job.destinations.is_empty() {
-        let registry = discover(files)?;
-        let _lock = if dry_run {
-            None
-        } else {
-            Some(JobLock::try_acquire(&config.state_dir, job_id).map_err(CliError::failed)?)
-        };
-        std::fs::create_dir_all(&config.state_dir).map_err(CliError::failed)?;
-        let history = History::open(&config.state_dir).map_err(CliError::failed)?;
-        for (name, dest) in &job.destinations {
-            // The newest archive exported there is never deleted.
-            let newest = history
-                .newest_export(job_id, name)
-                .map_err(CliError::failed)?;
-            let protected: Vec<&str> = newest.as_deref().into_iter().collect();
-            let result = open_destination(&registry, job_id, name, dest).and_then(|d| {
-                remote_retention::apply(&d, job, dest, &protected, dry_run)
-                    .map_err(|e| ExportError::plugin(job_id, name, e))
-            });
-            match result {
-                Ok(names) => {
-                    for file in &names {
-                        text.push_str(&format!("{verb} {name}:{file}\n"));
-                        if !dry_run {
-                            if let Err(e) = history.mark_export_deleted(job_id, name, file) {
-                                tracing::error!("{e}");
-                            }
-                        }
-                    }
-                    deleted += names.len();
+    let registry = if job.destinations.is_empty() {
+        PluginRegistry::default()
+    } else {
+        discover(files)?
+    };
+    let report = prune(&config, job_id, &registry, PruneOptions { dry_run, adopt })
+        .map_err(super::backup_error)?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let claim = if dry_run { "would adopt" } else { "adopted" };
+    let mut text = String::new();
+    let mut deleted = 0;
+    for path in &report.adopted {
+        text.push_str(&format!("{claim} {}\n", path.display()));
+    }
+    for d in &report.local.decisions {
+        text.push_str(&line(verb, &d.archive.path.display().to_string(), d));
+        deleted += usize::from(d.deletes());
+    }
+    for (path, why) in &report.local.failed {
+        text.push_str(&format!("✗ kept {}: {why}\n", path.display()));
+    }
+    let mut failed = 0;
+    for r in &report.remote {
+        for name in &r.adopted {
+            text.push_str(&format!("{claim} {}:{name}\n", r.destination));
+        }
+        match &r.result {
+            Ok(decisions) => {
+                for d in decisions {
+                    let name = format!("{}:{}", r.destination, d.archive.path.display());
+                    text.push_str(&line(verb, &name, d));
+                    deleted += usize::from(d.deletes());
                 }
-                Err(e) => {
-                    failed += 1;
-                    text.push_str(&format!("✗ {name}: {e}\n"));
-                }
+            }
+            Err(e) => {
+                failed += 1;
+                text.push_str(&format!("✗ {}: {e}\n", r.destination));
             }
         }
     }
@@ -67,4 +63,12 @@ pub fn run(files: &[std::path::PathBuf], job_id: &str, dry_run: bool) -> Result<
     }
     print_text(&text)?;
     Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+}
+
+/// `would delete NAME (older than …)` or `kept NAME: why`.
+fn line(verb: &str, name: &str, d: &Decision) -> String {
+    match &d.verdict {
+        crate::retention::Verdict::Delete(why) => format!("{verb} {name} ({why})\n"),
+        crate::retention::Verdict::Keep(why) => format!("{name}: {why}\n"),
+    }
 }

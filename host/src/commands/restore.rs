@@ -109,13 +109,11 @@ pub fn setup(
     })
 }
 
-/// The history database when it exists (never created by a read-only command).
+/// The history database when it exists, read-only (never created or written by a
+/// read-only command such as `verify`).
 pub fn open_history(config: &Config) -> Option<History> {
-    if !config.state_dir.join(crate::history::FILE_NAME).is_file() {
-        return None;
-    }
-    match History::open(&config.state_dir) {
-        Ok(h) => Some(h),
+    match History::open_read_only(&config.state_dir) {
+        Ok(h) => h,
         Err(e) => {
             tracing::warn!("history not consulted: {e}");
             None

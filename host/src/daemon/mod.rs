@@ -25,8 +25,9 @@ use crate::cancel::CancelFlag;
 use crate::commands::CliError;
 use crate::config::{self, Config, Sources};
 use crate::history::History;
+use crate::job::JobHistory;
 use crate::plugins::PluginRegistry;
-use crate::schedule::{self, Next, Rules};
+use crate::schedule::{self, JobRecord, Next, Rules};
 use runner::Finished;
 use sd_notify::SdNotify;
 
@@ -48,7 +49,7 @@ async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let config = load(&files).map_err(CliError::usage)?;
-    prepare_state(&config).map_err(CliError::failed)?;
+    prepare_state(&config);
     let plugins = Arc::new(discover_plugins(&config));
     check_plugins(&config, &plugins).map_err(CliError::usage)?;
 
@@ -60,6 +61,8 @@ async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
         tasks: JoinSet::new(),
         task_jobs: HashMap::new(),
         not_before: HashMap::new(),
+        memory: HashMap::new(),
+        history_unavailable: None,
         sd: SdNotify::from_env(),
         plugins,
     };
@@ -116,17 +119,14 @@ fn load(files: &[PathBuf]) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Creates `state_dir` and marks backups left `running` by a dead process as failed.
-fn prepare_state(config: &Config) -> Result<(), String> {
-    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-        format!(
-            "cannot create state_dir {}: {e}",
-            config.state_dir.display()
-        )
-    })?;
-    let history = History::open(&config.state_dir).map_err(|e| e.to_string())?;
-    crate::job::recover_stale(&history, &config.state_dir, None);
-    Ok(())
+/// Creates `state_dir`, replaces a corrupt history and marks backups left `running` by a
+/// dead process as failed. A history that cannot be opened stops nothing: the daemon keeps
+/// its schedule in memory and says why in its status.
+fn prepare_state(config: &Config) {
+    let history = JobHistory::open(config, None);
+    if let Some(h) = history.get() {
+        crate::job::recover_stale(h, &config.state_dir, None);
+    }
 }
 
 fn discover_plugins(config: &Config) -> PluginRegistry {
@@ -146,7 +146,7 @@ fn check_plugins(config: &Config, plugins: &PluginRegistry) -> Result<(), String
     if errors.is_empty() {
         return Ok(());
     }
-    Err(crate::commands::export::join_errors(&errors))
+    Err(crate::export::join_errors(&errors))
 }
 
 struct Daemon {
@@ -161,27 +161,63 @@ struct Daemon {
     /// Jobs whose last attempt failed without a history row (lock held by a manual
     /// backup, unreadable odoo.conf …): not retried before this instant.
     not_before: HashMap<String, Timestamp>,
+    /// What this daemon saw of its own runs: the schedule goes on when the history cannot
+    /// be read or written.
+    memory: HashMap<String, JobRecord>,
+    /// Why the history cannot be read, when it cannot.
+    history_unavailable: Option<String>,
     sd: SdNotify,
     plugins: Arc<PluginRegistry>,
 }
 
 impl Daemon {
     /// Every scheduled job's next backup (running jobs excluded).
-    fn next_times(&self) -> BTreeMap<String, Next> {
-        let history = match History::open(&self.config.state_dir) {
-            Ok(h) => Some(h),
+    fn next_times(&mut self) -> BTreeMap<String, Next> {
+        let history = match History::open_read_only(&self.config.state_dir) {
+            Ok(h) => {
+                let problem = h.as_ref().and_then(History::write_problem);
+                if problem.is_some() && problem != self.history_unavailable {
+                    tracing::warn!(
+                        "history unavailable: {}; backups go on, retention waits",
+                        problem.as_deref().unwrap_or_default()
+                    );
+                }
+                self.history_unavailable = problem;
+                h
+            }
             Err(e) => {
-                tracing::error!("{e}; retrying later");
+                let reason = crate::redact::scrub(&e.to_string()).into_owned();
+                if self.history_unavailable.as_deref() != Some(reason.as_str()) {
+                    tracing::error!(
+                        "history unavailable: {reason}; the schedule goes on from memory"
+                    );
+                }
+                self.history_unavailable = Some(reason);
                 None
             }
         };
         let mut out = BTreeMap::new();
-        let Some(history) = history else { return out };
         for id in self.config.jobs.keys() {
             if self.running.contains_key(id) {
                 continue;
             }
-            match records::next_for(&self.config, Some(&history), id, &self.rules) {
+            let next = records::next_for(
+                &self.config,
+                history.as_ref(),
+                self.memory.get(id),
+                id,
+                &self.rules,
+            );
+            let next = match next {
+                Err(records::NextError::History(e)) => {
+                    // Unreadable rows: schedule from memory alone.
+                    let reason = crate::redact::scrub(&e.to_string()).into_owned();
+                    self.history_unavailable = Some(reason);
+                    records::next_for(&self.config, None, self.memory.get(id), id, &self.rules)
+                }
+                other => other,
+            };
+            match next {
                 Ok(next) => {
                     let next = match (next, self.not_before.get(id)) {
                         (Next::Now, Some(nb)) => Next::At(*nb),
@@ -227,6 +263,19 @@ impl Daemon {
             Ok((task, f)) => {
                 self.task_jobs.remove(&task);
                 self.running.remove(&f.job);
+                if !f.cancelled {
+                    let m = self.memory.entry(f.job.clone()).or_default();
+                    if f.ok {
+                        *m = JobRecord {
+                            last_success: Some(f.started),
+                            last_failure: None,
+                            failures: 0,
+                        };
+                    } else {
+                        m.last_failure = Some(f.started);
+                        m.failures += 1;
+                    }
+                }
                 if f.ok {
                     self.not_before.remove(&f.job);
                 } else {
@@ -257,7 +306,7 @@ impl Daemon {
 
     /// How long to sleep: until the earliest next backup, at most an hour (the clock or
     /// the time zone may change), or an hour when nothing is scheduled.
-    fn wake_at(&self) -> Duration {
+    fn wake_at(&mut self) -> Duration {
         let now = Timestamp::now();
         let max = Duration::from_secs(3600);
         if self.running.len() >= self.config.max_parallel {
@@ -278,12 +327,12 @@ impl Daemon {
             .unwrap_or(max)
     }
 
-    fn status_line(&self) -> String {
+    fn status_line(&mut self) -> String {
         let now = Timestamp::now();
+        let next_times = self.next_times();
         let mut running: Vec<&str> = self.running.keys().map(String::as_str).collect();
         running.sort_unstable();
-        let next = self
-            .next_times()
+        let next = next_times
             .into_iter()
             .filter_map(|(id, n)| n.instant(now).map(|t| (t, id)))
             .min();
@@ -292,10 +341,14 @@ impl Daemon {
             Some((t, id)) => format!("next: {id} at {}", t.round(jiff::Unit::Second).unwrap_or(t)),
             None => "no scheduled job".to_string(),
         };
-        if running.is_empty() {
+        let line = if running.is_empty() {
             format!("idle; {next}")
         } else {
             format!("backing up {}; {next}", running.join(", "))
+        };
+        match &self.history_unavailable {
+            Some(reason) => format!("history unavailable: {reason}; {line}"),
+            None => line,
         }
     }
 
@@ -303,9 +356,10 @@ impl Daemon {
     fn reload(&mut self) {
         tracing::info!("SIGHUP received: reloading the configuration");
         self.sd.reloading();
-        let loaded = load(&self.files)
-            .and_then(|c| prepare_state(&c).map(|_| c))
-            .and_then(|c| check_plugins(&c, &self.plugins).map(|_| c));
+        let loaded = load(&self.files).and_then(|c| check_plugins(&c, &self.plugins).map(|_| c));
+        if let Ok(c) = &loaded {
+            prepare_state(c);
+        }
         match loaded {
             Ok(config) => {
                 let added: Vec<&String> = config

@@ -34,10 +34,56 @@ pub fn record_of(history: &History, job: &str) -> Result<JobRecord, HistoryError
     Ok(record)
 }
 
-/// When `job_id` of `config` runs next, from its history (none yet when `history` is None).
+/// The later of two records of one job: the history's and the one a daemon keeps in memory
+/// of its own runs (which goes on when the history cannot be written).
+pub fn merge(history: &JobRecord, memory: &JobRecord) -> JobRecord {
+    let last_success = history.last_success.max(memory.last_success);
+    let (last_failure, failures) = if memory.last_failure > history.last_failure {
+        (memory.last_failure, memory.failures.max(history.failures))
+    } else {
+        (history.last_failure, history.failures)
+    };
+    if last_failure.is_some() && last_failure > last_success {
+        JobRecord {
+            last_success,
+            last_failure,
+            failures,
+        }
+    } else {
+        JobRecord {
+            last_success,
+            last_failure: None,
+            failures: 0,
+        }
+    }
+}
+
+/// A record whose times lie in the future (the clock was set back since) is read as if
+/// they were now, with a warning: a clock set back never stalls the schedule.
+pub fn clamp_future(job: &str, mut record: JobRecord, now: Timestamp) -> JobRecord {
+    for (what, t) in [
+        ("last success", &mut record.last_success),
+        ("last failure", &mut record.last_failure),
+    ] {
+        if let Some(at) = *t {
+            if at > now {
+                tracing::warn!(
+                    job,
+                    "the {what} ({at}) is in the future: taken as now (was the clock set back?)"
+                );
+                *t = Some(now);
+            }
+        }
+    }
+    record
+}
+
+/// When `job_id` of `config` runs next, from its history (none yet when `history` is None)
+/// and what the caller remembers of its own runs (`memory`).
 pub fn next_for(
     config: &Config,
     history: Option<&History>,
+    memory: Option<&JobRecord>,
     job_id: &str,
     rules: &Rules,
 ) -> Result<Next, NextError> {
@@ -48,6 +94,11 @@ pub fn next_for(
         Some(h) => record_of(h, job_id)?,
         None => JobRecord::default(),
     };
+    let record = match memory {
+        Some(m) => merge(&record, m),
+        None => record,
+    };
+    let record = clamp_future(job_id, record, Timestamp::now());
     Ok(next_backup(
         job.schedule.as_ref(),
         job.active,
@@ -102,5 +153,41 @@ mod tests {
             Some("2026-01-04T00:00:00Z".parse().expect("ts"))
         );
         assert_eq!(r.failures, 2);
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("ts")
+    }
+
+    #[test]
+    fn a_success_in_the_future_is_taken_as_now() {
+        let now = ts("2026-12-02T10:00:00Z");
+        let r = JobRecord {
+            last_success: Some(ts("2031-01-01T00:00:00Z")),
+            ..JobRecord::default()
+        };
+        assert_eq!(clamp_future("j", r, now).last_success, Some(now));
+    }
+
+    #[test]
+    fn the_later_of_history_and_memory_wins() {
+        let history = JobRecord {
+            last_success: Some(ts("2026-01-01T00:00:00Z")),
+            ..JobRecord::default()
+        };
+        let memory = JobRecord {
+            last_success: Some(ts("2026-01-02T00:00:00Z")),
+            ..JobRecord::default()
+        };
+        assert_eq!(merge(&history, &memory).last_success, memory.last_success);
+        let failed = JobRecord {
+            last_success: None,
+            last_failure: Some(ts("2026-01-03T00:00:00Z")),
+            failures: 1,
+        };
+        let m = merge(&memory, &failed);
+        assert_eq!((m.last_success, m.failures), (memory.last_success, 1));
+        let m = merge(&failed, &memory);
+        assert_eq!(m.failures, 1);
     }
 }

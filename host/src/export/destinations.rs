@@ -94,3 +94,12 @@ pub fn check_destinations(
         })
         .collect()
 }
+
+/// Every error on its own line.
+pub fn join_errors(errors: &[impl std::fmt::Display]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,15 +1,19 @@
 //! Retention on a destination: the same rules as locally, applied to the files the plugin
-//! lists. Only names of the job's pattern are considered, and the given protected names
+//! lists, and only to the files this job is known to have uploaded there from this host —
+//! the history's `done` upload of that name to that destination, with the same size.
+//! Anything else (another server sharing the directory, another job, a file copied by hand)
+//! is never deleted, unless the admin claims it with `prune --adopt`. The protected names
 //! (the archive just exported, the newest one exported) are never deleted.
 
 use std::path::PathBuf;
 
 use jiff::Timestamp;
-use sauvegarde_plugin_api::{host::HostDestination, PluginError, RemoteFile};
+use sauvegarde_plugin_api::{host::HostDestination, ErrorKind, PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
+use crate::history::History;
 use crate::naming::parse_archive_name;
-use crate::retention::{self, Archive, Policy};
+use crate::retention::{self, Archive, Decision, Owner, Policy};
 
 /// The destination's policy: its own `keep_days`/`keep_count`, else the job's.
 pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
@@ -19,66 +23,175 @@ pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
     }
 }
 
-/// The names to delete among `files`, newest kept first.
-pub fn plan(
-    files: &[RemoteFile],
-    job: &JobConfig,
-    policy: Policy,
-    protected: &[&str],
-    now: Timestamp,
-) -> Vec<String> {
+/// Which job, destination and history a remote retention is for.
+pub struct Scope<'a> {
+    /// The job id.
+    pub job_id: &'a str,
+    /// The job.
+    pub job: &'a JobConfig,
+    /// The destination's name.
+    pub destination: &'a str,
+    /// Its configuration.
+    pub config: &'a DestinationConfig,
+    /// The history that proves ownership.
+    pub history: &'a History,
+}
+
+/// Who put `file` on the destination, as this host's history knows it.
+pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
+    let name = file.name();
+    match scope
+        .history
+        .uploaded_size(scope.job_id, scope.destination, name)
+    {
+        Ok(Some(Some(bytes))) if bytes != file.size() => Owner::Other(format!(
+            "its size ({} bytes) differs from the {bytes} bytes this job uploaded",
+            file.size()
+        )),
+        Ok(Some(_)) => Owner::ThisJob,
+        Ok(None) => match scope.history.uploader_of(scope.destination, name) {
+            Ok(Some(job)) if job != scope.job_id => {
+                Owner::Other(format!("uploaded by job `{job}`"))
+            }
+            _ => Owner::Other("not uploaded by this job from this host".into()),
+        },
+        Err(e) => Owner::Other(format!("the history cannot say who uploaded it: {e}")),
+    }
+}
+
+/// The files of the job's name pattern among `files`, with their owners, newest first.
+pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
     let mut archives: Vec<Archive> = files
         .iter()
         .filter_map(|f| {
-            parse_archive_name(f.name(), &job.database, job.format).map(|time| Archive {
-                path: PathBuf::from(f.name()),
-                time,
+            parse_archive_name(f.name(), &scope.job.database, scope.job.format).map(|time| {
+                Archive {
+                    path: PathBuf::from(f.name()),
+                    time,
+                    owner: remote_owner(scope, f),
+                }
             })
         })
         .collect();
-    archives.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.path.cmp(&a.path)));
-    retention::plan(&archives, policy, now)
-        .into_iter()
-        .filter_map(|a| a.path.to_str().map(str::to_string))
-        .filter(|name| !protected.contains(&name.as_str()))
-        .collect()
+    retention::sort_newest_first(&mut archives);
+    archives
 }
 
-/// Lists the destination and deletes (or, with `dry_run`, only returns) what the policy
-/// says. A file that vanished meanwhile counts as deleted. Stops at the first error.
+/// The verdict on each of the job's files among `files`.
+pub fn plan(
+    scope: &Scope<'_>,
+    files: &[RemoteFile],
+    protected: &[(PathBuf, &'static str)],
+    now: Timestamp,
+) -> Vec<Decision> {
+    retention::plan(
+        &archives(scope, files),
+        policy(scope.job, scope.config),
+        protected,
+        now,
+    )
+}
+
+/// The protected names: `just_sent` (if any) and the newest archive exported there.
+pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(n) = just_sent {
+        out.push((PathBuf::from(n), "the archive just exported"));
+    }
+    match scope.history.newest_export(scope.job_id, scope.destination) {
+        Ok(Some(n)) => out.push((PathBuf::from(n), "the newest archive exported")),
+        Ok(None) => {}
+        Err(e) => tracing::error!(job = scope.job_id, destination = scope.destination, "{e}"),
+    }
+    out
+}
+
+/// Lists the destination and deletes (or, with `dry_run`, only decides) what the policy
+/// says of the files this job owns there; each deletion is recorded. A file that vanished
+/// meanwhile counts as deleted. Stops at the first error.
 pub fn apply(
     destination: &HostDestination,
-    job: &JobConfig,
-    config: &DestinationConfig,
-    protected: &[&str],
+    scope: &Scope<'_>,
+    just_sent: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<Decision>, PluginError> {
+    let files = destination.list()?;
+    let decisions = plan(
+        scope,
+        &files,
+        &protected(scope, just_sent),
+        Timestamp::now(),
+    );
+    for d in &decisions {
+        if d.verdict == retention::Verdict::Keep(retention::Keep::Future) {
+            tracing::warn!(job = scope.job_id, destination = scope.destination, file = %d.archive.path.display(), "remote archive dated in the future: kept (check the clock)");
+        }
+    }
+    if dry_run {
+        return Ok(decisions);
+    }
+    for d in decisions.iter().filter(|d| d.deletes()) {
+        let name = d.archive.path.to_string_lossy();
+        match destination.delete(&name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.context(format!("deleting {name}"))),
+        }
+        tracing::info!(job = scope.job_id, destination = scope.destination, file = %name, "deleted by remote retention ({})", d.verdict);
+        if let Err(e) = scope
+            .history
+            .mark_export_deleted(scope.job_id, scope.destination, &name)
+        {
+            tracing::error!(job = scope.job_id, destination = scope.destination, "{e}");
+        }
+    }
+    Ok(decisions)
+}
+
+/// `prune --adopt`: the job's files on the destination that this host's history does not
+/// know as anybody's, recorded as this job's uploads (with their listed size). Returns them.
+pub fn adopt_unclaimed(
+    destination: &HostDestination,
+    scope: &Scope<'_>,
     dry_run: bool,
 ) -> Result<Vec<String>, PluginError> {
     let files = destination.list()?;
-    let doomed = plan(
-        &files,
-        job,
-        policy(job, config),
-        protected,
-        Timestamp::now(),
-    );
-    if dry_run {
-        return Ok(doomed);
-    }
-    let mut deleted = Vec::new();
-    for name in doomed {
-        match destination.delete(&name) {
-            Ok(()) => {}
-            Err(e) if e.kind() == sauvegarde_plugin_api::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.context(format!("deleting {name}"))),
+    let mut adopted = Vec::new();
+    for f in &files {
+        if parse_archive_name(f.name(), &scope.job.database, scope.job.format).is_none() {
+            continue;
         }
-        deleted.push(name);
+        let known = matches!(
+            scope
+                .history
+                .uploaded_size(scope.job_id, scope.destination, f.name()),
+            Ok(Some(_))
+        ) || matches!(
+            scope.history.uploader_of(scope.destination, f.name()),
+            Ok(Some(_))
+        );
+        if known {
+            continue;
+        }
+        if !dry_run {
+            if let Err(e) =
+                scope
+                    .history
+                    .adopt_export(scope.job_id, scope.destination, f.name(), f.size())
+            {
+                return Err(PluginError::other(e.to_string()));
+            }
+        }
+        adopted.push(f.name().to_string());
     }
-    Ok(deleted)
+    Ok(adopted)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retention::{Delete, Keep, Verdict};
+    use std::path::Path;
 
     fn job(keep_count: Option<u32>) -> JobConfig {
         serde_json::from_value(serde_json::json!({
@@ -88,44 +201,101 @@ mod tests {
         .unwrap()
     }
 
+    fn dest(keep_count: Option<u32>) -> DestinationConfig {
+        serde_json::from_value(serde_json::json!({"type": "sftp", "keep_count": keep_count}))
+            .unwrap()
+    }
+
     fn files(names: &[&str]) -> Vec<RemoteFile> {
         names.iter().map(|n| RemoteFile::new(*n, 1, None)).collect()
     }
 
+    fn uploaded(h: &History, job: &str, name: &str, bytes: u64) {
+        let id = h.start_export_attempt(None, job, "off", name, 1).unwrap();
+        h.finish_export_attempt(id, Ok(bytes)).unwrap();
+    }
+
     #[test]
-    fn only_the_jobs_archives_beyond_the_count_go() {
+    fn only_this_jobs_uploads_beyond_the_count_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        for n in [
+            "prod_2024-01-01_00-00-00.zip",
+            "prod_2024-01-02_00-00-00.zip",
+            "prod_2024-01-03_00-00-00.zip",
+        ] {
+            uploaded(&h, "daily", n, 1);
+        }
+        uploaded(&h, "hourly", "prod_2024-01-03_12-00-00.zip", 1);
         let list = files(&[
             "prod_2024-01-01_00-00-00.zip",
             "prod_2024-01-02_00-00-00.zip",
             "prod_2024-01-03_00-00-00.zip",
-            "prod_2024-01-01_00-00-00.dump",
+            "prod_2024-01-03_12-00-00.zip",
+            // Another server's upload to the same directory.
+            "prod_2024-01-02_12-00-00.zip",
             "prod_2024-01-01_00-00-00.zip.partial",
             "other_2024-01-01_00-00-00.zip",
             "notes.txt",
         ]);
-        let job = job(Some(2));
+        let (job, config) = (job(Some(2)), dest(None));
+        let scope = Scope {
+            job_id: "daily",
+            job: &job,
+            destination: "off",
+            config: &config,
+            history: &h,
+        };
         let now = "2024-01-04T00:00:00Z".parse().unwrap();
-        let doomed = plan(&list, &job, policy(&job, &dest(None)), &[], now);
+        let decisions = plan(&scope, &list, &[], now);
+        let doomed: Vec<_> = decisions
+            .iter()
+            .filter(|d| d.deletes())
+            .map(|d| d.archive.path.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(doomed, vec!["prod_2024-01-01_00-00-00.zip".to_string()]);
+        let verdict = |name: &str| {
+            decisions
+                .iter()
+                .find(|d| d.archive.path == Path::new(name))
+                .unwrap()
+                .verdict
+                .clone()
+        };
+        assert_eq!(
+            verdict("prod_2024-01-03_12-00-00.zip"),
+            Verdict::Keep(Keep::NotOurs("uploaded by job `hourly`".into()))
+        );
+        assert_eq!(
+            verdict("prod_2024-01-02_12-00-00.zip"),
+            Verdict::Keep(Keep::NotOurs(
+                "not uploaded by this job from this host".into()
+            ))
+        );
+        assert_eq!(
+            verdict("prod_2024-01-01_00-00-00.zip"),
+            Verdict::Delete(Delete::BeyondCount(2))
+        );
     }
 
     #[test]
-    fn protected_and_newest_names_survive() {
-        let list = files(&[
-            "prod_2024-01-01_00-00-00.zip",
-            "prod_2024-01-02_00-00-00.zip",
-            "prod_2024-01-03_00-00-00.zip",
-        ]);
-        let job = job(Some(1));
-        let now = "2024-01-04T00:00:00Z".parse().unwrap();
-        let doomed = plan(
-            &list,
-            &job,
-            policy(&job, &dest(None)),
-            &["prod_2024-01-02_00-00-00.zip"],
-            now,
+    fn a_file_of_another_size_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        uploaded(&h, "daily", "prod_2024-01-01_00-00-00.zip", 5);
+        let (job, config) = (job(Some(0)), dest(None));
+        let scope = Scope {
+            job_id: "daily",
+            job: &job,
+            destination: "off",
+            config: &config,
+            history: &h,
+        };
+        let owner = remote_owner(
+            &scope,
+            &RemoteFile::new("prod_2024-01-01_00-00-00.zip", 7, None),
         );
-        assert_eq!(doomed, vec!["prod_2024-01-01_00-00-00.zip".to_string()]);
+        assert!(matches!(owner, Owner::Other(ref why) if why.contains("differs")));
     }
 
     #[test]
@@ -133,10 +303,5 @@ mod tests {
         let job = job(Some(5));
         assert_eq!(policy(&job, &dest(Some(1))).keep_count, Some(1));
         assert_eq!(policy(&job, &dest(None)).keep_count, Some(5));
-    }
-
-    fn dest(keep_count: Option<u32>) -> DestinationConfig {
-        serde_json::from_value(serde_json::json!({"type": "sftp", "keep_count": keep_count}))
-            .unwrap()
     }
 }

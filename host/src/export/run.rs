@@ -255,7 +255,8 @@ impl ExportRun<'_> {
         outcome
     }
 
-    /// Remote retention after a successful upload; a failure is logged and noted.
+    /// Remote retention after a successful upload; a failure is logged and noted. It needs
+    /// the history (ownership is proven by it): without it, nothing is deleted.
     fn retention(
         &self,
         job: &JobConfig,
@@ -268,23 +269,33 @@ impl ExportRun<'_> {
         if self.cancel.is_cancelled() {
             return;
         }
-        let newest = record.newest();
-        let mut protected = vec![record.remote_name];
-        if let Some(n) = newest.as_deref() {
-            protected.push(n);
-        }
-        match remote_retention::apply(destination, job, dest, &protected, false) {
-            Ok(deleted) => {
-                for file in &deleted {
-                    tracing::info!(
-                        job = self.job_id,
-                        destination = name,
-                        file,
-                        "deleted by remote retention"
-                    );
-                    record.deleted(file);
-                }
-                outcome.deleted = deleted;
+        // Its own connection: the other destinations keep recording meanwhile.
+        let history = match record
+            .history
+            .and(History::open(&self.config.state_dir).ok())
+        {
+            Some(h) => h,
+            None => {
+                let message = "uploaded; remote retention skipped: the history is unavailable, and nothing is deleted without proof of ownership".to_string();
+                tracing::warn!(job = self.job_id, destination = name, "{message}");
+                outcome.message = Some(message);
+                return;
+            }
+        };
+        let scope = remote_retention::Scope {
+            job_id: self.job_id,
+            job,
+            destination: name,
+            config: dest,
+            history: &history,
+        };
+        match remote_retention::apply(destination, &scope, Some(record.remote_name), false) {
+            Ok(decisions) => {
+                outcome.deleted = decisions
+                    .iter()
+                    .filter(|d| d.deletes())
+                    .map(|d| d.archive.path.to_string_lossy().into_owned())
+                    .collect();
             }
             Err(e) => {
                 let message = format!(
@@ -343,14 +354,5 @@ impl Recorder<'_> {
             }
         };
         self.with(|h| h.finish_export_attempt(row, result));
-    }
-
-    fn newest(&self) -> Option<String> {
-        self.with(|h| h.newest_export(self.job, self.destination))
-            .flatten()
-    }
-
-    fn deleted(&self, file: &str) {
-        self.with(|h| h.mark_export_deleted(self.job, self.destination, file));
     }
 }

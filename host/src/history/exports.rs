@@ -163,17 +163,65 @@ impl History {
         Ok(())
     }
 
-    /// The remote name of the newest archive uploaded to `destination` that is still there.
+    /// The remote name of the archive most recently uploaded to `destination` that is still
+    /// there (by upload order, never by the time in its name: the clock may have been wrong).
     pub fn newest_export(
         &self,
         job: &str,
         destination: &str,
     ) -> Result<Option<String>, HistoryError> {
         let rows = self.query_exports(
-            "WHERE job = ?1 AND destination = ?2 AND state = 'done' ORDER BY remote_name DESC, id DESC LIMIT 1",
+            "WHERE job = ?1 AND destination = ?2 AND state = 'done' ORDER BY id DESC LIMIT 1",
             params![job, destination],
         )?;
         Ok(rows.into_iter().next().map(|r| r.remote_name))
+    }
+
+    /// The size recorded when `job` uploaded `remote_name` to `destination` (its latest
+    /// `done` attempt), or `None` when this job never did (from this host's history).
+    pub fn uploaded_size(
+        &self,
+        job: &str,
+        destination: &str,
+        remote_name: &str,
+    ) -> Result<Option<Option<u64>>, HistoryError> {
+        let rows = self.query_exports(
+            "WHERE job = ?1 AND destination = ?2 AND remote_name = ?3 AND state = 'done' ORDER BY id DESC LIMIT 1",
+            params![job, destination, remote_name],
+        )?;
+        Ok(rows.into_iter().next().map(|r| r.bytes))
+    }
+
+    /// The other job that uploaded `remote_name` to a destination of the same name, if any.
+    pub fn uploader_of(
+        &self,
+        destination: &str,
+        remote_name: &str,
+    ) -> Result<Option<String>, HistoryError> {
+        let rows = self.query_exports(
+            "WHERE destination = ?1 AND remote_name = ?2 AND state = 'done' ORDER BY id DESC LIMIT 1",
+            params![destination, remote_name],
+        )?;
+        Ok(rows.into_iter().next().map(|r| r.job))
+    }
+
+    /// Records a remote file the admin claimed for `job` (`prune --adopt`) as a done upload.
+    pub fn adopt_export(
+        &self,
+        job: &str,
+        destination: &str,
+        remote_name: &str,
+        bytes: u64,
+    ) -> Result<(), HistoryError> {
+        let now = now_text();
+        self.conn
+            .execute(
+                "INSERT INTO exports (backup_id, job, destination, state, remote_name, attempt, message, started, updated, bytes)
+                 VALUES (NULL, ?1, ?2, 'done', ?3, 1, 'adopted with prune --adopt', ?4, ?4, ?5)",
+                params![job, destination, remote_name, now, bytes as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Every attempt to export the backup `backup_id`, oldest first.

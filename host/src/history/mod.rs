@@ -45,15 +45,100 @@ CREATE TABLE IF NOT EXISTS connection_tests (
 );
 ";
 
-/// A history database failure.
+/// A history database failure. The message names the file and, for a full disk, says so.
 #[derive(Debug, thiserror::Error)]
-#[error("history database {path}: {source}")]
+#[error("history database {path}: {problem}")]
 pub struct HistoryError {
     /// The database file.
     pub path: PathBuf,
-    /// The SQLite error.
+    /// What went wrong.
     #[source]
-    pub source: rusqlite::Error,
+    pub problem: HistoryProblem,
+}
+
+/// What went wrong with the history database.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryProblem {
+    /// SQLite failed; `disk_full` when the file system holding it has no space left.
+    #[error("{source}{hint}", hint = if *.disk_full { " — the disk holding the state directory is full: free space there (backups go on, but nothing is recorded and retention waits)" } else { "" })]
+    Sqlite {
+        /// The SQLite error.
+        source: rusqlite::Error,
+        /// The file system is full.
+        disk_full: bool,
+    },
+    /// The schema is newer than this program knows: it is never written.
+    #[error("written by a newer sauvegarde (schema version {found}; this program knows up to {supported}); it is left untouched: upgrade sauvegarde")]
+    Newer {
+        /// Version found in the file.
+        found: i64,
+        /// The newest this program writes.
+        supported: i64,
+    },
+    /// Moving a corrupt database aside failed.
+    #[error("cannot move the corrupt database aside to {to}: {source}")]
+    MoveAside {
+        /// Where it was to go.
+        to: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl HistoryError {
+    /// A SQLite failure on `path`.
+    pub fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        let disk_full = match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => true,
+            Some(rusqlite::ErrorCode::SystemIoFailure) => {
+                path.parent().is_some_and(file_system_full)
+            }
+            _ => false,
+        };
+        HistoryError {
+            path: path.to_path_buf(),
+            problem: HistoryProblem::Sqlite { source, disk_full },
+        }
+    }
+
+    /// Whether the file is not a SQLite database, or a damaged one: it can be moved aside.
+    pub fn is_corrupt(&self) -> bool {
+        match &self.problem {
+            HistoryProblem::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// `access(path, W_OK)`: a read-only mount says so even to root.
+fn writable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid C string.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Whether the file system holding `dir` has (almost) no space left.
+fn file_system_full(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs is plain old data; zeroed is a valid value for it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a properly sized out-parameter.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 64 * 1024
 }
 
 /// State of a backup row.
@@ -119,6 +204,31 @@ pub struct BackupRow {
     pub pid: Option<i64>,
 }
 
+/// The schema version stored in `conn`, `None` for a new database.
+fn stored_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    conn.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+}
+
+/// `path` escaped for a SQLite `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' | '#' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The open history database.
 pub struct History {
     conn: Connection,
@@ -134,15 +244,27 @@ pub fn now_text() -> String {
 }
 
 impl History {
-    /// Opens (creating if needed) `<state_dir>/history.sqlite`; `state_dir` must exist.
+    /// Opens (creating if needed) `<state_dir>/history.sqlite` for writing; `state_dir` must
+    /// exist. A database written by a newer version is refused ([`HistoryProblem::Newer`])
+    /// before anything is written to it; a corrupt one gives an error whose
+    /// [`HistoryError::is_corrupt`] is true (see [`History::move_aside`]).
     pub fn open(state_dir: &Path) -> Result<Self, HistoryError> {
         let path = state_dir.join(FILE_NAME);
-        let err = |source| HistoryError {
-            path: path.clone(),
-            source,
-        };
+        let err = |source| HistoryError::sqlite(&path, source);
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Reading the version first: a newer schema is left exactly as it is.
+        if let Some(found) = stored_version(&conn).map_err(err)? {
+            if found > SCHEMA_VERSION {
+                return Err(HistoryError {
+                    path,
+                    problem: HistoryProblem::Newer {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    },
+                });
+            }
+        }
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(err)?;
         // One process migrates; the others wait on the write lock, then see version 2.
@@ -154,15 +276,8 @@ impl History {
         let version: Option<i64> = tx
             .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
             .map_err(err)?;
-        match version {
-            Some(v) if v > SCHEMA_VERSION => {
-                tracing::warn!(
-                    database = %path.display(),
-                    "history schema version {v} is newer than this program's ({SCHEMA_VERSION})"
-                );
-            }
-            Some(1) => exports::migrate_from_v1(&tx).map_err(err)?,
-            _ => {}
+        if version == Some(1) {
+            exports::migrate_from_v1(&tx).map_err(err)?;
         }
         tx.execute_batch(exports::SCHEMA).map_err(err)?;
         if version.is_none_or(|v| v < SCHEMA_VERSION) {
@@ -175,11 +290,95 @@ impl History {
         Ok(History { conn, path })
     }
 
-    fn err(&self, source: rusqlite::Error) -> HistoryError {
-        HistoryError {
-            path: self.path.clone(),
-            source,
+    /// Opens the history for reading only: creates, migrates and locks nothing, and works on
+    /// a read-only or full file system. `None` when there is no history yet.
+    pub fn open_read_only(state_dir: &Path) -> Result<Option<Self>, HistoryError> {
+        use rusqlite::OpenFlags;
+        let path = state_dir.join(FILE_NAME);
+        if !path.exists() {
+            return Ok(None);
         }
+        let err = |source| HistoryError::sqlite(&path, source);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let try_open = |uri: String| -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            stored_version(&conn)?;
+            Ok(conn)
+        };
+        let uri = format!("file:{}", uri_path(&path));
+        let conn = match try_open(uri.clone()) {
+            Ok(c) => c,
+            // A WAL database in a directory we cannot write to (read-only mount, full
+            // disk): read it as an immutable file.
+            Err(_) => try_open(format!("{uri}?immutable=1")).map_err(err)?,
+        };
+        Ok(Some(History { conn, path }))
+    }
+
+    /// Why this history (opened read-only) could not be written, if it could not: a newer
+    /// schema, a read-only file or directory, a full disk. Writes nothing to find out.
+    pub fn write_problem(&self) -> Option<String> {
+        if let Ok(Some(found)) = self.schema_version() {
+            if found > SCHEMA_VERSION {
+                let problem = HistoryProblem::Newer {
+                    found,
+                    supported: SCHEMA_VERSION,
+                };
+                return Some(format!(
+                    "history database {}: {problem}",
+                    self.path.display()
+                ));
+            }
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        for p in [self.path.as_path(), dir] {
+            if let Err(e) = writable(p) {
+                return Some(format!(
+                    "history database {}: cannot be written: {e}",
+                    self.path.display()
+                ));
+            }
+        }
+        if file_system_full(dir) {
+            return Some(format!(
+                "history database {}: the disk holding the state directory is full",
+                self.path.display()
+            ));
+        }
+        None
+    }
+
+    /// Moves a corrupt database (and its WAL files) aside to
+    /// `history.sqlite.corrupt-<UTC time>`; returns the new name. A fresh database can then
+    /// be opened in its place.
+    pub fn move_aside(state_dir: &Path) -> Result<PathBuf, HistoryError> {
+        let path = state_dir.join(FILE_NAME);
+        let stamp = jiff::Timestamp::now().strftime("%Y-%m-%dT%H-%M-%SZ");
+        let to = state_dir.join(format!("{FILE_NAME}.corrupt-{stamp}"));
+        std::fs::rename(&path, &to).map_err(|source| HistoryError {
+            path: path.clone(),
+            problem: HistoryProblem::MoveAside {
+                to: to.clone(),
+                source,
+            },
+        })?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let mut side_to = to.clone().into_os_string();
+            side_to.push(suffix);
+            if let Err(e) = std::fs::rename(&side, &side_to) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(file = ?side, "cannot move aside: {e}");
+                }
+            }
+        }
+        Ok(to)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError::sqlite(&self.path, source)
     }
 
     /// The database file.
@@ -235,6 +434,42 @@ impl History {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The archive at `path` as the history knows it: its latest `done` row.
+    pub fn backup_at(&self, path: &Path) -> Result<Option<BackupRow>, HistoryError> {
+        Ok(self
+            .query(
+                "WHERE path = ?1 AND state = 'done' ORDER BY id DESC LIMIT 1",
+                params![path.to_string_lossy()],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// Records an archive found on disk as a `done` backup of `job` (re-adopted from its
+    /// manifest after a history loss, or claimed with `prune --adopt`). No checksum: the
+    /// file was not written under this history's watch.
+    pub fn adopt_backup(
+        &self,
+        job: &str,
+        path: &Path,
+        started: &str,
+        size: u64,
+        message: &str,
+    ) -> Result<i64, HistoryError> {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO backups (job, file_name, path, started, finished, state, size, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7)",
+                params![job, file_name, path.to_string_lossy(), started, now_text(), size as i64, message],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Rows in state `running`.

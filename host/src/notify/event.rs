@@ -38,7 +38,7 @@ pub struct DestinationState {
 /// One backup's result, as sent to every channel (the webhook's JSON body).
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
-    /// Always `backup`.
+    /// `backup`, or `history` for a problem with the history database.
     pub event: &'static str,
     /// Job id.
     pub job: String,
@@ -78,9 +78,10 @@ impl Event {
 
     /// One-line summary, used as the mail subject.
     pub fn subject(&self) -> String {
-        let what = match self.state {
-            EventState::Success => "backup succeeded",
-            EventState::Failure => "backup FAILED",
+        let what = match (self.event, self.state) {
+            ("history", _) => "history database problem",
+            (_, EventState::Success) => "backup succeeded",
+            (_, EventState::Failure) => "backup FAILED",
         };
         format!("[sauvegarde] {}: {what} on {}", self.job_name, self.host)
     }
@@ -123,6 +124,7 @@ impl Event {
     /// `SAUVEGARDE_EVENT_*` environment variables for the command channel.
     pub fn env(&self) -> Vec<(String, String)> {
         let v = vec![
+            ("SAUVEGARDE_EVENT_EVENT", self.event.to_string()),
             ("SAUVEGARDE_EVENT_JOB", self.job.clone()),
             ("SAUVEGARDE_EVENT_JOB_NAME", self.job_name.clone()),
             ("SAUVEGARDE_EVENT_DATABASE", self.database.clone()),

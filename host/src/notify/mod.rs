@@ -9,6 +9,7 @@
 pub mod command;
 pub mod email;
 pub mod event;
+mod events;
 pub mod webhook;
 
 pub use event::{DestinationState, Event, EventState};

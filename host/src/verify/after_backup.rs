@@ -28,14 +28,14 @@ pub struct VerifyFailed {
     pub reason: String,
 }
 
-/// Verifies the archive just written at `path` (history row `id`) when the job asks for
-/// it; on failure renames it away and marks the row failed.
+/// Verifies the archive just written at `path` (history row `id`, when the history could
+/// record it) when the job asks for it; on failure renames it away and marks the row failed.
 pub fn run(
     job_id: &str,
     job: &JobConfig,
     path: &Path,
-    history: &History,
-    id: i64,
+    history: Option<&History>,
+    id: Option<i64>,
     cancel: &CancelFlag,
 ) -> Result<(), VerifyFailed> {
     if !job.verify_after_backup {
@@ -76,7 +76,11 @@ pub fn run(
     };
     let reason = crate::redact::scrub(&reason).into_owned();
     tracing::error!(job = job_id, archive = %path.display(), "verification failed: {reason}");
-    if let Err(e) = history.fail_backup(id, &format!("verification failed: {reason}")) {
+    let recorded = match (history, id) {
+        (Some(h), Some(id)) => h.fail_backup(id, &format!("verification failed: {reason}")),
+        _ => Ok(()),
+    };
+    if let Err(e) = recorded {
         tracing::error!("{e}");
     }
     Err(VerifyFailed {

@@ -1,0 +1,112 @@
+//! `prune`: retention now, under the job's lock, locally and on every destination, with
+//! `--dry-run` (decide, delete nothing) and `--adopt` (claim the job's files that nobody is
+//! known to have made, listing them). Without a usable history nothing is deleted: ownership
+//! cannot be proven.
+
+use std::path::PathBuf;
+
+use super::record::JobHistory;
+use super::retention::{adopt_unclaimed, apply_retention, Protect, RetentionReport};
+use super::{job_of, BackupError};
+use crate::config::Config;
+use crate::export::{open_destination, remote_retention, ExportError};
+use crate::lock::JobLock;
+use crate::plugins::PluginRegistry;
+use crate::retention::Decision;
+
+/// What `prune` may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneOptions {
+    /// Decide and list, delete nothing.
+    pub dry_run: bool,
+    /// Claim the job's unclaimed files first (with `dry_run`: list what would be claimed).
+    pub adopt: bool,
+}
+
+/// Retention on one destination.
+#[derive(Debug)]
+pub struct RemotePrune {
+    /// The destination's name.
+    pub destination: String,
+    /// Files claimed with `--adopt`.
+    pub adopted: Vec<String>,
+    /// The verdict on each of the job's files there, or why it could not be pruned.
+    pub result: Result<Vec<Decision>, ExportError>,
+}
+
+/// What `prune` decided and did.
+#[derive(Debug)]
+pub struct PruneReport {
+    /// Files claimed locally with `--adopt`.
+    pub adopted: Vec<PathBuf>,
+    /// Local retention.
+    pub local: RetentionReport,
+    /// Each destination's retention.
+    pub remote: Vec<RemotePrune>,
+}
+
+/// Applies (or shows) the job's retention locally, then on each destination (when the
+/// job has destinations, `registry` must hold their plugins).
+pub fn prune(
+    config: &Config,
+    job_id: &str,
+    registry: &PluginRegistry,
+    options: PruneOptions,
+) -> Result<PruneReport, BackupError> {
+    let job = job_of(config, job_id)?;
+    let _lock = if options.dry_run {
+        None
+    } else {
+        std::fs::create_dir_all(&config.state_dir).map_err(super::io_err(
+            job_id,
+            "cannot create state_dir",
+            &config.state_dir,
+        ))?;
+        Some(JobLock::try_acquire(&config.state_dir, job_id)?)
+    };
+    let history = JobHistory::open(config, Some(job_id));
+    let Some(h) = history.get() else {
+        return Err(BackupError::HistoryUnavailable {
+            job: job_id.into(),
+            reason: history.unavailable().unwrap_or("unknown").to_string(),
+        });
+    };
+    let adopted = if options.adopt {
+        adopt_unclaimed(config, job_id, h, options.dry_run)?
+    } else {
+        Vec::new()
+    };
+    let local = apply_retention(config, job_id, h, &Protect::default(), options.dry_run)?;
+    let remote = job
+        .destinations
+        .iter()
+        .map(|(name, dest)| {
+            let scope = remote_retention::Scope {
+                job_id,
+                job,
+                destination: name,
+                config: dest,
+                history: h,
+            };
+            let mut adopted = Vec::new();
+            let result = open_destination(registry, job_id, name, dest).and_then(|d| {
+                if options.adopt {
+                    adopted = remote_retention::adopt_unclaimed(&d, &scope, options.dry_run)
+                        .map_err(|e| ExportError::plugin(job_id, name, e))?;
+                }
+                remote_retention::apply(&d, &scope, None, options.dry_run)
+                    .map_err(|e| ExportError::plugin(job_id, name, e))
+            });
+            RemotePrune {
+                destination: name.clone(),
+                adopted,
+                result,
+            }
+        })
+        .collect();
+    Ok(PruneReport {
+        adopted,
+        local,
+        remote,
+    })
+}

@@ -1,0 +1,109 @@
+//! The events the engine notifies: a backup's result, and a history database problem.
+
+use jiff::Timestamp;
+
+use super::event::{host_name, DestinationState, Event, EventState};
+use crate::config::Config;
+use crate::job::{BackupError, BackupOutcome};
+
+impl Event {
+    /// The notification event of one backup result.
+    pub fn for_backup(
+        config: &Config,
+        job_id: &str,
+        started: Timestamp,
+        duration_secs: f64,
+        result: &Result<BackupOutcome, BackupError>,
+    ) -> Event {
+        let job = config.jobs.get(job_id);
+        let (state, archive, size, sha256, message) = match result {
+            Ok(o) if o.exports_ok() => (
+                EventState::Success,
+                Some(o.path.display().to_string()),
+                Some(o.size),
+                Some(o.sha256.clone()),
+                format!("Backup of job `{job_id}` written to {}.", o.path.display()),
+            ),
+            Ok(o) => {
+                let failed: Vec<&str> = o
+                    .exports
+                    .iter()
+                    .filter(|d| !d.is_done())
+                    .map(|d| d.destination.as_str())
+                    .collect();
+                (
+                    EventState::Failure,
+                    Some(o.path.display().to_string()),
+                    Some(o.size),
+                    Some(o.sha256.clone()),
+                    format!(
+                        "Backup of job `{job_id}` written to {}, but its export to {} failed.",
+                        o.path.display(),
+                        failed.join(", ")
+                    ),
+                )
+            }
+            Err(e) => (EventState::Failure, None, None, None, e.to_string()),
+        };
+        let destinations = match result {
+            Ok(o) => o
+                .exports
+                .iter()
+                .map(|d| DestinationState {
+                    name: d.destination.clone(),
+                    state: d.status.as_str().to_string(),
+                    message: d.message.clone(),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        Event {
+            event: "backup",
+            job: job_id.to_string(),
+            job_name: job
+                .map(|j| j.display_name(job_id).to_string())
+                .unwrap_or_else(|| job_id.to_string()),
+            database: job.map(|j| j.database.clone()).unwrap_or_default(),
+            state,
+            archive,
+            size,
+            sha256,
+            started: started
+                .round(jiff::Unit::Second)
+                .unwrap_or(started)
+                .to_string(),
+            duration_secs,
+            destinations,
+            message,
+            host: host_name(),
+        }
+        .scrubbed()
+    }
+}
+
+impl Event {
+    /// A problem with the history database that an admin must hear of (it was corrupt and
+    /// moved aside): a failure event for `job` (empty when no job is concerned).
+    pub fn history_problem(config: &Config, job: &str, message: &str) -> Event {
+        let j = config.jobs.get(job);
+        let now = Timestamp::now();
+        Event {
+            event: "history",
+            job: job.to_string(),
+            job_name: j
+                .map(|j| j.display_name(job).to_string())
+                .unwrap_or_else(|| job.to_string()),
+            database: j.map(|j| j.database.clone()).unwrap_or_default(),
+            state: EventState::Failure,
+            archive: None,
+            size: None,
+            sha256: None,
+            started: now.round(jiff::Unit::Second).unwrap_or(now).to_string(),
+            duration_secs: 0.0,
+            destinations: Vec::new(),
+            message: message.to_string(),
+            host: host_name(),
+        }
+        .scrubbed()
+    }
+}

@@ -1,0 +1,137 @@
+//! Proof of ownership: which archives this job made on this host.
+//!
+//! Every ZIP archive carries, in its `manifest.json`, a `sauvegarde` object naming the job
+//! and a stable host id. The history is the first proof (path, size, SHA-256); the manifest
+//! is the second, used when the history does not know a file (after a history loss, the
+//! archives are re-adopted from it). A file with neither is somebody else's and is never
+//! deleted.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Name of the manifest's ownership object.
+pub const MANIFEST_KEY: &str = "sauvegarde";
+
+/// The largest manifest read when looking for ownership (a real one is a few KiB).
+const MANIFEST_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// This host's id: a hash of `/etc/machine-id` (systemd's advice: never publish the machine
+/// id itself), else of the host name. Stable across reinstalls of sauvegarde and the loss of
+/// its state directory.
+pub fn host_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let seed = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+            .iter()
+            .find_map(|p| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(crate::notify::event::host_name);
+        let mut h = Sha256::new();
+        h.update(b"sauvegarde host id\0");
+        h.update(seed.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    })
+}
+
+/// The manifest's ownership object for an archive of `job` made here.
+pub fn manifest_record(job: &str) -> Value {
+    json!({ "job": job, "host_id": host_id() })
+}
+
+/// Who made an archive, according to its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestOwner {
+    /// The given job on this host.
+    Here {
+        /// The job id.
+        job: String,
+    },
+    /// Another host.
+    OtherHost,
+    /// No ownership record (Odoo's own manager, an older sauvegarde, a `.dump` archive).
+    Unknown,
+}
+
+/// Reads the ownership record of the ZIP archive at `path`. Any file that is not a readable
+/// ZIP with a `sauvegarde` object in its manifest is `Unknown`.
+pub fn manifest_owner(path: &Path) -> ManifestOwner {
+    let Some(manifest) = read_manifest(path) else {
+        return ManifestOwner::Unknown;
+    };
+    let record = manifest.get(MANIFEST_KEY);
+    let job = record.and_then(|r| r.get("job")).and_then(Value::as_str);
+    let host = record
+        .and_then(|r| r.get("host_id"))
+        .and_then(Value::as_str);
+    match (job, host) {
+        (Some(job), Some(host)) if host == host_id() => ManifestOwner::Here {
+            job: job.to_string(),
+        },
+        (Some(_), Some(_)) => ManifestOwner::OtherHost,
+        _ => ManifestOwner::Unknown,
+    }
+}
+
+fn read_manifest(path: &Path) -> Option<Value> {
+    let file = File::open(path).ok()?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).ok()?;
+    let entry = zip.by_name("manifest.json").ok()?;
+    let mut text = Vec::new();
+    entry.take(MANIFEST_LIMIT).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_with_manifest(dir: &Path, name: &str, manifest: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let mut z = zip::ZipWriter::new(File::create(&path).unwrap());
+        z.start_file("manifest.json", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(manifest.as_bytes()).unwrap();
+        z.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn the_manifest_names_the_job_and_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = zip_with_manifest(
+            dir.path(),
+            "a.zip",
+            &json!({"db_name": "p", "sauvegarde": manifest_record("daily")}).to_string(),
+        );
+        assert_eq!(
+            manifest_owner(&ours),
+            ManifestOwner::Here {
+                job: "daily".into()
+            }
+        );
+        let other = zip_with_manifest(
+            dir.path(),
+            "b.zip",
+            r#"{"sauvegarde": {"job": "daily", "host_id": "elsewhere"}}"#,
+        );
+        assert_eq!(manifest_owner(&other), ManifestOwner::OtherHost);
+        let odoo = zip_with_manifest(dir.path(), "c.zip", r#"{"odoo_dump": "1"}"#);
+        assert_eq!(manifest_owner(&odoo), ManifestOwner::Unknown);
+        std::fs::write(dir.path().join("d.zip"), b"not a zip").unwrap();
+        assert_eq!(
+            manifest_owner(&dir.path().join("d.zip")),
+            ManifestOwner::Unknown
+        );
+        assert_eq!(host_id().len(), 32);
+    }
+}
