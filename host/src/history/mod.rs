@@ -606,4 +606,47 @@ mod tests {
         let h = History::open(dir.path()).unwrap();
         assert_eq!(h.list(None, 10).unwrap().len(), 2);
     }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(History::open(dir.path()).unwrap());
+        let path = dir.path().join(FILE_NAME);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("UPDATE schema_version SET version = 99; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = History::open(dir.path()).err().expect("refused");
+        assert!(matches!(
+            err.problem,
+            HistoryProblem::Newer { found: 99, .. }
+        ));
+        assert!(err.to_string().contains("upgrade sauvegarde"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Reading is still possible, and says why it cannot be written.
+        let ro = History::open_read_only(dir.path()).unwrap().unwrap();
+        assert!(ro.write_problem().unwrap().contains("newer sauvegarde"));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_recognised_and_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"not a database, just text ...").unwrap();
+        let err = History::open(dir.path()).err().expect("corrupt");
+        assert!(err.is_corrupt(), "{err}");
+        let aside = History::move_aside(dir.path()).unwrap();
+        assert!(aside.to_string_lossy().contains(".corrupt-"));
+        assert!(aside.exists());
+        let h = History::open(dir.path()).unwrap();
+        assert_eq!(h.list(None, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn reading_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(History::open_read_only(dir.path()).unwrap().is_none());
+        assert!(!dir.path().join(FILE_NAME).exists());
+    }
 }
