@@ -429,6 +429,33 @@ fn a_read_only_history_never_stops_a_backup_and_retention_waits() {
 }
 
 #[test]
+fn a_full_state_dir_is_named_and_read_only_commands_still_read() {
+    let w = World::new();
+    let _mount = Mount::tmpfs(&w.path("state"));
+    let cfg = w.config("keep_count = 1", "");
+    let first = w.backup(&cfg, "prod");
+    // Fill the state directory's file system.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", w.path("state/filler").display()))
+        .output()
+        .unwrap();
+    let out = w.run(&cfg, &["backup", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the disk holding the state directory is full"),
+        "{stderr}"
+    );
+    assert!(first.exists(), "retention ran without a history");
+    assert_eq!(w.backup_files().len(), 2);
+    let history = cli::history(&cfg);
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    let out = w.run(&cfg, &["jobs"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn a_history_of_a_newer_version_is_never_written_and_backups_go_on() {
     let w = World::new();
     let cfg = w.config("keep_count = 1", "");

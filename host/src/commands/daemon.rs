@@ -2,9 +2,15 @@
 
 use std::path::PathBuf;
 
-use super::CliError;
+use super::{exit, CliError};
+use crate::daemon::DaemonError;
 
-/// Runs [`crate::daemon`] until SIGTERM/SIGINT.
+/// Runs [`crate::daemon`] until SIGTERM/SIGINT: exit 0 after a clean stop, 2 when the
+/// configuration is invalid at start, 1 when the process cannot set itself up.
 pub fn run(files: &[PathBuf]) -> Result<i32, CliError> {
-    crate::daemon::run(files)
+    match crate::daemon::run(files) {
+        Ok(()) => Ok(exit::OK),
+        Err(e @ DaemonError::Configuration(_)) => Err(CliError::usage(e)),
+        Err(e @ DaemonError::Setup(_)) => Err(CliError::failed(e)),
+    }
 }

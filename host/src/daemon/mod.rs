@@ -22,7 +22,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::cancel::CancelFlag;
-use crate::commands::CliError;
 use crate::config::{self, Config, Sources};
 use crate::history::History;
 use crate::job::JobHistory;
@@ -34,24 +33,34 @@ use sd_notify::SdNotify;
 /// How long a shutdown waits for cancelled backups to clean up before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-/// Runs the daemon until SIGTERM/SIGINT. Exit code 0 after a clean stop, 2 when the
-/// configuration cannot be loaded at start.
-pub fn run(files: &[PathBuf]) -> Result<i32, CliError> {
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration (or a destination's plugin settings) is invalid at start.
+    #[error("{0}")]
+    Configuration(String),
+    /// The process could not set itself up (runtime, signal handlers).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; `Ok` after a clean stop.
+pub fn run(files: &[PathBuf]) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| DaemonError::Setup(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async_main(files.to_vec()))
 }
 
-async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
+async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
     let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
-    let config = load(&files).map_err(CliError::usage)?;
+    let config = load(&files).map_err(DaemonError::Configuration)?;
     prepare_state(&config);
     let plugins = Arc::new(discover_plugins(&config));
-    check_plugins(&config, &plugins).map_err(CliError::usage)?;
+    check_plugins(&config, &plugins).map_err(DaemonError::Configuration)?;
 
     let mut daemon = Daemon {
         files,
@@ -94,11 +103,11 @@ async fn async_main(files: Vec<PathBuf>) -> Result<i32, CliError> {
         daemon.sd.status(&status);
     }
     daemon.shutdown().await;
-    Ok(crate::commands::exit::OK)
+    Ok(())
 }
 
-fn signal_err(e: std::io::Error) -> CliError {
-    CliError::failed(format!("cannot install signal handlers: {e}"))
+fn signal_err(e: std::io::Error) -> DaemonError {
+    DaemonError::Setup(format!("cannot install signal handlers: {e}"))
 }
 
 /// Loads and checks the configuration, including every job's schedule.

@@ -5,7 +5,7 @@
 //! is never deleted, unless the admin claims it with `prune --adopt`. The protected names
 //! (the archive just exported, the newest one exported) are never deleted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use sauvegarde_plugin_api::{host::HostDestination, ErrorKind, PluginError, RemoteFile};
@@ -78,7 +78,8 @@ pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
 }
 
 /// The verdict on each of the job's files among `files`.
-pub fn plan(
+#[cfg(test)]
+fn plan(
     scope: &Scope<'_>,
     files: &[RemoteFile],
     protected: &[(PathBuf, &'static str)],
@@ -107,18 +108,27 @@ pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'
 }
 
 /// Lists the destination and deletes (or, with `dry_run`, only decides) what the policy
-/// says of the files this job owns there; each deletion is recorded. A file that vanished
-/// meanwhile counts as deleted. Stops at the first error.
+/// says of the files this job owns there (and of `claimed`, what `prune --adopt --dry-run`
+/// would adopt); each deletion is recorded. A file that vanished meanwhile counts as
+/// deleted. Stops at the first error.
 pub fn apply(
     destination: &HostDestination,
     scope: &Scope<'_>,
     just_sent: Option<&str>,
+    claimed: &[String],
     dry_run: bool,
 ) -> Result<Vec<Decision>, PluginError> {
     let files = destination.list()?;
-    let decisions = plan(
-        scope,
-        &files,
+    let mut archives = archives(scope, &files);
+    for a in archives
+        .iter_mut()
+        .filter(|a| claimed.iter().any(|c| a.path == Path::new(c)))
+    {
+        a.owner = Owner::ThisJob;
+    }
+    let decisions = retention::plan(
+        &archives,
+        policy(scope.job, scope.config),
         &protected(scope, just_sent),
         Timestamp::now(),
     );
@@ -191,7 +201,6 @@ pub fn adopt_unclaimed(
 mod tests {
     use super::*;
     use crate::retention::{Delete, Keep, Verdict};
-    use std::path::Path;
 
     fn job(keep_count: Option<u32>) -> JobConfig {
         serde_json::from_value(serde_json::json!({

@@ -289,7 +289,7 @@ impl ExportRun<'_> {
             config: dest,
             history: &history,
         };
-        match remote_retention::apply(destination, &scope, Some(record.remote_name), false) {
+        match remote_retention::apply(destination, &scope, Some(record.remote_name), &[], false) {
             Ok(decisions) => {
                 outcome.deleted = decisions
                     .iter()

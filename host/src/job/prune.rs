@@ -76,7 +76,14 @@ pub fn prune(
     } else {
         Vec::new()
     };
-    let local = apply_retention(config, job_id, h, &Protect::default(), options.dry_run)?;
+    let local = apply_retention(
+        config,
+        job_id,
+        h,
+        &Protect::default(),
+        &adopted,
+        options.dry_run,
+    )?;
     let remote = job
         .destinations
         .iter()
@@ -94,7 +101,7 @@ pub fn prune(
                     adopted = remote_retention::adopt_unclaimed(&d, &scope, options.dry_run)
                         .map_err(|e| ExportError::plugin(job_id, name, e))?;
                 }
-                remote_retention::apply(&d, &scope, None, options.dry_run)
+                remote_retention::apply(&d, &scope, None, &adopted, options.dry_run)
                     .map_err(|e| ExportError::plugin(job_id, name, e))
             });
             RemotePrune {

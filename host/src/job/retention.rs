@@ -181,15 +181,20 @@ fn adopt(history: &History, job_id: &str, found: &Found, message: &str) -> bool 
 }
 
 /// Applies the job's local retention (the lock must be held by the caller, or `dry_run`).
+/// `claimed` files count as the job's (what `prune --adopt --dry-run` would adopt).
 pub fn apply_retention(
     config: &Config,
     job_id: &str,
     history: &History,
     protect: &Protect,
+    claimed: &[PathBuf],
     dry_run: bool,
 ) -> Result<RetentionReport, BackupError> {
     let job = job_of(config, job_id)?;
-    let found = survey(config, job_id, history)?;
+    let mut found = survey(config, job_id, history)?;
+    for f in found.iter_mut().filter(|f| claimed.contains(&f.path)) {
+        f.owner = LocalOwner::Recorded;
+    }
     let mut report = RetentionReport::default();
     if !dry_run {
         for f in found.iter().filter(|f| f.owner == LocalOwner::Manifest) {

@@ -82,7 +82,7 @@ pub fn run_backup(
             let deleted = match history.get() {
                 Some(h) => {
                     let protect = Protect::just_written(&final_path);
-                    match apply_retention(config, job_id, h, &protect, false) {
+                    match apply_retention(config, job_id, h, &protect, &[], false) {
                         Ok(report) => report.into_deleted(),
                         Err(e) => {
                             tracing::error!(job = job_id, "retention failed: {e}");
