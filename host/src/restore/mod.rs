@@ -194,8 +194,9 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
-    /// Exit code: 2 when the restore refused (the archive, the target, the space), before
-    /// anything was touched or with everything rolled back; 1 for failures.
+    /// Exit code: 2 when the restore refused before anything was created (the archive is
+    /// unreadable, unsafe, altered or too big; the target exists); 1 for failures, and for
+    /// anything found after the database was created (rolled back).
     pub fn exit_code(&self) -> i32 {
         use crate::commands::exit;
         match self {
@@ -203,13 +204,15 @@ impl RestoreError {
             | RestoreError::DatabaseExists { .. }
             | RestoreError::FilestoreExists { .. }
             | RestoreError::NoFilestoreTarget
+            | RestoreError::Open { .. }
+            | RestoreError::NotAnArchive { .. }
             | RestoreError::UnsafeEntry { .. }
             | RestoreError::Corrupt { .. }
+            | RestoreError::ArchiveRead { .. }
             | RestoreError::MetaCommands { .. }
             | RestoreError::NoSpace { .. }
             | RestoreError::ImplausibleSize { .. }
             | RestoreError::Usage(_) => exit::REFUSED,
-            RestoreError::RolledBack { source, .. } => source.exit_code(),
             _ => exit::FAILED,
         }
     }
