@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Backups of Odoo and PostgreSQL databases: Odoo-compatible archives, retention,
 /// history, notifications and remote exporters.
 #[derive(Debug, Parser)]
-#[command(name = "sauvegarde", version, about)]
+#[command(name = "sauvegarde", version, about, after_help = crate::commands::exit::TABLE)]
 pub struct Cli {
     /// Configuration file; repeat for layers (later wins). Replaces
     /// /etc/sauvegarde/sauvegarde.toml and the user's file.

@@ -63,6 +63,7 @@ pub mod ffi;
 mod guard;
 pub mod host;
 mod logging;
+pub mod partials;
 mod progress;
 mod units;
 

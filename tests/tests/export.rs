@@ -383,6 +383,10 @@ fn an_unknown_destination_type_is_a_config_error() {
         stderr.contains("`s3`") && stderr.contains("sftp"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!("(in {})", config.display())),
+        "the file is named: {stderr}"
+    );
     let out = w.run(&config, &["backup", "prod"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -396,6 +400,10 @@ fn an_unknown_destination_type_is_a_config_error() {
     assert!(
         stderr.contains("jobs.prod.destinations.offsite") && stderr.contains("remote_dri"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(in {})", config.display())),
+        "the file is named: {stderr}"
     );
 }
 

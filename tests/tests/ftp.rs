@@ -89,21 +89,32 @@ fn tls_required_server_verifies_certificate_and_refuses_plain_login() {
 }
 
 #[test]
-fn plain_server_auto_falls_back_with_warning_and_required_refuses() {
+fn a_server_that_refuses_auth_tls_gets_no_login_unless_tls_is_auto() {
     let server = FtpServer::pyftpdlib_plain();
+    // The default (no `tls` key) and "required": no login, hence no password, in clear.
+    for extra in [json!({}), json!({ "tls": "required" })] {
+        let err = destination(&server, extra.clone())
+            .test_connection()
+            .unwrap_err();
+        assert!(
+            err.message().contains("does not offer TLS"),
+            "{extra}: {err}"
+        );
+        assert!(err.message().contains("required"), "{extra}: {err}");
+    }
+    assert!(
+        !server.log().contains("logged in"),
+        "no login reached the server: {}",
+        server.log()
+    );
+
+    // Opt-in "auto": the downgrade is accepted, and `test` says the login went in clear.
     let message = destination(&server, json!({ "tls": "auto" }))
         .test_connection()
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
-    assert!(
-        message.contains("plain FTP: credentials sent in clear"),
-        "{message}"
-    );
-
-    let err = destination(&server, json!({ "tls": "required" }))
-        .test_connection()
-        .unwrap_err();
-    assert!(err.message().contains("does not offer TLS"), "{err}");
-    assert!(err.message().contains("required"), "{err}");
+    assert!(message.contains("login went IN CLEAR"), "{message}");
+    assert!(message.contains("refused AUTH TLS"), "{message}");
+    assert!(server.log().contains("logged in"), "{}", server.log());
 }
 
 #[test]
@@ -124,6 +135,59 @@ fn vsftpd_with_ssl_reuse_round_trips_byte_identical() {
     dest.download("a.zip", &back, &mut no_progress()).unwrap();
     assert_eq!(sha256(&back), sha256(&file));
     assert_eq!(entries(&server.root().join("backups")), vec!["a.zip"]);
+}
+
+/// Writes `name` in `dir` with `size` bytes, last modified `age_secs` ago.
+fn aged_file(dir: &Path, name: &str, size: usize, age_secs: u64) {
+    let path = dir.join(name);
+    fs::write(&path, vec![7u8; size]).expect("write aged file");
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(when))
+        .expect("set mtime");
+}
+
+#[test]
+fn a_stale_partial_is_listed_then_removed_by_the_next_upload() {
+    let server = FtpServer::pyftpdlib_tls();
+    let dest = destination(&server, json!({}));
+    let root = server.root();
+    let day = 24 * 3600;
+    aged_file(
+        root,
+        "prod_2026-01-01_02-00-00.zip.partial",
+        18_000,
+        2 * day,
+    );
+    aged_file(root, "prod_2026-01-02_02-00-00.zip.partial", 1_000, 600);
+    aged_file(root, "other.zip.1a2b.partial", 1_000, 2 * day);
+    aged_file(root, "notes.txt.partial", 1_000, 2 * day);
+
+    let listed = dest
+        .list()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let stale = listed
+        .iter()
+        .find(|f| f.name() == "prod_2026-01-01_02-00-00.zip.partial")
+        .expect("the partial file is listed");
+    assert_eq!(stale.size(), 18_000);
+    assert!(stale.modified().is_some());
+
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "src.zip", 100_000);
+    dest.upload(&file, "prod_2026-01-03_02-00-00.zip", &mut no_progress())
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(
+        entries(root),
+        [
+            "notes.txt.partial",
+            "other.zip.1a2b.partial",
+            "prod_2026-01-02_02-00-00.zip.partial",
+            "prod_2026-01-03_02-00-00.zip",
+        ]
+    );
 }
 
 #[test]

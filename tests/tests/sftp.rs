@@ -376,6 +376,56 @@ fn cancel_from_progress_leaves_no_partial_file() {
     );
 }
 
+/// Writes `name` in `dir` with `size` bytes, last modified `age_secs` ago.
+fn aged_file(dir: &Path, name: &str, size: usize, age_secs: u64) {
+    let path = dir.join(name);
+    fs::write(&path, vec![7u8; size]).expect("write aged file");
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(when))
+        .expect("set mtime");
+}
+
+#[test]
+fn a_stale_partial_is_listed_then_removed_by_the_next_upload() {
+    let sshd = Sshd::start();
+    let dest = destination(&sshd, json!({}));
+    let data = sshd.data_dir();
+    let day = 24 * 3600;
+    // What a server that died mid-upload two days ago left, and what is not ours or not old.
+    aged_file(
+        &data,
+        "prod_2026-01-01_02-00-00.zip.partial",
+        18_000,
+        2 * day,
+    );
+    aged_file(&data, "prod_2026-01-02_02-00-00.zip.partial", 1_000, 600);
+    aged_file(&data, "other.zip.1a2b.partial", 1_000, 2 * day);
+    aged_file(&data, "notes.txt.partial", 1_000, 2 * day);
+
+    let listed = dest.list().expect("list");
+    let stale = listed
+        .iter()
+        .find(|f| f.name() == "prod_2026-01-01_02-00-00.zip.partial")
+        .expect("the partial file is listed");
+    assert_eq!(stale.size(), 18_000);
+    assert!(stale.modified().is_some());
+
+    let _local =
+        upload_small(&dest, "prod_2026-01-03_02-00-00.zip").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names_in(&data),
+        [
+            "notes.txt.partial",
+            "other.zip.1a2b.partial",
+            "prod_2026-01-02_02-00-00.zip.partial",
+            "prod_2026-01-03_02-00-00.zip",
+        ]
+    );
+}
+
 #[test]
 fn missing_remote_dir_is_created() {
     let sshd = Sshd::start();

@@ -31,6 +31,16 @@ pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
         .iter()
         .map(|f| f.display().to_string())
         .collect();
+    if jobs == 0 {
+        super::print_stderr(&format!(
+            "warning: the configuration has no job: nothing will be backed up. Add a [jobs.<id>] table{}\n",
+            if files.is_empty() {
+                " (no configuration file was found: /etc/sauvegarde/sauvegarde.toml, or --config FILE)".to_string()
+            } else {
+                format!(" to {}", files.join(" or "))
+            }
+        ));
+    }
     print_text(&format!(
         "configuration OK: {jobs} job(s); files read: {}\n",
         if files.is_empty() {

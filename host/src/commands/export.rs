@@ -9,7 +9,8 @@ use crate::export::{check_destinations, ExportRun};
 use crate::lock::JobLock;
 
 /// Uploads `archive` to every destination of `job_id` (concurrently), under the job's
-/// lock. Exit 1 if any failed.
+/// lock. Exit 3 if any failed (the local archive is fine, an export is not); 1 when
+/// interrupted.
 pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
     let job = config
@@ -68,7 +69,9 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     print_text(&summary(&outcomes))?;
     Ok(if outcomes.iter().all(|o| o.is_done()) {
         exit::OK
-    } else {
+    } else if cancel.is_cancelled() {
         exit::FAILED
+    } else {
+        exit::EXPORT_FAILED
     })
 }

@@ -25,8 +25,21 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Usage or configuration error.
     pub const USAGE: i32 = 2;
+    /// A refusal (`restore` of an archive it will not load, to a target it will not
+    /// touch): the same code as a usage error, nothing was changed.
+    pub const REFUSED: i32 = 2;
     /// The local backup succeeded but an export failed.
     pub const EXPORT_FAILED: i32 = 3;
+
+    /// The table printed by `--help` and copied in the README (a test keeps them equal).
+    pub const TABLE: &str = "\
+Exit codes (every command):
+  0  success
+  1  the operation failed: backup, restore (rolled back), test of a destination,
+     prune, a history that cannot be read, an archive that fails verify
+  2  usage or configuration error, or a refusal before anything changed: restore of an
+     unsafe, altered or oversized archive, or onto an existing database or filestore
+  3  the local backup is fine but an export failed (backup, export)";
 }
 
 /// A command failure: what to tell the user and the exit code.
@@ -105,4 +118,17 @@ pub fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     // Nothing sensible to do when stderr is gone.
     let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_has_the_exit_code_table_of_help() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(super::exit::TABLE),
+            "README.md must contain commands::exit::TABLE verbatim:\n{}",
+            super::exit::TABLE
+        );
+    }
 }

@@ -180,13 +180,54 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
         }
     };
 
-    let config = check(&figment, &tree)?;
+    let mut config = check(&figment, &tree)?;
+    config.origins = destination_origins(&figment, &config);
     Ok(LoadedConfig {
         config,
         tree,
         files: files.into_iter().filter(|f| f.is_file()).collect(),
         file_secrets,
         figment,
+    })
+}
+
+/// For every destination, the files or variables its keys came from.
+fn destination_origins(
+    figment: &Figment,
+    config: &Config,
+) -> std::collections::BTreeMap<String, String> {
+    let mut origins = std::collections::BTreeMap::new();
+    for (id, job) in &config.jobs {
+        for (name, dest) in &job.destinations {
+            let prefix = format!("jobs.{id}.destinations.{name}");
+            let mut sources: Vec<String> = Vec::new();
+            let keys = std::iter::once("type").chain(dest.settings.keys().map(String::as_str));
+            for key in keys {
+                if let Some(source) = source_name(figment, &format!("{prefix}.{key}")) {
+                    if !sources.contains(&source) {
+                        sources.push(source);
+                    }
+                }
+            }
+            if !sources.is_empty() {
+                origins.insert(prefix, sources.join(" and "));
+            }
+        }
+    }
+    origins
+}
+
+/// A relative path would be resolved against whatever directory the command runs in.
+fn absolute_path(figment: &Figment, key: &str, path: &Path) -> Option<ConfigError> {
+    (!path.as_os_str().is_empty() && path.is_relative()).then(|| {
+        error_at(
+            figment,
+            key,
+            format!(
+                "`{}` is a relative path: it would be resolved against whatever directory the command runs in (the history and locks would move with it); write an absolute path",
+                path.display()
+            ),
+        )
     })
 }
 
@@ -236,6 +277,23 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
         }
     }
     if let Some(c) = &config {
+        errors.extend(absolute_path(figment, "backup_dir", &c.backup_dir));
+        errors.extend(absolute_path(figment, "state_dir", &c.state_dir));
+        for (i, dir) in c.plugin_dirs.iter().enumerate() {
+            errors.extend(absolute_path(figment, &format!("plugin_dirs.{i}"), dir));
+        }
+        for (id, job) in &c.jobs {
+            let key = |k: &str| format!("jobs.{id}.{k}");
+            if let Some(dir) = &job.backup_dir {
+                errors.extend(absolute_path(figment, &key("backup_dir"), dir));
+            }
+            if let super::FilestoreSetting::Path(dir) = &job.filestore {
+                errors.extend(absolute_path(figment, &key("filestore"), dir));
+            }
+            if let Some(file) = &job.odoo_conf {
+                errors.extend(absolute_path(figment, &key("odoo_conf"), file));
+            }
+        }
         if c.max_parallel == 0 {
             errors.push(error_at(figment, "max_parallel", "must be at least 1"));
         }
@@ -248,7 +306,9 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
         for (prefix, notify) in notifies {
             let email = notify.and_then(|n| n.email.as_ref());
             if let Some(path) = email.and_then(|e| e.ca_file.as_ref()) {
-                if let Err(message) = crate::notify::email::read_ca_file(path) {
+                if let Some(e) = absolute_path(figment, &format!("{prefix}.email.ca_file"), path) {
+                    errors.push(e);
+                } else if let Err(message) = crate::notify::email::read_ca_file(path) {
                     errors.push(error_at(
                         figment,
                         &format!("{prefix}.email.ca_file"),

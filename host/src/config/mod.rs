@@ -34,6 +34,10 @@ pub struct Config {
     /// Backup jobs by id.
     #[serde(default)]
     pub jobs: BTreeMap<String, JobConfig>,
+    /// Where each destination's settings came from (`jobs.<id>.destinations.<name>` →
+    /// file or environment variable), for plugin errors; filled by [`load`].
+    #[serde(skip)]
+    pub origins: BTreeMap<String, String>,
 }
 
 /// One backup job, `[jobs.<id>]`.

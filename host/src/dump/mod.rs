@@ -58,6 +58,15 @@ impl Connection {
         }
     }
 
+    /// The same server and database, logged in as `user` with `password`.
+    pub fn as_login(&self, user: &str, password: &str) -> Connection {
+        Connection {
+            user: Some(user.to_string()),
+            password: Some(password.to_string()),
+            ..self.clone()
+        }
+    }
+
     /// Sets libpq's environment on `command` (the password as `PGPASSWORD`, which is
     /// never visible in the process list).
     pub fn apply(&self, command: &mut Command) {

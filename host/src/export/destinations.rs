@@ -21,6 +21,14 @@ pub enum ExportError {
         /// The kinds that are loaded.
         found: String,
     },
+    /// A configuration error of a destination, and the file or variable it came from.
+    #[error("{error} (in {origin})")]
+    InConfig {
+        /// The error.
+        error: Box<ExportError>,
+        /// The file(s) or environment variable(s) of the destination's settings.
+        origin: String,
+    },
     /// The plugin refused the destination's settings, or an operation failed.
     #[error("job `{job}`, destination `{destination}`: {error}")]
     Plugin {
@@ -88,9 +96,21 @@ pub fn check_destinations(
         .iter()
         .filter(|(id, _)| job.is_none_or(|j| j == id.as_str()))
         .flat_map(|(id, job)| {
-            job.destinations
-                .iter()
-                .filter_map(move |(name, dest)| open_destination(registry, id, name, dest).err())
+            job.destinations.iter().filter_map(move |(name, dest)| {
+                let error = open_destination(registry, id, name, dest).err()?;
+                Some(
+                    match config
+                        .origins
+                        .get(&format!("jobs.{id}.destinations.{name}"))
+                    {
+                        Some(origin) => ExportError::InConfig {
+                            error: Box::new(error),
+                            origin: origin.clone(),
+                        },
+                        None => error,
+                    },
+                )
+            })
         })
         .collect()
 }

@@ -217,8 +217,15 @@ impl Staging {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(read_err(&name, describe_read_error(&e))),
                 };
-                out.write_all(&buf[..n]).map_err(io_at(&dest))?;
                 written += n as u64;
+                if written > declared {
+                    // Never more than the archive declared (and the space check counted).
+                    return Err(read_err(
+                        &name,
+                        format!("more data than the {declared} bytes declared: the archive is damaged or crafted"),
+                    ));
+                }
+                out.write_all(&buf[..n]).map_err(io_at(&dest))?;
             }
             if written != declared {
                 return Err(read_err(

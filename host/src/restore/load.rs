@@ -1,6 +1,12 @@
 //! Loading the database: `dump.sql` streamed from the ZIP entry into
 //! `psql -X -q -v ON_ERROR_STOP=1 -f -` (never extracted to disk), or
 //! `pg_restore --no-owner --exit-on-error` for a custom-format archive.
+//!
+//! psql never sees a meta-command of the dump: the stream goes through a
+//! [`MetaGuard`] (pg_dump's own `\restrict`/`\unrestrict`/`\connect` lines dropped, any
+//! other one stops the load before psql reads it), and when psql knows `\restrict`, the
+//! stream starts with `\restrict <fresh random key>`, so psql itself refuses every
+//! backslash command that would still reach it.
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -13,6 +19,7 @@ use super::RestoreError;
 use crate::cancel::CancelFlag;
 use crate::dump::client::command;
 use crate::dump::{ClientExit, ClientProcess};
+use crate::verify::meta::{MetaGuard, Refused};
 use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
 use sauvegarde_plugin_api::human_bytes;
 
@@ -49,12 +56,30 @@ pub fn sql_from_zip<R: Read + Seek>(
         program: server.psql.clone(),
         source,
     })?;
+    let restrict = if server.psql_restricts() {
+        Some(random_key().map_err(|source| RestoreError::Spawn {
+            program: "/dev/urandom".into(),
+            source,
+        })?)
+    } else {
+        tracing::warn!(psql = %server.psql.display(), "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later have it): meta-commands are kept out by sauvegarde's own filter only; update the PostgreSQL client");
+        None
+    };
     let stdin = process.take_stdin();
-    let fed = process.while_watching(cancel, || feed(&mut entry, stdin, cancel));
+    let fed = process.while_watching(cancel, || {
+        feed(&mut entry, stdin, cancel, restrict.as_deref())
+    });
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled);
     }
     match fed {
+        Err(Feed::Refused(lines)) => {
+            process.kill();
+            Err(RestoreError::MetaCommands {
+                path: path.to_path_buf(),
+                lines: join_refused(&lines),
+            })
+        }
         Err(Feed::Read(e)) => {
             // Stop psql: the dump is not whole (the database is dropped by the caller).
             process.kill();
@@ -82,34 +107,118 @@ pub fn sql_from_zip<R: Read + Seek>(
 }
 
 enum Feed {
+    /// The dump holds a meta-command psql must not see.
+    Refused(Vec<Refused>),
     /// Reading the archive failed (CRC-32, corrupt data).
     Read(std::io::Error),
     /// Writing to psql failed (it exited).
     Write(std::io::Error),
 }
 
+/// The refused lines, for a message.
+pub fn join_refused(lines: &[Refused]) -> String {
+    lines
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// 32 letters and digits from the system's random source (a `\restrict` key, a password).
+pub fn random_key() -> std::io::Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// Writes the dump to psql's stdin through a [`MetaGuard`], after `\restrict KEY` when
+/// `restrict` is given. Returns the bytes of the dump read.
 fn feed(
     entry: &mut dyn Read,
     stdin: Option<std::process::ChildStdin>,
     cancel: &CancelFlag,
+    restrict: Option<&str>,
 ) -> Result<u64, Feed> {
     let Some(mut stdin) = stdin else {
         return Ok(0);
     };
+    feed_into(entry, &mut stdin, cancel, restrict)
+}
+
+fn feed_into(
+    entry: &mut dyn Read,
+    psql: &mut dyn Write,
+    cancel: &CancelFlag,
+    restrict: Option<&str>,
+) -> Result<u64, Feed> {
+    if let Some(key) = restrict {
+        psql.write_all(format!("\\restrict {key}\n").as_bytes())
+            .map_err(Feed::Write)?;
+    }
+    let mut guard = if restrict.is_some() {
+        MetaGuard::new()
+    } else {
+        MetaGuard::strict()
+    };
     let mut buf = vec![0u8; crate::archive::CHUNK];
+    let mut out = Vec::with_capacity(crate::archive::CHUNK);
     let mut total = 0u64;
     loop {
         if cancel.is_cancelled() {
             return Ok(total);
         }
         let n = match entry.read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Feed::Read(e)),
         };
-        stdin.write_all(&buf[..n]).map_err(Feed::Write)?;
+        out.clear();
+        guard.feed(&buf[..n], Some(&mut out));
+        if guard.refusals() > 0 {
+            return Err(Feed::Refused(guard.refused().to_vec()));
+        }
+        psql.write_all(&out).map_err(Feed::Write)?;
         total += n as u64;
+    }
+    let (refused, _) = guard.finish();
+    if !refused.is_empty() {
+        return Err(Feed::Refused(refused));
+    }
+    Ok(total)
+}
+
+/// Reads `dump.sql` through a [`MetaGuard`] without loading it: the check a restore makes
+/// before it creates anything when it did not verify the archive, or when psql has no
+/// `\\restrict` (`strict`: [`MetaGuard::strict`]).
+pub fn prescan<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    path: &Path,
+    cancel: &CancelFlag,
+    strict: bool,
+) -> Result<(), RestoreError> {
+    let mut entry = match zip.by_name(DUMP_ENTRY) {
+        Ok(entry) => entry,
+        // No dump: the load says so.
+        Err(_) => return Ok(()),
+    };
+    let restrict = (!strict).then_some("unused");
+    match feed_into(&mut entry, &mut std::io::sink(), cancel, restrict) {
+        Ok(_) => Ok(()),
+        Err(Feed::Refused(lines)) => Err(RestoreError::MetaCommands {
+            path: path.to_path_buf(),
+            lines: join_refused(&lines),
+        }),
+        Err(Feed::Read(e)) => Err(RestoreError::ArchiveRead {
+            path: path.to_path_buf(),
+            entry: DUMP_ENTRY.into(),
+            message: describe_read_error(&e),
+        }),
+        Err(Feed::Write(_)) => Ok(()),
     }
 }
 
@@ -171,5 +280,36 @@ fn checked(
 fn log_warnings(exit: &ClientExit, database: &str) {
     for line in exit.stderr.lines().filter(|l| !l.trim().is_empty()) {
         tracing::warn!(database, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fed(dump: &str, restrict: Option<&str>) -> Result<String, Feed> {
+        let mut out = Vec::new();
+        feed_into(&mut dump.as_bytes(), &mut out, &CancelFlag::new(), restrict)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn psql_gets_sauvegardes_own_restrict_line_first_and_never_the_dumps() {
+        let dump = "\\restrict theirs\nSELECT 1;\n\\unrestrict theirs\n";
+        let out = fed(dump, Some("ours")).ok().unwrap();
+        assert_eq!(out, "\\restrict ours\nSELECT 1;\n");
+        let (a, b) = (random_key().unwrap(), random_key().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn a_shell_command_stops_the_stream_before_psql_reads_it() {
+        let dump = "SELECT 1;\n\\! touch /tmp/x\nSELECT 2;\n";
+        match fed(dump, None) {
+            Err(Feed::Refused(lines)) => assert_eq!(lines[0].line, 2),
+            other => panic!("not refused: {:?}", other.ok()),
+        }
     }
 }

@@ -8,8 +8,10 @@
 pub mod download;
 pub mod extract;
 pub mod load;
+pub mod origin;
 pub mod scratch;
 pub mod server;
+pub mod space;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -27,6 +29,7 @@ use crate::verify::names::UnsafeName;
 use crate::verify::{
     detect_format, verify_archive, Format, VerifyError, VerifyOptions, VerifyReport,
 };
+use sauvegarde_plugin_api::human_bytes;
 
 /// Why a restore failed or was refused.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,36 @@ pub enum RestoreError {
         path: PathBuf,
         /// The failed checks.
         failures: String,
+    },
+    /// `dump.sql` holds psql meta-commands pg_dump never writes.
+    #[error("archive {path} refused: its dump.sql holds psql meta-commands that pg_dump never writes and that psql would run (shell commands, files): {lines}; none of them was run. The archive was not made by pg_dump, or was altered")]
+    MetaCommands {
+        /// The archive.
+        path: PathBuf,
+        /// The refused lines.
+        lines: String,
+    },
+    /// The filestore does not fit on the target's file system.
+    #[error("not enough space for the filestore at {path}: its {files} files need {} and only {} are free; nothing was written. Free space, or choose another --filestore-dir / --data-dir", human_bytes(*needed), human_bytes(*available))]
+    NoSpace {
+        /// The directory whose file system was measured.
+        path: PathBuf,
+        /// Filestore files.
+        files: u64,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
+    /// An entry declares a size its compression cannot produce.
+    #[error("archive {path} refused: entry {entry} {reason}; the archive is damaged or crafted, nothing was written")]
+    ImplausibleSize {
+        /// The archive.
+        path: PathBuf,
+        /// The entry.
+        entry: String,
+        /// What is impossible.
+        reason: String,
     },
     /// The verification could not run.
     #[error(transparent)]
@@ -161,7 +194,9 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
-    /// Exit code: 2 for refusals before anything was touched, 1 for failures.
+    /// Exit code: 2 when the restore refused before anything was created (the archive is
+    /// unreadable, unsafe, altered or too big; the target exists); 1 for failures, and for
+    /// anything found after the database was created (rolled back).
     pub fn exit_code(&self) -> i32 {
         use crate::commands::exit;
         match self {
@@ -169,7 +204,15 @@ impl RestoreError {
             | RestoreError::DatabaseExists { .. }
             | RestoreError::FilestoreExists { .. }
             | RestoreError::NoFilestoreTarget
-            | RestoreError::Usage(_) => exit::USAGE,
+            | RestoreError::Open { .. }
+            | RestoreError::NotAnArchive { .. }
+            | RestoreError::UnsafeEntry { .. }
+            | RestoreError::Corrupt { .. }
+            | RestoreError::ArchiveRead { .. }
+            | RestoreError::MetaCommands { .. }
+            | RestoreError::NoSpace { .. }
+            | RestoreError::ImplausibleSize { .. }
+            | RestoreError::Usage(_) => exit::REFUSED,
             _ => exit::FAILED,
         }
     }
@@ -269,6 +312,16 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
     let report = match &request.verify {
         Some(options) => {
             let report = verify_archive(path, options)?;
+            if let Some(meta) = report
+                .checks
+                .iter()
+                .find(|c| c.check == "psql" && c.status == crate::verify::Status::Failed)
+            {
+                return Err(RestoreError::MetaCommands {
+                    path: path.to_path_buf(),
+                    lines: meta.detail.clone(),
+                });
+            }
             if !report.ok {
                 return Err(RestoreError::Corrupt {
                     path: path.to_path_buf(),
@@ -279,11 +332,27 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
         }
         None => None,
     };
+    if let Some(zip) = zip.as_mut() {
+        // Without verification, or without psql's own `\restrict` behind the load's
+        // filter, dump.sql is read for meta-commands before anything is created.
+        let restricts = request.server.psql_restricts();
+        if report.is_none() || !restricts {
+            load::prescan(zip, path, request.cancel, !restricts)?;
+        }
+    }
     let filestore = match (&request.filestore, filestore_files) {
         (_, 0) | (FilestoreTarget::Skip, _) => None,
         (FilestoreTarget::Dir(d), _) => Some(d.clone()),
         (FilestoreTarget::Unknown, _) => return Err(RestoreError::NoFilestoreTarget),
     };
+    if let (Some(dir), Some(zip)) = (&filestore, &zip) {
+        let declared = space::declared(zip, path)?;
+        let (free, at) = space::available(dir).map_err(|source| RestoreError::Filestore {
+            path: dir.clone(),
+            source,
+        })?;
+        space::check(declared, free, &at)?;
+    }
     let server = request.server;
     if server.exists(request.database)? {
         return Err(RestoreError::DatabaseExists {
@@ -296,6 +365,13 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
     }
     if request.cancel.is_cancelled() {
         return Err(RestoreError::Cancelled);
+    }
+    if server.is_superuser()? && !origin::made_here(zip.as_mut()) {
+        tracing::warn!(
+            archive = %path.display(),
+            "restoring as a superuser role ({}) an archive this host did not make: its SQL runs with every right on the server (COPY … TO PROGRAM runs shell commands there); restore archives of unknown origin as a role without superuser (--db-user)",
+            server.describe()
+        );
     }
     server.create(request.database)?;
     let mut outcome = RestoreOutcome {

@@ -1,5 +1,10 @@
 //! `verify --restore`: the database of an archive restored into a scratch database, its
 //! row counts read, and the scratch database dropped whatever happened.
+//!
+//! When the connecting role is a superuser, the load runs as a throwaway login role of the
+//! scratch database's name (no superuser, no CREATEDB/CREATEROLE, a random password,
+//! owner of the scratch database): `COPY … TO PROGRAM` and the like fail in an archive
+//! under test. The role is dropped with the database.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,10 +40,31 @@ pub fn test_restore(
             server: server.describe(),
         });
     }
-    server.create(&name)?;
-    tracing::info!(database = name, archive = %path.display(), "test restore into a scratch database");
-    let result = restore_and_count(server, &name, path, format, cancel);
-    let dropped = server.drop_database(&name);
+    let login = if server.is_superuser()? {
+        let password = load::random_key().map_err(|source| RestoreError::Spawn {
+            program: "/dev/urandom".into(),
+            source,
+        })?;
+        server.create_throwaway_role(&name, &password)?;
+        Some(password)
+    } else {
+        None
+    };
+    let result = server
+        .create_owned(&name, login.as_ref().map(|_| name.as_str()))
+        .and_then(|()| {
+            tracing::info!(database = name, archive = %path.display(), "test restore into a scratch database");
+            match &login {
+                Some(password) => {
+                    restore_and_count(&server.as_login(&name, password), &name, path, format, cancel)
+                }
+                None => restore_and_count(server, &name, path, format, cancel),
+            }
+        });
+    let mut dropped = server.drop_database(&name);
+    if login.is_some() {
+        dropped = dropped.and_then(|()| server.drop_role(&name));
+    }
     match (result, dropped) {
         (Ok(tables), Ok(())) => Ok(tables),
         (Err(e), Ok(())) => Err(e),

@@ -50,7 +50,44 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Whether a psql that prints `version` (`psql (PostgreSQL) 15.18 (Debian …)`) knows
+/// `\restrict`: PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6, 18 and later.
+pub fn restrict_supported(version: &str) -> bool {
+    let Some(number) = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    let mut parts = number.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    match major {
+        18.. => true,
+        17 => minor >= 6,
+        16 => minor >= 10,
+        15 => minor >= 14,
+        14 => minor >= 19,
+        13 => minor >= 22,
+        _ => false,
+    }
+}
+
 impl Server {
+    /// Whether this psql knows `\restrict` (asked with `psql --version`).
+    pub fn psql_restricts(&self) -> bool {
+        match std::process::Command::new(&self.psql)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+        {
+            Ok(out) if out.status.success() => {
+                restrict_supported(&String::from_utf8_lossy(&out.stdout))
+            }
+            _ => false,
+        }
+    }
+
     /// The same settings, connected to `database`.
     pub fn connection_to(&self, database: &str) -> Connection {
         let mut c = self.conn.clone();
@@ -99,15 +136,63 @@ impl Server {
     /// Creates the empty database `name` as Odoo's database manager does (UTF-8, `C`
     /// collation, from template0); it belongs to the connecting role.
     pub fn create(&self, name: &str) -> Result<(), RestoreError> {
+        self.create_owned(name, None)
+    }
+
+    /// [`create`](Self::create), the database owned by `owner` when given.
+    pub fn create_owned(&self, name: &str, owner: Option<&str>) -> Result<(), RestoreError> {
+        let owner = owner.map_or(String::new(), |o| format!(" OWNER {}", ident(o)));
         self.run(
             &format!("creating database {name}"),
             &format!(
-                "CREATE DATABASE {} ENCODING 'UTF8' LC_COLLATE 'C' TEMPLATE template0",
+                "CREATE DATABASE {}{owner} ENCODING 'UTF8' LC_COLLATE 'C' TEMPLATE template0",
                 ident(name)
             ),
         )?;
         tracing::info!(database = name, "database created");
         Ok(())
+    }
+
+    /// Whether the connecting role is a superuser (it may then run `COPY … TO PROGRAM`).
+    pub fn is_superuser(&self) -> Result<bool, RestoreError> {
+        let s = self.run(
+            "checking whether the role is a superuser",
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+        )?;
+        Ok(s == "t")
+    }
+
+    /// Creates the login role `name` (no superuser, no CREATEDB/CREATEROLE, no
+    /// rights but those of the database it will own) with `password`.
+    pub fn create_throwaway_role(&self, name: &str, password: &str) -> Result<(), RestoreError> {
+        self.run(
+            &format!("creating role {name}"),
+            &format!(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}",
+                ident(name),
+                literal(password)
+            ),
+        )?;
+        tracing::info!(role = name, "throwaway role created");
+        Ok(())
+    }
+
+    /// Drops role `name` (its database is gone already).
+    pub fn drop_role(&self, name: &str) -> Result<(), RestoreError> {
+        self.run(
+            &format!("dropping role {name}"),
+            &format!("DROP ROLE IF EXISTS {}", ident(name)),
+        )?;
+        tracing::info!(role = name, "throwaway role dropped");
+        Ok(())
+    }
+
+    /// The same server and programs, logged in as `user` with `password`.
+    pub fn as_login(&self, user: &str, password: &str) -> Server {
+        Server {
+            conn: self.conn.as_login(user, password),
+            ..self.clone()
+        }
     }
 
     /// Drops database `name`, ending its sessions first; retried for a few seconds while
@@ -162,6 +247,23 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn restrict_arrived_in_the_august_2025_minor_releases() {
+        for (version, yes) in [
+            ("psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", true),
+            ("psql (PostgreSQL) 15.13", false),
+            ("psql (PostgreSQL) 16.10", true),
+            ("psql (PostgreSQL) 16.9", false),
+            ("psql (PostgreSQL) 17.6", true),
+            ("psql (PostgreSQL) 18beta1", true),
+            ("psql (PostgreSQL) 12.22", false),
+            ("psql (PostgreSQL) 13.22", true),
+            ("nonsense", false),
+        ] {
+            assert_eq!(restrict_supported(version), yes, "{version}");
         }
     }
 

@@ -33,6 +33,7 @@ pub fn sql(report: &mut VerifyReport, what: &str, sql: Option<Result<SqlSummary,
         report.tables.entry(table.clone()).or_default().dump = Some(*rows);
     }
     let rows: u64 = summary.tables.values().sum();
+    meta_commands(report, what, &summary);
     if summary.complete {
         report.push(
             "dump",
@@ -55,6 +56,33 @@ pub fn sql(report: &mut VerifyReport, what: &str, sql: Option<Result<SqlSummary,
             format!("{what} does not end with pg_dump's closing \"-- PostgreSQL database dump complete\" line: the dump is incomplete (pg_dump was interrupted?)"),
         );
     }
+}
+
+/// Records the `psql` check: a dump psql reads holds no meta-command but pg_dump's own.
+fn meta_commands(report: &mut VerifyReport, what: &str, summary: &SqlSummary) {
+    if !summary.meta_checked {
+        return;
+    }
+    if summary.meta.is_empty() {
+        report.push(
+            "psql",
+            Status::Ok,
+            format!(
+                "{what} holds no psql meta-command but pg_dump's own (\\restrict, \\unrestrict)"
+            ),
+        );
+        return;
+    }
+    let shown: Vec<String> = summary.meta.iter().map(ToString::to_string).collect();
+    report.push(
+        "psql",
+        Status::Failed,
+        format!(
+            "{what} holds {} psql meta-command line(s) that pg_dump never writes: {}; psql would run them (shell commands, files), so restore refuses this archive: it was not written by pg_dump, or was altered",
+            summary.meta_count,
+            shown.join("; ")
+        ),
+    );
 }
 
 /// Records the `manifest` check and the manifest's row counts.

@@ -7,6 +7,7 @@
 pub mod after_backup;
 pub mod checks;
 mod custom;
+pub mod meta;
 pub mod names;
 pub mod report;
 pub mod sql_scan;

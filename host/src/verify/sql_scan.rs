@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::meta::{MetaGuard, Refused};
+
 /// The comment pg_dump writes last (only a `\unrestrict` line may follow it).
 pub const COMPLETE_MARKER: &[u8] = b"-- PostgreSQL database dump complete";
 
@@ -22,6 +24,13 @@ pub struct SqlSummary {
     pub unterminated_copy: Option<String>,
     /// Bytes scanned.
     pub bytes: u64,
+    /// psql meta-commands pg_dump never writes (the first few; only when the scanner was
+    /// made by [`SqlScanner::for_psql`]).
+    pub meta: Vec<Refused>,
+    /// How many there are in all.
+    pub meta_count: u64,
+    /// Whether meta-commands were looked for.
+    pub meta_checked: bool,
 }
 
 /// Feed it bytes in any chunking with [`feed`](Self::feed), then [`finish`](Self::finish).
@@ -32,6 +41,7 @@ pub struct SqlScanner {
     marker: bool,
     after_marker: bool,
     summary: SqlSummary,
+    guard: Option<MetaGuard>,
 }
 
 impl SqlScanner {
@@ -40,9 +50,21 @@ impl SqlScanner {
         Self::default()
     }
 
+    /// A scanner of a dump that psql will read (`dump.sql` of a ZIP): it also looks for
+    /// psql meta-commands ([`MetaGuard`]).
+    pub fn for_psql() -> Self {
+        SqlScanner {
+            guard: Some(MetaGuard::new()),
+            ..Self::default()
+        }
+    }
+
     /// Scans the next bytes.
     pub fn feed(&mut self, mut data: &[u8]) {
         self.summary.bytes += data.len() as u64;
+        if let Some(guard) = &mut self.guard {
+            guard.feed(data, None);
+        }
         while let Some(end) = data.iter().position(|&b| b == b'\n') {
             self.keep(&data[..end]);
             self.end_line();
@@ -74,7 +96,10 @@ impl SqlScanner {
             } else {
                 *rows += 1;
             }
-        } else if let Some(rest) = line.strip_prefix(b"COPY ") {
+        } else if let Some(rest) = line
+            .strip_prefix(b"COPY ")
+            .filter(|_| line.ends_with(b" FROM stdin;"))
+        {
             self.copy = Some((copy_table(rest), 0));
             self.after_marker |= self.marker;
         } else if line == COMPLETE_MARKER {
@@ -93,6 +118,10 @@ impl SqlScanner {
     pub fn finish(mut self) -> SqlSummary {
         if !self.line.is_empty() {
             self.end_line();
+        }
+        if let Some(guard) = self.guard.take() {
+            (self.summary.meta, self.summary.meta_count) = guard.finish();
+            self.summary.meta_checked = true;
         }
         self.summary.unterminated_copy = self.copy.map(|(t, _)| t);
         self.summary.complete =
@@ -191,6 +220,12 @@ mod tests {
         // A statement after the marker: not pg_dump's end.
         let more = format!("{DUMP}DROP TABLE public.a;\n");
         assert!(!scan_in_chunks(more.as_bytes(), 4096).complete);
+        // A COPY that is not from stdin has no data section.
+        let program = DUMP.replace(
+            "\n\n--\n-- PostgreSQL database dump complete",
+            "\nCOPY (SELECT 1) TO PROGRAM 'true';\n\n--\n-- PostgreSQL database dump complete",
+        );
+        assert!(scan_in_chunks(program.as_bytes(), 7).complete);
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn check(
             continue;
         }
         let declared = entry.size();
-        let mut scanner = (name == DUMP_ENTRY).then(SqlScanner::new);
+        let mut scanner = (name == DUMP_ENTRY).then(SqlScanner::for_psql);
         let mut manifest = (name == MANIFEST_ENTRY).then(Vec::new);
         if manifest.is_some() && declared > MANIFEST_LIMIT {
             contents.manifest = Some(Err(format!(

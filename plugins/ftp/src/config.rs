@@ -11,10 +11,12 @@ use serde::Deserialize;
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
-    /// AUTH TLS is mandatory: a server that does not offer it is an error.
-    Required,
-    /// Try AUTH TLS, and fall back to plain FTP only if the server does not offer it.
+    /// AUTH TLS is mandatory: a server that does not offer it is an error (the default).
     #[default]
+    Required,
+    /// Try AUTH TLS, and fall back to plain FTP if the server does not offer it. Opt-in
+    /// and downgradable: a machine in the middle that answers 502 to AUTH TLS gets the
+    /// password in clear. Only for servers without TLS.
     Auto,
     /// Plain FTP: credentials and data go in clear.
     Off,
@@ -143,7 +145,7 @@ mod tests {
         let c = Config::parse(r#"{"host":"h","user":"u","password":"p"}"#).unwrap();
         assert_eq!(c.port, 21);
         assert!(c.passive);
-        assert_eq!(c.tls, TlsMode::Auto);
+        assert_eq!(c.tls, TlsMode::Required);
         assert!(!c.insecure_skip_verify);
     }
 

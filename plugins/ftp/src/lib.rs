@@ -22,7 +22,7 @@ use sauvegarde_plugin_api::{
 };
 
 use config::Config;
-use session::{Protection, Session};
+use session::Session;
 
 /// One FTP destination.
 pub struct FtpExporter {
@@ -91,9 +91,9 @@ impl Exporter for FtpExporter {
             .map(|m| m.lines().next().unwrap_or_default().to_string())
             .unwrap_or_default();
         session.close();
-        if protection == Protection::Plain {
+        if protection.in_clear() {
             tracing::warn!(
-                "{}: plain FTP, credentials sent in clear",
+                "{}: plain FTP, the login went in clear",
                 self.config.endpoint()
             );
         }

@@ -24,11 +24,19 @@ pub enum Protection {
         /// Whether the certificate was checked against the trust store.
         verified: bool,
     },
-    /// Plain FTP.
+    /// Plain FTP, as configured (`tls = "off"`).
     Plain,
+    /// Plain FTP after the server (or a machine in the middle) refused AUTH TLS, accepted
+    /// because `tls = "auto"`.
+    Downgraded,
 }
 
 impl Protection {
+    /// Whether the password and data go in clear.
+    pub fn in_clear(self) -> bool {
+        matches!(self, Protection::Plain | Protection::Downgraded)
+    }
+
     /// One-line description for `test_connection`.
     pub fn describe(self) -> String {
         match self {
@@ -46,6 +54,7 @@ impl Protection {
                 tls::version_name(version)
             ),
             Protection::Plain => "plain FTP: credentials sent in clear".into(),
+            Protection::Downgraded => "plain FTP: the server refused AUTH TLS and the login went IN CLEAR (password readable on the network; `tls = \"auto\"` accepts this downgrade, which a machine in the middle can force: use `tls = \"required\"` once the server has TLS)".into(),
         }
     }
 }
@@ -66,7 +75,7 @@ impl Session {
             TlsMode::Required | TlsMode::Auto => secure(config, tls_config)?,
         };
         let mut session = Session { ftp, protection };
-        if protection == Protection::Plain {
+        if protection.in_clear() {
             tracing::warn!(
                 "plain FTP to {}: the password and the archives cross the network in clear",
                 config.endpoint()
@@ -92,9 +101,7 @@ impl Session {
             Err(FtpError::UnexpectedResponse(resp)) => {
                 let text = String::from_utf8_lossy(&resp.body).trim().to_string();
                 let upper = text.to_ascii_uppercase();
-                if self.protection == Protection::Plain
-                    && (upper.contains("TLS") || upper.contains("SSL"))
-                {
+                if self.protection.in_clear() && (upper.contains("TLS") || upper.contains("SSL")) {
                     return Err(PluginError::config(format!(
                         "{} refuses plain FTP (it replied {text}): set `tls` to \"auto\" or \"required\"",
                         config.endpoint()
@@ -250,7 +257,7 @@ fn secure(
                 config.endpoint(),
                 resp.status.code()
             );
-            Ok((connect(config)?, Protection::Plain))
+            Ok((connect(config)?, Protection::Downgraded))
         }
         Err(FtpError::SecureError(e)) => Err(PluginError::connect(format!(
             "TLS handshake with {} failed: {e}{}",
