@@ -15,7 +15,7 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     sabi_types::RMut,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RString, RVec},
+    std_types::{RBox, RResult, RSlice, RString, RVec},
     StableAbi,
 };
 
@@ -94,6 +94,11 @@ pub struct PluginMod {
     /// Creates a destination from its configuration (a JSON object).
     #[sabi(last_prefix_field)]
     pub new_destination: extern "C" fn(RStr<'_>) -> RResult<DestinationBox, PluginError>,
+    /// Since 1.1: the configuration keys whose values are secrets, which the host masks
+    /// everywhere it shows or stores text. A plugin built against 1.0 has no such field:
+    /// its accessor returns `None` and the host goes by key names alone.
+    #[sabi(missing_field(option))]
+    pub secrets: RSlice<'static, RStr<'static>>,
 }
 
 impl RootModule for PluginModRef {
@@ -109,6 +114,7 @@ pub fn root_module<E, F>(
     kind: &'static str,
     version: &'static str,
     description: &'static str,
+    secrets: &'static [RStr<'static>],
     _new: F,
 ) -> PluginModRef
 where
@@ -139,6 +145,7 @@ where
         description: RStr::from(description),
         set_logger: logging::set_logger,
         new_destination: new_destination::<E, F>,
+        secrets: RSlice::from_slice(secrets),
     }
     .leak_into_prefix()
 }

@@ -141,6 +141,15 @@ impl LoadedPlugin {
         self.module.description().as_str()
     }
 
+    /// The configuration keys the plugin declares secret (empty for a plugin built
+    /// against API 1.0, which cannot declare any).
+    pub fn secrets(&self) -> Vec<&'static str> {
+        self.module
+            .secrets()
+            .map(|names| names.iter().map(|n| n.as_str()).collect())
+            .unwrap_or_default()
+    }
+
     /// Routes the plugin's log events to `logger`. Call once, before any other use.
     pub fn set_logger(&self, logger: HostLogger) {
         (self.module.set_logger())(logger)
