@@ -17,7 +17,7 @@ use sauvegarde_tests::postgres::BIN;
 const DB_PASSWORD: &str = "Pg-Pass-7f3e-env-only";
 /// Another job's password, read from a systemd credential file.
 const CREDENTIAL_SECRET: &str = "Credential-Secret-19c";
-/// The SMTP password, given in the environment.
+/// Another secret given in the environment (the SMTP password, a third job's password).
 const SMTP_PASSWORD: &str = "Smtp-Env-Secret-5d2";
 
 /// Writes an executable wrapper `fake/<program>` that records, per call, its arguments,
@@ -107,12 +107,13 @@ fn pg_programs_read_the_password_from_a_private_file_removed_afterwards_and_inhe
     let creds = credentials(&w.path(""));
     let config = w.config(
         &format!("pg_dump = {pg_dump:?}"),
-        "[jobs.other]\ndatabase = \"other\"\ndb_password_file = \"other_db\"\n",
+        "[jobs.other]\ndatabase = \"other\"\ndb_password_file = \"other_db\"\n\n\
+         [jobs.third]\ndatabase = \"third\"\n",
     );
     let host = |args: &[&str]| {
         cli::host(&config, args, "info")
             .env("SAUVEGARDE_JOBS__PROD__DB_PASSWORD", DB_PASSWORD)
-            .env("SAUVEGARDE_NOTIFY__EMAIL__PASSWORD", SMTP_PASSWORD)
+            .env("SAUVEGARDE_JOBS__THIRD__DB_PASSWORD", SMTP_PASSWORD)
             .env("CREDENTIALS_DIRECTORY", &creds)
             // No other way to the password: not libpq's variable, not ~/.pgpass.
             .env_remove("PGPASSWORD")
