@@ -15,13 +15,15 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     sabi_types::RMut,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RSlice, RString, RVec},
+    std_types::{RBox, RResult, RString, RVec},
     StableAbi,
 };
 
 use crate::{guard::guard, logging, Exporter, PluginError, Progress, RemoteFile};
 
 pub use crate::logging::{HostLogger, LogLevel};
+/// abi_stable's FFI-safe slice, used by [`SecretsFn`].
+pub use abi_stable::std_types::RSlice;
 /// abi_stable's FFI-safe string slice, used by [`HostLogger`].
 pub use abi_stable::std_types::RStr;
 
@@ -94,12 +96,18 @@ pub struct PluginMod {
     /// Creates a destination from its configuration (a JSON object).
     #[sabi(last_prefix_field)]
     pub new_destination: extern "C" fn(RStr<'_>) -> RResult<DestinationBox, PluginError>,
-    /// Since 1.1: the configuration keys whose values are secrets, which the host masks
-    /// everywhere it shows or stores text. A plugin built against 1.0 has no such field:
-    /// its accessor returns `None` and the host goes by key names alone.
-    #[sabi(missing_field(option))]
-    pub secrets: RSlice<'static, RStr<'static>>,
 }
+
+/// The optional symbol (since API 1.1) through which a plugin declares the configuration
+/// keys whose values are secrets: a [`SecretsFn`] that [`export_plugin!`](crate::export_plugin)
+/// defines. It is a symbol of its own, not a field of [`PluginMod`], because abi_stable
+/// refuses a root module with fewer fields than the host's ("too many fields Expected: 6
+/// Found: 5", measured): a new field would lock out every plugin built against 1.0, while
+/// a missing symbol just means "declares nothing".
+pub const SECRETS_SYMBOL: &[u8] = b"sauvegarde_plugin_secrets_v1\0";
+
+/// The type of [`SECRETS_SYMBOL`]: returns the names of the secret keys.
+pub type SecretsFn = extern "C" fn() -> RSlice<'static, RStr<'static>>;
 
 impl RootModule for PluginModRef {
     declare_root_module_statics! {PluginModRef}
@@ -114,7 +122,6 @@ pub fn root_module<E, F>(
     kind: &'static str,
     version: &'static str,
     description: &'static str,
-    secrets: &'static [RStr<'static>],
     _new: F,
 ) -> PluginModRef
 where
@@ -145,7 +152,6 @@ where
         description: RStr::from(description),
         set_logger: logging::set_logger,
         new_destination: new_destination::<E, F>,
-        secrets: RSlice::from_slice(secrets),
     }
     .leak_into_prefix()
 }

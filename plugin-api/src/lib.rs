@@ -54,9 +54,10 @@
 //! Compatibility: this crate has its own semantic version. A host loads plugins built
 //! against the same major version of this crate; abi_stable checks the layout of every type
 //! at load time and the host refuses a plugin that does not match, naming the file.
-//! Minor versions only add fields at the end of the root module ([`ffi::PluginMod`]), so
-//! a 1.0 plugin loads in a 1.1 host (the new field reads as absent) and the reverse.
-//! 1.1 added the declared secrets.
+//! The root module ([`ffi::PluginMod`]) keeps its 1.0 layout: abi_stable refuses a plugin
+//! whose root module has fewer fields than the host's, so additions are optional symbols
+//! of their own. 1.1 added the declared secrets ([`ffi::SECRETS_SYMBOL`]); a 1.0 plugin,
+//! without it, loads in a 1.1 host, and a 1.1 plugin in a 1.0 host.
 
 #![deny(missing_docs)]
 // abi_stable 0.11's macros expand to impls inside consts; harmless, reported upstream.
@@ -125,15 +126,21 @@ macro_rules! export_plugin {
         new: $new:expr $(,)?
     ) => {
         fn __sauvegarde_plugin_root_module() -> $crate::ffi::PluginModRef {
-            const SECRETS: &[$crate::ffi::RStr<'static>] =
-                &[$($crate::ffi::RStr::from_str($secret)),*];
             $crate::__private::root_module(
                 $kind,
                 ::core::env!("CARGO_PKG_VERSION"),
                 $description,
-                SECRETS,
                 $new,
             )
+        }
+
+        /// The keys whose values are secrets (see `sauvegarde_plugin_api::ffi::SECRETS_SYMBOL`).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn sauvegarde_plugin_secrets_v1(
+        ) -> $crate::ffi::RSlice<'static, $crate::ffi::RStr<'static>> {
+            const SECRETS: &[$crate::ffi::RStr<'static>] =
+                &[$($crate::ffi::RStr::from_str($secret)),*];
+            $crate::ffi::RSlice::from_slice(SECRETS)
         }
 
         // What abi_stable's `#[export_root_module]` expands to, spelled with this crate's
