@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod cancel;
+pub mod child_env;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -22,6 +22,8 @@ use abi_stable::{
 use crate::{guard::guard, logging, Exporter, PluginError, Progress, RemoteFile};
 
 pub use crate::logging::{HostLogger, LogLevel};
+/// abi_stable's FFI-safe slice, used by [`SecretsFn`].
+pub use abi_stable::std_types::RSlice;
 /// abi_stable's FFI-safe string slice, used by [`HostLogger`].
 pub use abi_stable::std_types::RStr;
 
@@ -95,6 +97,17 @@ pub struct PluginMod {
     #[sabi(last_prefix_field)]
     pub new_destination: extern "C" fn(RStr<'_>) -> RResult<DestinationBox, PluginError>,
 }
+
+/// The optional symbol (since API 1.1) through which a plugin declares the configuration
+/// keys whose values are secrets: a [`SecretsFn`] that [`export_plugin!`](crate::export_plugin)
+/// defines. It is a symbol of its own, not a field of [`PluginMod`], because abi_stable
+/// refuses a root module with fewer fields than the host's ("too many fields Expected: 6
+/// Found: 5", measured): a new field would lock out every plugin built against 1.0, while
+/// a missing symbol just means "declares nothing".
+pub const SECRETS_SYMBOL: &[u8] = b"sauvegarde_plugin_secrets_v1\0";
+
+/// The type of [`SECRETS_SYMBOL`]: returns the names of the secret keys.
+pub type SecretsFn = extern "C" fn() -> RSlice<'static, RStr<'static>>;
 
 impl RootModule for PluginModRef {
     declare_root_module_statics! {PluginModRef}

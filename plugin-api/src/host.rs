@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use abi_stable::{
-    library::{lib_header_from_path, AbiHeader, LibraryError},
+    library::{lib_header_from_path, AbiHeader, LibraryError, RawLibrary},
     sabi_trait::TD_Opaque,
     std_types::RStr,
 };
 
 use crate::{
-    ffi::{DestinationBox, HostLogger, PluginModRef, ProgressSink_TO},
+    ffi::{DestinationBox, HostLogger, PluginModRef, ProgressSink_TO, SecretsFn, SECRETS_SYMBOL},
     PluginError, RemoteFile,
 };
 
@@ -107,6 +107,7 @@ fn summarize_layout_error(detail: &str) -> String {
 pub struct LoadedPlugin {
     path: PathBuf,
     module: PluginModRef,
+    secrets: Vec<&'static str>,
 }
 
 impl LoadedPlugin {
@@ -118,7 +119,12 @@ impl LoadedPlugin {
         let module = header
             .init_root_module::<PluginModRef>()
             .map_err(LoadError::from_library_error)?;
-        Ok(LoadedPlugin { path, module })
+        let secrets = declared_secrets(&path);
+        Ok(LoadedPlugin {
+            path,
+            module,
+            secrets,
+        })
     }
 
     /// The file it was loaded from.
@@ -141,6 +147,12 @@ impl LoadedPlugin {
         self.module.description().as_str()
     }
 
+    /// The configuration keys the plugin declares secret (empty for a plugin built
+    /// against API 1.0, which cannot declare any).
+    pub fn secrets(&self) -> Vec<&'static str> {
+        self.secrets.clone()
+    }
+
     /// Routes the plugin's log events to `logger`. Call once, before any other use.
     pub fn set_logger(&self, logger: HostLogger) {
         (self.module.set_logger())(logger)
@@ -151,6 +163,25 @@ impl LoadedPlugin {
         (self.module.new_destination())(RStr::from(config_json))
             .into_result()
             .map(HostDestination)
+    }
+}
+
+/// The keys the library at `path` (already loaded as a plugin) declares secret through
+/// [`SECRETS_SYMBOL`]; none when it lacks the symbol (built against API 1.0).
+fn declared_secrets(path: &Path) -> Vec<&'static str> {
+    let Ok(library) = RawLibrary::load_at(path) else {
+        return Vec::new();
+    };
+    // Never closed, like the plugin itself: the names point into its static data.
+    let library: &'static RawLibrary = Box::leak(Box::new(library));
+    // SAFETY: when present, the symbol is the function `export_plugin!` defines, of exactly
+    // this type; it only returns a slice of its static strings.
+    match unsafe { library.get::<SecretsFn>(SECRETS_SYMBOL) } {
+        Ok(symbol) => {
+            let secrets: SecretsFn = *symbol;
+            secrets().as_slice().iter().map(|n| n.as_str()).collect()
+        }
+        Err(_) => Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@
 //! export_plugin! {
 //!     kind: "local-dir",
 //!     description: "Copies archives into a local directory",
+//!     secrets: [],          // keys whose values the host must mask (since 1.1), optional
 //!     new: new,
 //! }
 //! ```
@@ -45,12 +46,18 @@
 //!   kind; no setup is needed in the plugin.
 //! - Errors carry an [`ErrorKind`]: the host retries only [`ErrorKind::Transient`] and
 //!   [`ErrorKind::Connect`] failures. Error messages and log events must never contain a
-//!   secret (password, key, token) from the configuration.
+//!   secret (password, key, token) from the configuration. As a second line of defence
+//!   the host masks the values of the keys a plugin declares secret (`secrets: [..]` in
+//!   [`export_plugin!`]) and of keys named like secrets, in everything it shows or stores.
 //! - Paths and names cross the boundary as UTF-8 strings.
 //!
 //! Compatibility: this crate has its own semantic version. A host loads plugins built
 //! against the same major version of this crate; abi_stable checks the layout of every type
 //! at load time and the host refuses a plugin that does not match, naming the file.
+//! The root module ([`ffi::PluginMod`]) keeps its 1.0 layout: abi_stable refuses a plugin
+//! whose root module has fewer fields than the host's, so additions are optional symbols
+//! of their own. 1.1 added the declared secrets ([`ffi::SECRETS_SYMBOL`]); a 1.0 plugin,
+//! without it, loads in a 1.1 host, and a 1.1 plugin in a 1.0 host.
 
 #![deny(missing_docs)]
 // abi_stable 0.11's macros expand to impls inside consts; harmless, reported upstream.
@@ -86,18 +93,39 @@ pub mod __private {
 ///
 /// ```ignore
 /// export_plugin! {
-///     kind: "sftp",                        // the `type` users write in their config
-///     description: "SFTP upload with ssh2", // shown by `sauvegarde plugins`
-///     new: MyExporter::new,                 // fn(&str) -> Result<MyExporter, PluginError>
+///     kind: "s3",                              // the `type` users write in their config
+///     description: "S3 upload",                // shown by `sauvegarde plugins`
+///     secrets: ["secret_access_key", "sse_customer_key"], // optional (API 1.1)
+///     new: MyExporter::new,                    // fn(&str) -> Result<MyExporter, PluginError>
 /// }
 /// ```
 ///
 /// The plugin's version shown to users is the crate's `CARGO_PKG_VERSION`.
 /// `kind` should be short, lower case, and unique among installed plugins: the host
 /// refuses a second plugin that claims a kind already loaded.
+///
+/// `secrets` names the configuration keys whose values are secrets. The host masks their
+/// values — whatever their type or length — in `config show`, its logs, the history and
+/// notifications. Keys the host already treats as secrets by name (`password`, `token`,
+/// `*_password`, `*_secret`, `*_token`, …) need not be listed, but listing them is harmless.
+/// Plugins built against API 1.0 (without `secrets`) still load; the host then goes by
+/// key names alone.
 #[macro_export]
 macro_rules! export_plugin {
     (kind: $kind:expr, description: $description:expr, new: $new:expr $(,)?) => {
+        $crate::export_plugin! {
+            kind: $kind,
+            description: $description,
+            secrets: [],
+            new: $new,
+        }
+    };
+    (
+        kind: $kind:expr,
+        description: $description:expr,
+        secrets: [$($secret:expr),* $(,)?],
+        new: $new:expr $(,)?
+    ) => {
         fn __sauvegarde_plugin_root_module() -> $crate::ffi::PluginModRef {
             $crate::__private::root_module(
                 $kind,
@@ -105,6 +133,15 @@ macro_rules! export_plugin {
                 $description,
                 $new,
             )
+        }
+
+        /// The keys whose values are secrets (see `sauvegarde_plugin_api::ffi::SECRETS_SYMBOL`).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn sauvegarde_plugin_secrets_v1(
+        ) -> $crate::ffi::RSlice<'static, $crate::ffi::RStr<'static>> {
+            const SECRETS: &[$crate::ffi::RStr<'static>] =
+                &[$($crate::ffi::RStr::from_str($secret)),*];
+            $crate::ffi::RSlice::from_slice(SECRETS)
         }
 
         // What abi_stable's `#[export_root_module]` expands to, spelled with this crate's

@@ -146,6 +146,45 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
+    /// From now on `postgres` needs `password` over TCP (scram-sha-256): a client that
+    /// connects without it fails, so a backup that succeeds proves the password reached
+    /// libpq. Only the Unix socket stays trusted; the harness's own helpers (which use
+    /// TCP) need the password in their environment afterwards.
+    pub fn require_password(&self, password: &str) {
+        self.psql(
+            "postgres",
+            &format!(
+                "ALTER ROLE postgres PASSWORD '{}'",
+                password.replace('\'', "''")
+            ),
+        );
+        std::fs::write(
+            self.dir.path().join("data/pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n\
+             host all all ::1/128 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        // The reload is asynchronous: wait until a password-less connection is refused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = self
+                .client("psql")
+                .args(["-X", "-w", "-d", "postgres", "-c", "SELECT 1"])
+                .env_remove("PGPASSFILE")
+                .output()
+                .expect("run psql");
+            if !out.status.success() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server still accepts connections without a password"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Creates an empty database.
     pub fn createdb(&self, db: &str) {
         check(

@@ -165,6 +165,11 @@ fn the_example_configuration_is_valid() {
     for secret in ["staging.password", "smtp.password"] {
         std::fs::write(dir.path().join(secret), "not-a-real-secret\n").expect("write secret");
     }
+    std::fs::write(
+        dir.path().join("chat-webhook.url"),
+        "https://chat.example.org/hooks/not-a-real-token\n",
+    )
+    .expect("write secret");
     // `config check` has the sftp plugin validate its settings: the key must be a key.
     let keygen = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])

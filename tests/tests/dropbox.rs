@@ -549,9 +549,14 @@ fn config_errors_name_the_key() {
     assert!(err.message().contains("refresh_token"), "{err}");
 }
 
-/// Runs the auth helper; plays the user: reads the URL, approves it on the server, pastes
-/// the code. Returns the helper's whole output.
-fn run_auth_helper(server: &DropboxServer, secret_or_pkce: &[&str]) -> String {
+/// Runs the auth helper; plays the user: types `typed_first` (the app secret, when asked
+/// for on stdin), reads the URL, approves it on the server, pastes the code. Returns the
+/// helper's whole output.
+fn run_auth_helper(
+    server: &DropboxServer,
+    secret_or_pkce: &[&str],
+    typed_first: Option<&str>,
+) -> String {
     let authorize = server
         .oauth_url()
         .replace("/oauth2/token", "/oauth2/authorize");
@@ -571,6 +576,10 @@ fn run_auth_helper(server: &DropboxServer, secret_or_pkce: &[&str]) -> String {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped()),
     );
+    let mut stdin = child.0.stdin.take().unwrap();
+    if let Some(line) = typed_first {
+        writeln!(stdin, "{line}").unwrap();
+    }
     let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut output = String::new();
     let url = loop {
@@ -590,7 +599,6 @@ fn run_auth_helper(server: &DropboxServer, secret_or_pkce: &[&str]) -> String {
     let code = server
         .approve(&url)
         .unwrap_or_else(|e| panic!("{url}: {e}"));
-    let mut stdin = child.0.stdin.take().unwrap();
     writeln!(stdin, "{code}").unwrap();
     drop(stdin);
     std::io::Read::read_to_string(&mut stdout, &mut output).unwrap();
@@ -610,7 +618,14 @@ fn refresh_token_in(output: &str) -> String {
 #[test]
 fn auth_helper_exchanges_a_code_for_a_working_refresh_token() {
     let server = DropboxServer::start();
-    let output = run_auth_helper(&server, &["--app-secret", APP_SECRET]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("app_secret");
+    std::fs::write(&secret_file, format!("{APP_SECRET}\n")).unwrap();
+    let output = run_auth_helper(
+        &server,
+        &["--app-secret-file", secret_file.to_str().unwrap()],
+        None,
+    );
     let refresh = refresh_token_in(&output);
     assert!(output.contains("token_access_type=offline"), "{output}");
     assert!(
@@ -621,6 +636,27 @@ fn auth_helper_exchanges_a_code_for_a_working_refresh_token() {
         output.contains(&format!("refresh_token = \"{refresh}\"")),
         "{output}"
     );
+    // The snippet points at the file rather than copying the secret.
+    assert!(
+        output.contains(&format!(
+            "app_secret_file = {:?}",
+            secret_file.display().to_string()
+        )),
+        "{output}"
+    );
+    assert!(!output.contains(APP_SECRET), "{output}");
+    assert_eq!(server.stats().code_exchanges, 1);
+    let dest = plugin()
+        .new_destination(&config(&server, &refresh, json!({})))
+        .unwrap();
+    dest.test_connection().unwrap();
+}
+
+#[test]
+fn auth_helper_reads_the_app_secret_from_standard_input() {
+    let server = DropboxServer::start();
+    let output = run_auth_helper(&server, &["--app-secret-stdin"], Some(APP_SECRET));
+    let refresh = refresh_token_in(&output);
     assert!(
         output.contains(&format!("app_secret = \"{APP_SECRET}\"")),
         "{output}"
@@ -633,9 +669,28 @@ fn auth_helper_exchanges_a_code_for_a_working_refresh_token() {
 }
 
 #[test]
+fn auth_helper_refuses_an_app_secret_on_the_command_line() {
+    let server = DropboxServer::start();
+    let out = Command::new(artifacts().bin("sauvegarde-dropbox-auth"))
+        .args(["--app-key", APP_KEY, "--app-secret", APP_SECRET])
+        .args(["--oauth-url", &server.oauth_url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("process list") && stderr.contains("--app-secret-file"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+    assert_eq!(server.stats().code_exchanges, 0);
+}
+
+#[test]
 fn auth_helper_with_pkce_needs_no_secret() {
     let server = DropboxServer::start();
-    let output = run_auth_helper(&server, &["--pkce"]);
+    let output = run_auth_helper(&server, &["--pkce"], None);
     assert!(output.contains("code_challenge_method=S256"), "{output}");
     assert!(!output.contains("app_secret"), "{output}");
     let refresh = refresh_token_in(&output);
@@ -653,8 +708,7 @@ fn auth_helper_reports_a_wrong_code() {
             .args([
                 "--app-key",
                 APP_KEY,
-                "--app-secret",
-                APP_SECRET,
+                "--app-secret-stdin",
                 "--oauth-url",
                 &server.oauth_url(),
             ])
@@ -662,7 +716,7 @@ fn auth_helper_reports_a_wrong_code() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
-    writeln!(child.0.stdin.take().unwrap(), "made-up-code").unwrap();
+    writeln!(child.0.stdin.take().unwrap(), "{APP_SECRET}\nmade-up-code").unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!child.0.wait().unwrap().success());

@@ -647,7 +647,9 @@ fn bad_config_exits_2_naming_the_key() {
 #[test]
 fn password_never_leaks_in_errors_or_history() {
     let w = World::new();
-    let fake = w.wrapper("echo \"connection failed for password $PGPASSWORD\" >&2\nexit 1");
+    let fake = w.wrapper(
+        "echo \"connection failed for password $(cut -d: -f5- \"$PGPASSFILE\")\" >&2\nexit 1",
+    );
     let cfg = w.config(&format!(
         "pg_dump = {fake:?}\ndb_password = \"Sup3r-Secret-Pw\"\nfilestore = \"none\""
     ));

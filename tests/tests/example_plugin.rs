@@ -129,20 +129,26 @@ fn example_exporter_works_with_a_host_built_before_it() {
     );
 }
 
-#[test]
-fn plugin_built_against_another_major_api_version_is_refused() {
+/// A copy of the plugin API crate's sources from `src` (a directory), claiming `version`,
+/// as a Cargo project of its own under `dir`.
+fn api_copy(src: &Path, version: &str, dir: &Path) -> PathBuf {
     let root = workspace_root();
-    let work = tempfile::tempdir().unwrap();
-    // A copy of the API crate claiming version 2.0.0, and the example built against it.
-    let api = work.path().join("plugin-api");
+    let api = dir.join("plugin-api");
     std::fs::create_dir_all(api.join("src")).unwrap();
-    for entry in std::fs::read_dir(root.join("plugin-api/src")).unwrap() {
+    for entry in std::fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), api.join("src").join(entry.file_name())).unwrap();
     }
     let manifest = std::fs::read_to_string(root.join("plugin-api/Cargo.toml")).unwrap();
+    // The package's own version is the only line that starts with `version =`.
+    let manifest: String = manifest
+        .lines()
+        .map(|l| match l.starts_with("version = ") {
+            true => format!("version = \"{version}\"\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
     let manifest = manifest
-        .replace("version = \"1.0.0\"", "version = \"2.0.0\"")
         .replace(".workspace = true", " = \"*\"")
         .replace("abi_stable = \"*\"", "abi_stable = \"=0.11.3\"")
         .replace(
@@ -152,8 +158,18 @@ fn plugin_built_against_another_major_api_version_is_refused() {
         .replace("edition = \"*\"", "edition = \"2021\"")
         .replace("license = \"*\"", "")
         .replace("rust-version = \"*\"", "");
+    assert!(
+        manifest.contains(&format!("version = \"{version}\"")),
+        "{manifest}"
+    );
     std::fs::write(api.join("Cargo.toml"), manifest + "\n[workspace]\n").unwrap();
-    let plugin = work.path().join("exporter");
+    api
+}
+
+/// The example exporter, renamed `name`, built against the API crate at `api`.
+fn example_against(api: &Path, name: &str, dir: &Path) -> PathBuf {
+    let root = workspace_root();
+    let plugin = dir.join(name);
     std::fs::create_dir_all(plugin.join("src")).unwrap();
     std::fs::copy(
         root.join("examples/exporter-local-dir/src/lib.rs"),
@@ -166,10 +182,72 @@ fn plugin_built_against_another_major_api_version_is_refused() {
             .replace("../../plugin-api", api.to_str().unwrap())
             .replace(
                 "name = \"exporter-local-dir\"",
-                "name = \"exporter-api-two\"",
+                &format!("name = \"{name}\""),
             );
     std::fs::write(plugin.join("Cargo.toml"), example_manifest).unwrap();
-    let so = build_out_of_tree(&plugin, "exporter_api_two");
+    build_out_of_tree(&plugin, &name.replace('-', "_"))
+}
+
+#[test]
+fn plugin_built_against_api_1_0_loads_and_works_in_this_host() {
+    let work = tempfile::tempdir().unwrap();
+    // The API as released in 1.0.0, before the root module gained `secrets`.
+    let api = api_copy(
+        &workspace_root().join("tests/fixtures/plugin-api-1.0.0/src"),
+        "1.0.0",
+        work.path(),
+    );
+    let so = example_against(&api, "exporter-api-one-zero", work.path());
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&so, plugins.join("libexporter_api_one_zero.so")).unwrap();
+    let nas = work.path().join("nas");
+    let config = work.path().join("sauvegarde.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dirs = [{plugins:?}]\nstate_dir = {:?}\n[jobs.j]\ndatabase = \"x\"\n\
+             [jobs.j.destinations.nas]\ntype = \"local-dir\"\ndir = {nas:?}\n",
+            work.path().join("state")
+        ),
+    )
+    .unwrap();
+
+    let out = host(&config, &["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["refused"], serde_json::json!([]), "{json:#}");
+    assert_eq!(json["plugins"][0]["kind"], "local-dir", "{json:#}");
+
+    // It declares no secret: the host goes by names, and shows its settings.
+    let out = host(&config, &["config", "show"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "jobs.j.destinations.nas.dir = {:?}",
+            nas.display().to_string()
+        )),
+        "{}",
+        text(&out)
+    );
+
+    let archive = work.path().join("x_2026-01-02_03-04-05.zip");
+    std::fs::write(&archive, b"archive bytes").unwrap();
+    let out = host(&config, &["export", "j", archive.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(nas.join("x_2026-01-02_03-04-05.zip")).unwrap(),
+        b"archive bytes"
+    );
+}
+
+#[test]
+fn plugin_built_against_another_major_api_version_is_refused() {
+    let root = workspace_root();
+    let work = tempfile::tempdir().unwrap();
+    // A copy of the API crate claiming version 2.0.0, and the example built against it.
+    let api = api_copy(&root.join("plugin-api/src"), "2.0.0", work.path());
+    let so = example_against(&api, "exporter-api-two", work.path());
 
     let plugins = work.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();

@@ -29,7 +29,9 @@ fn success_and_failure_reach_email_webhook_and_command_without_secrets() {
     let hook = WebhookServer::start();
     let env_file = w.path("events.env");
     // A pg_dump that fails and echoes the password it was given: the message must be masked.
-    let leaky = w.pg_dump_wrapper("echo \"auth failed for password $PGPASSWORD\" >&2\nexit 1");
+    let leaky = w.pg_dump_wrapper(
+        "echo \"auth failed for password $(cut -d: -f5- \"$PGPASSFILE\")\" >&2\nexit 1",
+    );
     let text = w.header(2)
         + &format!(
             "[notify]\non = [\"success\", \"failure\"]\n\

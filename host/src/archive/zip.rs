@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -131,10 +132,19 @@ impl ZipArchiveWriter {
                 return Err(ArchiveError::Cancelled);
             }
             let what = entry.path.display().to_string();
-            let mut file = match File::open(&entry.path) {
+            // Never through a link: one planted since the listing is skipped, not read.
+            let mut file = match std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&entry.path)
+            {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::warn!(file = %what, "filestore file vanished during the backup; skipped");
+                    continue;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    tracing::warn!(file = %what, "filestore file became a symbolic link during the backup; not followed, skipped");
                     continue;
                 }
                 Err(source) => return Err(ArchiveError::Read { what, source }),
@@ -427,6 +437,14 @@ mod tests {
         entries.push(Entry {
             path: dir.path().join("fs/gone"),
             relative: "gone".into(),
+        });
+        // Listed as a file, replaced by a link before it was read: not followed.
+        std::fs::write(dir.path().join("outside"), b"not for the archive").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), dir.path().join("fs/swapped"))
+            .unwrap();
+        entries.push(Entry {
+            path: dir.path().join("fs/swapped"),
+            relative: "swapped".into(),
         });
         let dump = prose(2 * BLOCK);
         let archive = dir.path().join("a.zip");

@@ -6,7 +6,11 @@ use crate::config::show;
 /// `config show [--json]`.
 pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     let loaded = load_config(files)?;
-    let rows = show::rows(&loaded);
+    // Which destination keys are secrets is the plugins' say.
+    let registry = super::plugins::discover(files)?;
+    let declared =
+        show::DeclaredSecrets::of(&loaded.config, |kind| registry.declared_secrets(kind));
+    let rows = show::rows(&loaded, &declared);
     if json {
         print_json(&rows)?;
     } else {

@@ -57,13 +57,18 @@ pub struct JobConfig {
     pub db_port: Option<u16>,
     /// PostgreSQL role.
     pub db_user: Option<String>,
-    /// Password, passed to pg_dump through `PGPASSWORD`, never on a command line.
+    /// Password, passed to pg_dump and psql in a private `PGPASSFILE`, never on a command
+    /// line nor in their environment.
     pub db_password: Option<String>,
     /// pg_dump binary; default the newest `/usr/lib/postgresql/*/bin/pg_dump`, else PATH.
     pub pg_dump: Option<PathBuf>,
     /// `"auto"`, `"none"`, or a path to the database's filestore directory.
     #[serde(default)]
     pub filestore: FilestoreSetting,
+    /// Follow symbolic links under the filestore (to files and directories) and archive
+    /// what they point to. Off: each link is skipped with a warning.
+    #[serde(default)]
+    pub follow_links: bool,
     /// Odoo's configuration file: database connection and data_dir are read from it.
     pub odoo_conf: Option<PathBuf>,
     /// Where this job's archives go (default: the top-level `backup_dir`).

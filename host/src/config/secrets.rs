@@ -1,5 +1,7 @@
 //! `<secret>_file = "/path"`: a secret read from a file (works with systemd's
-//! `LoadCredential=`: a relative path is looked up in `$CREDENTIALS_DIRECTORY`).
+//! `LoadCredential=`: a relative path is looked up in `$CREDENTIALS_DIRECTORY`), for every
+//! key that is a secret by the host's rules ([`redact::is_secret_path`]: `db_password`,
+//! `app_secret`, a webhook's `url`, …).
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +40,10 @@ fn walk(
 ) {
     let file_keys: Vec<String> = dict
         .keys()
-        .filter(|k| k.strip_suffix("_file").is_some_and(redact::is_secret_key))
+        .filter(|k| {
+            k.strip_suffix("_file")
+                .is_some_and(|secret| redact::is_secret_path(prefix, secret))
+        })
         .cloned()
         .collect();
     for file_key in file_keys {
@@ -76,10 +81,16 @@ fn walk(
         }
     }
     for (key, value) in dict.iter_mut() {
-        match value {
-            Value::Dict(_, child) => walk(child, &join(prefix, key), found, errors),
-            Value::String(_, text) if redact::is_secret_key(key) => redact::register(text),
-            _ => {}
+        if redact::is_secret_path(prefix, key) {
+            // Whatever its type: a numeric PIN or a list of codes is as secret as a string.
+            match serde_json::to_value(&*value) {
+                Ok(json) => redact::register_json(&json),
+                Err(e) => {
+                    tracing::debug!(key = %join(prefix, key), "secret value not registered: {e}")
+                }
+            }
+        } else if let Value::Dict(_, child) = value {
+            walk(child, &join(prefix, key), found, errors);
         }
     }
 }

@@ -1,9 +1,12 @@
-//! `config show`: every merged value with its source, secrets masked.
+//! `config show`: every merged value with its source, secrets masked — by the host's
+//! rules (key names, a webhook's `url`) and as each destination's plugin declares them.
 
 use figment::value::{Dict, Value};
 use serde::Serialize;
 
-use super::{secrets::join, LoadedConfig};
+use std::collections::HashSet;
+
+use super::{secrets::join, Config, LoadedConfig};
 use crate::redact;
 
 /// One line of `config show`.
@@ -17,20 +20,68 @@ pub struct ShownValue {
     pub source: Option<String>,
 }
 
-/// Flattens the merged configuration into key/value/source rows, masking secrets.
-pub fn rows(loaded: &LoadedConfig) -> Vec<ShownValue> {
+/// The destination keys the host keeps for itself (never passed to a plugin).
+pub const HOST_DESTINATION_KEYS: &[&str] = &["type", "keep_days", "keep_count", "retries"];
+
+/// The keys `config show` masks besides those secret by the host's own rules: the ones
+/// each destination's plugin declares secret.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredSecrets {
+    /// Dotted keys declared secret (`jobs.prod.destinations.s3.secret_access_key`).
+    keys: HashSet<String>,
+    /// Destinations whose plugin is not loaded (`jobs.prod.destinations.s3`): which of
+    /// their keys are secrets cannot be told, so every plugin setting is masked.
+    unknown: HashSet<String>,
+}
+
+impl DeclaredSecrets {
+    /// For every destination of `config`: `declared(kind)` gives the keys its plugin
+    /// declares secret, or `None` when no plugin of that kind is loaded.
+    pub fn of(config: &Config, declared: impl Fn(&str) -> Option<Vec<String>>) -> Self {
+        let mut out = DeclaredSecrets::default();
+        for (job_id, job) in &config.jobs {
+            for (name, dest) in &job.destinations {
+                let table = format!("jobs.{job_id}.destinations.{name}");
+                match declared(&dest.kind) {
+                    Some(keys) => out.keys.extend(keys.iter().map(|k| join(&table, k))),
+                    None => {
+                        out.unknown.insert(table);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn masks(&self, table: &str, key: &str) -> bool {
+        self.keys.contains(&join(table, key))
+            || (self.unknown.contains(table) && !HOST_DESTINATION_KEYS.contains(&key))
+    }
+}
+
+/// Flattens the merged configuration into key/value/source rows, masking secrets: keys
+/// secret by name, a webhook's `url`, and the keys `declared` by plugins. A secret's
+/// value is masked whatever its type (a number, a list, a table).
+pub fn rows(loaded: &LoadedConfig, declared: &DeclaredSecrets) -> Vec<ShownValue> {
     let mut out = Vec::new();
-    flatten(loaded, &loaded.tree, "", &mut out);
+    flatten(loaded, declared, &loaded.tree, "", &mut out);
     out
 }
 
-fn flatten(loaded: &LoadedConfig, dict: &Dict, prefix: &str, out: &mut Vec<ShownValue>) {
+fn flatten(
+    loaded: &LoadedConfig,
+    declared: &DeclaredSecrets,
+    dict: &Dict,
+    prefix: &str,
+    out: &mut Vec<ShownValue>,
+) {
     for (key, value) in dict {
         let full = join(prefix, key);
+        let secret = redact::is_secret_path(prefix, key) || declared.masks(prefix, key);
         match value {
-            Value::Dict(_, child) => flatten(loaded, child, &full, out),
+            Value::Dict(_, child) if !secret => flatten(loaded, declared, child, &full, out),
             _ => {
-                let shown = if redact::is_secret_key(key) {
+                let shown = if secret {
                     serde_json::Value::String(redact::MASK.into())
                 } else {
                     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)

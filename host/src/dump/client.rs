@@ -17,6 +17,8 @@ pub struct ClientProcess {
     child: Child,
     stderr: Option<JoinHandle<Vec<u8>>>,
     program: PathBuf,
+    // Removed when the process is dropped, after the program was reaped.
+    passfile: Option<super::PassFile>,
 }
 
 /// How the program ended.
@@ -52,7 +54,15 @@ impl ClientProcess {
             child,
             stderr,
             program: PathBuf::from(command.get_program()),
+            passfile: None,
         })
+    }
+
+    /// Keeps the program's password file (from [`super::Connection::apply`]) until the
+    /// program has exited and this value is dropped.
+    pub fn keeping(mut self, passfile: Option<super::PassFile>) -> Self {
+        self.passfile = passfile;
+        self
     }
 
     /// The program.
@@ -119,9 +129,10 @@ impl Drop for ClientProcess {
     }
 }
 
-/// A command for `program` with nothing inherited on stdin and stdout discarded.
+/// A command for `program` with nothing inherited on stdin, stdout discarded, and the
+/// environment of every child ([`crate::child_env`]).
 pub fn command(program: &Path) -> Command {
-    let mut c = Command::new(program);
+    let mut c = crate::child_env::command(program);
     c.stdin(Stdio::null()).stdout(Stdio::null());
     c
 }

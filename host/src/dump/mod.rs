@@ -1,8 +1,10 @@
 //! PostgreSQL client programs: finding `pg_dump`/`psql`, the connection settings of a job
-//! (passed through libpq's environment, the password never on a command line), running
+//! (passed through libpq's environment, the password in a private password file, never on
+//! a command line nor in the environment), running
 //! `pg_dump` as a streaming child process, and the catalogue queries of the manifest.
 
 pub mod client;
+mod passfile;
 pub mod query;
 mod tools;
 pub mod watch;
@@ -10,6 +12,7 @@ pub mod watch;
 use std::process::{Command, Stdio};
 
 pub use client::{ClientExit, ClientProcess};
+pub use passfile::PassFile;
 pub use tools::{find_pg_dump, pg_restore_for, PgTools};
 
 use crate::config::JobConfig;
@@ -26,7 +29,7 @@ pub struct Connection {
     pub port: Option<u16>,
     /// `PGUSER`.
     pub user: Option<String>,
-    /// `PGPASSWORD`.
+    /// The password, written to a private `PGPASSFILE` for each program run.
     password: Option<String>,
 }
 
@@ -67,9 +70,12 @@ impl Connection {
         }
     }
 
-    /// Sets libpq's environment on `command` (the password as `PGPASSWORD`, which is
-    /// never visible in the process list).
-    pub fn apply(&self, command: &mut Command) {
+    /// Sets libpq's environment on `command`. The password goes into a new private
+    /// password file named by `PGPASSFILE` (an inherited `PGPASSWORD` would win over it,
+    /// so it is removed): keep the returned file until the program has exited; dropping
+    /// it removes the file.
+    #[must_use = "the password file is removed when dropped: keep it until the program exits"]
+    pub fn apply(&self, command: &mut Command) -> std::io::Result<Option<PassFile>> {
         command.env("PGDATABASE", &self.database);
         command.env("PGAPPNAME", "sauvegarde");
         if let Some(h) = &self.host {
@@ -81,9 +87,13 @@ impl Connection {
         if let Some(u) = &self.user {
             command.env("PGUSER", u);
         }
-        if let Some(p) = &self.password {
-            command.env("PGPASSWORD", p);
-        }
+        let Some(password) = &self.password else {
+            return Ok(None);
+        };
+        let file = PassFile::create(password)?;
+        command.env_remove("PGPASSWORD");
+        command.env("PGPASSFILE", file.path());
+        Ok(Some(file))
     }
 }
 
@@ -107,7 +117,7 @@ pub fn spawn_pg_dump(
     if format == DumpFormat::Custom {
         command.arg("--format=c");
     }
-    conn.apply(&mut command);
+    let passfile = conn.apply(&mut command)?;
     command.stdout(Stdio::piped());
-    ClientProcess::spawn(&mut command)
+    Ok(ClientProcess::spawn(&mut command)?.keeping(passfile))
 }

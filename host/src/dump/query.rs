@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use super::{watch, Connection};
 use crate::cancel::CancelFlag;
@@ -60,9 +59,15 @@ pub fn run_cancellable(
     sql: &str,
     cancel: &CancelFlag,
 ) -> Result<String, QueryError> {
-    let mut command = Command::new(psql);
+    let mut command = crate::child_env::command(psql);
     command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]);
-    conn.apply(&mut command);
+    // Removed when this function returns, whatever the outcome.
+    let _passfile = conn.apply(&mut command).map_err(|e| {
+        QueryError::failed(
+            what,
+            format!("cannot write the password file for psql: {e}"),
+        )
+    })?;
     let out = watch::output(&mut command, cancel)
         .map_err(|e| QueryError::failed(what, format!("cannot run {}: {e}", psql.display())))?
         .ok_or_else(|| QueryError::Cancelled { what: what.into() })?;
@@ -138,7 +143,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<
 /// itself when `cancel` is raised ([`QueryError::Cancelled`]).
 pub fn pg_dump_version(pg_dump: &Path, cancel: &CancelFlag) -> Result<Option<String>, QueryError> {
     const WHAT: &str = "asking pg_dump its version";
-    let out = match watch::output(Command::new(pg_dump).arg("--version"), cancel) {
+    let out = match watch::output(crate::child_env::command(pg_dump).arg("--version"), cancel) {
         Ok(Some(out)) => out,
         Ok(None) => return Err(QueryError::Cancelled { what: WHAT.into() }),
         Err(e) => {

@@ -72,6 +72,7 @@ pub fn open_destination(
                 kinds => kinds.join(", "),
             },
         })?;
+    register_secrets(&config.settings, &plugin.secrets());
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
     plugin.new_destination(&settings).map_err(|e| {
         let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {
@@ -81,6 +82,19 @@ pub fn open_destination(
         };
         ExportError::plugin(job, name, e)
     })
+}
+
+/// Registers with the redactor, before the plugin sees them, the values of a
+/// destination's secret settings: those its plugin `declared` and those secret by name
+/// (already registered at load time; again for settings that did not come from a file),
+/// whatever their type and length. From then on they are masked in logs (the plugin's
+/// included), errors, the history and notifications.
+fn register_secrets(settings: &serde_json::Map<String, serde_json::Value>, declared: &[&str]) {
+    for (key, value) in settings {
+        if declared.contains(&key.as_str()) || redact::is_secret_key(key) {
+            redact::register_json(value);
+        }
+    }
 }
 
 /// Opens every destination of `jobs` (all jobs when `None`) without connecting: a

@@ -130,10 +130,16 @@ impl Run<'_> {
         })?;
 
         if let Some(root) = &filestore {
-            let entries = filestore::list(root).map_err(|source| BackupError::Filestore {
-                job: self.job_id.into(),
-                source,
-            })?;
+            let links = if self.job.follow_links {
+                filestore::Links::Follow
+            } else {
+                filestore::Links::Skip
+            };
+            let entries =
+                filestore::list(root, links).map_err(|source| BackupError::Filestore {
+                    job: self.job_id.into(),
+                    source,
+                })?;
             tracing::info!(job = self.job_id, filestore = %root.display(), files = entries.len(), "adding filestore");
             zip.add_filestore(&entries, ctx)
                 .map_err(self.err_archive(partial))?;

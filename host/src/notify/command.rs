@@ -1,6 +1,7 @@
-//! Command channel: runs a program with the event in `SAUVEGARDE_EVENT_*` variables.
+//! Command channel: runs a program with the event in `SAUVEGARDE_EVENT_*` variables, in
+//! the environment of every child ([`crate::child_env`]): no configuration secret.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::{Event, NotifyError};
@@ -20,7 +21,7 @@ pub fn run(config: &CommandConfig, event: &Event) -> Result<(), NotifyError> {
             "`notify.command.argv` is empty: give the program and its arguments",
         ));
     };
-    let mut child = Command::new(program)
+    let mut child = crate::child_env::command(program)
         .args(args)
         .envs(event.env())
         .stdin(Stdio::null())

@@ -122,6 +122,13 @@ impl PluginRegistry {
         self.plugins.get(kind)
     }
 
+    /// The configuration keys the plugin serving `kind` declares secret (empty for a
+    /// plugin built against API 1.0); `None` when no plugin serves `kind`.
+    pub fn declared_secrets(&self, kind: &str) -> Option<Vec<String>> {
+        self.get(kind)
+            .map(|p| p.secrets().into_iter().map(String::from).collect())
+    }
+
     /// Loaded plugins, by kind.
     pub fn plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
         self.plugins.values()

@@ -51,11 +51,7 @@ pub fn sql_from_zip<R: Read + Seek>(
         "-",
     ])
     .stdin(Stdio::piped());
-    server.connection_to(database).apply(&mut psql);
-    let mut process = ClientProcess::spawn(&mut psql).map_err(|source| RestoreError::Spawn {
-        program: server.psql.clone(),
-        source,
-    })?;
+    let mut process = spawn(&mut psql, server, database, &server.psql)?;
     let restrict = if server.psql_restricts() {
         Some(random_key().map_err(|source| RestoreError::Spawn {
             program: "/dev/urandom".into(),
@@ -236,11 +232,7 @@ pub fn custom(
         .args(["--no-owner", "--exit-on-error", "--no-password", "--dbname"])
         .arg(database)
         .arg(path);
-    server.connection_to(database).apply(&mut restore);
-    let process = ClientProcess::spawn(&mut restore).map_err(|source| RestoreError::Spawn {
-        program: server.pg_restore.clone(),
-        source,
-    })?;
+    let process = spawn(&mut restore, server, database, &server.pg_restore)?;
     let program = process.program().to_path_buf();
     let exit = process.wait_cancellable(cancel);
     if cancel.is_cancelled() {
@@ -249,6 +241,24 @@ pub fn custom(
     let exit = checked(exit, &program, database)?;
     log_warnings(&exit, database);
     Ok(())
+}
+
+/// Starts `command` (`program`) connected to `database`, its password file kept until
+/// the process is dropped.
+fn spawn(
+    command: &mut std::process::Command,
+    server: &Server,
+    database: &str,
+    program: &Path,
+) -> Result<ClientProcess, RestoreError> {
+    let err = |source| RestoreError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    };
+    let passfile = server.connection_to(database).apply(command).map_err(err)?;
+    Ok(ClientProcess::spawn(command)
+        .map_err(err)?
+        .keeping(passfile))
 }
 
 /// Waits for the program; a non-zero exit is a [`RestoreError::Load`] with its stderr.

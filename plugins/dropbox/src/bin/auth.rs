@@ -1,13 +1,15 @@
 //! `sauvegarde-dropbox-auth`: obtains a Dropbox refresh token for sauvegarde.
 //!
 //! ```text
-//! sauvegarde-dropbox-auth --app-key KEY (--app-secret SECRET | --pkce) [--job ID]
-//!                         [--oauth-url URL] [--authorize-url URL]
+//! sauvegarde-dropbox-auth --app-key KEY (--app-secret-file FILE | --app-secret-stdin | --pkce)
+//!                         [--job ID] [--oauth-url URL] [--authorize-url URL]
 //! ```
-//! Prints the authorize URL (offline access, PKCE S256 if asked), reads the code the user
-//! pastes on stdin, exchanges it, and prints the refresh token and a configuration snippet.
+//! The app secret never goes on the command line (where every user sees it in the process
+//! list): it is read from a file, or as the first line of standard input. Prints the
+//! authorize URL (offline access, PKCE S256 if asked), reads the code the user pastes on
+//! stdin, exchanges it, and prints the refresh token and a configuration snippet.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,13 +19,22 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const DEFAULT_AUTHORIZE_URL: &str = "https://www.dropbox.com/oauth2/authorize";
-const USAGE: &str = "usage: sauvegarde-dropbox-auth --app-key KEY (--app-secret SECRET | --pkce) \
-[--job ID] [--oauth-url URL] [--authorize-url URL]";
+const USAGE: &str = "usage: sauvegarde-dropbox-auth --app-key KEY \
+(--app-secret-file FILE | --app-secret-stdin | --pkce) [--job ID] [--oauth-url URL] \
+[--authorize-url URL]";
+
+/// Where the app secret comes from.
+enum SecretSource {
+    /// A file (one trailing newline ignored).
+    File(std::path::PathBuf),
+    /// The first line of standard input.
+    Stdin,
+}
 
 /// The command line.
 struct Args {
     app_key: String,
-    app_secret: Option<String>,
+    app_secret: Option<SecretSource>,
     pkce: bool,
     job: String,
     oauth_url: String,
@@ -47,7 +58,16 @@ fn parse_args() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--app-key" => args.app_key = value()?,
-            "--app-secret" => args.app_secret = Some(value()?),
+            "--app-secret" => {
+                return Err(format!(
+                    "--app-secret would show the secret to every user in the process list: \
+                     use --app-secret-file FILE, or --app-secret-stdin and type it first\n{USAGE}"
+                ))
+            }
+            "--app-secret-file" => {
+                args.app_secret = Some(SecretSource::File(value()?.into()));
+            }
+            "--app-secret-stdin" => args.app_secret = Some(SecretSource::Stdin),
             "--pkce" => args.pkce = true,
             "--job" => args.job = value()?,
             "--oauth-url" => args.oauth_url = value()?,
@@ -61,7 +81,7 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.pkce == args.app_secret.is_some() {
         return Err(format!(
-            "give exactly one of --app-secret and --pkce\n{USAGE}"
+            "give exactly one of --app-secret-file, --app-secret-stdin and --pkce\n{USAGE}"
         ));
     }
     Ok(args)
@@ -86,7 +106,41 @@ fn pkce_verifier() -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A line of standard input without its line end; `what` names it in errors.
+fn read_line(input: &mut impl BufRead, what: &str) -> Result<String, String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
+    Ok(line.trim().to_string())
+}
+
+/// The app secret, from its file or the first line of standard input.
+fn app_secret(source: &SecretSource, input: &mut impl BufRead) -> Result<String, String> {
+    let secret = match source {
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--app-secret-file: cannot read {}: {e}", path.display()))?
+            .trim()
+            .to_string(),
+        SecretSource::Stdin => {
+            if std::io::stdin().is_terminal() {
+                eprint!("App secret (from the app's settings page): ");
+            }
+            read_line(input, "the app secret")?
+        }
+    };
+    if secret.is_empty() {
+        return Err("the app secret is empty".into());
+    }
+    Ok(secret)
+}
+
 fn run(args: &Args) -> Result<(), String> {
+    let mut input = std::io::stdin().lock();
+    let app_secret = match &args.app_secret {
+        Some(source) => Some(app_secret(source, &mut input)?),
+        None => None,
+    };
     let verifier = if args.pkce {
         Some(pkce_verifier()?)
     } else {
@@ -118,12 +172,8 @@ fn run(args: &Args) -> Result<(), String> {
         "2. Paste the authorization code here and press Enter: "
     );
     let _ = out.flush();
-    let mut code = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut code)
-        .map_err(|e| format!("cannot read the code: {e}"))?;
-    let code = code.trim();
+    let code = read_line(&mut input, "the code")?;
+    let code = code.as_str();
     if code.is_empty() {
         return Err("no authorization code was entered".into());
     }
@@ -132,7 +182,7 @@ fn run(args: &Args) -> Result<(), String> {
         ("code", code),
         ("client_id", args.app_key.as_str()),
     ];
-    if let Some(secret) = &args.app_secret {
+    if let Some(secret) = &app_secret {
         form.push(("client_secret", secret.as_str()));
     }
     if let Some(verifier) = &verifier {
@@ -170,8 +220,19 @@ fn run(args: &Args) -> Result<(), String> {
     let _ = writeln!(out, "[jobs.{}.destinations.dropbox]", args.job);
     let _ = writeln!(out, "type = \"dropbox\"");
     let _ = writeln!(out, "app_key = {}", toml_string(&args.app_key));
-    if let Some(secret) = &args.app_secret {
-        let _ = writeln!(out, "app_secret = {}", toml_string(secret));
+    match (&args.app_secret, &app_secret) {
+        (Some(SecretSource::File(path)), _) => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let _ = writeln!(
+                out,
+                "app_secret_file = {}",
+                toml_string(&path.display().to_string())
+            );
+        }
+        (_, Some(secret)) => {
+            let _ = writeln!(out, "app_secret = {}", toml_string(secret));
+        }
+        _ => {}
     }
     let _ = writeln!(out, "refresh_token = {}", toml_string(refresh));
     let _ = writeln!(out, "folder = \"/OdooBackups\"");
