@@ -25,3 +25,4 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod verify;
+pub mod worker;

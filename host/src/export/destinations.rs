@@ -1,10 +1,11 @@
 //! Creating a plugin destination from `[jobs.<id>.destinations.<name>]`.
 
-use sauvegarde_plugin_api::{host::HostDestination, PluginError};
+use sauvegarde_plugin_api::PluginError;
 
 use crate::config::DestinationConfig;
 use crate::plugins::PluginRegistry;
 use crate::redact;
+use crate::worker::{Timeouts, WorkerDestination};
 
 /// Why an export could not be done; every variant names the job and destination.
 #[derive(Debug, thiserror::Error)]
@@ -45,14 +46,15 @@ impl ExportError {
     }
 }
 
-/// Creates the destination `name` of job `job` through its plugin. The host's own keys
-/// (`type`, `keep_days`, `keep_count`, `retries`) are not passed on.
+/// Creates the destination `name` of job `job` through its plugin, in a worker process.
+/// The host's own keys (`type`, `keep_days`, `keep_count`, `retries`,
+/// `plugin_timeout_secs`) are not passed on.
 pub fn open_destination(
     registry: &PluginRegistry,
     job: &str,
     name: &str,
     config: &DestinationConfig,
-) -> Result<HostDestination, ExportError> {
+) -> Result<WorkerDestination, ExportError> {
     let plugin = registry
         .get(&config.kind)
         .ok_or_else(|| ExportError::UnknownType {
@@ -65,7 +67,8 @@ pub fn open_destination(
             },
         })?;
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
-    plugin.new_destination(&settings).map_err(|e| {
+    let timeouts = Timeouts::from_setting(config.plugin_timeout_secs);
+    plugin.open(&settings, timeouts).map_err(|e| {
         let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {
             e.context(format!("in `jobs.{job}.destinations.{name}`"))
         } else {

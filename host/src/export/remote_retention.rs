@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 
 use jiff::Timestamp;
-use sauvegarde_plugin_api::{host::HostDestination, PluginError, RemoteFile};
+use sauvegarde_plugin_api::{PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
 use crate::naming::parse_archive_name;
 use crate::retention::{self, Archive, Policy};
+use crate::worker::WorkerDestination;
 
 /// The destination's policy: its own `keep_days`/`keep_count`, else the job's.
 pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
@@ -47,7 +48,7 @@ pub fn plan(
 /// Lists the destination and deletes (or, with `dry_run`, only returns) what the policy
 /// says. A file that vanished meanwhile counts as deleted. Stops at the first error.
 pub fn apply(
-    destination: &HostDestination,
+    destination: &WorkerDestination,
     job: &JobConfig,
     config: &DestinationConfig,
     protected: &[&str],
