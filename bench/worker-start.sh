@@ -24,7 +24,6 @@ exe, plugin, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 request = (json.dumps({"op": "probe", "plugin": plugin}) + "\n").encode()
 times, rss = [], []
 for _ in range(runs):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     p = subprocess.Popen([exe, "__worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     p.stdin.write(request)
@@ -35,7 +34,7 @@ for _ in range(runs):
     p.wait()
     frame = json.loads(answer)
     assert frame["frame"] == "done" and frame["outcome"]["result"] == "probed", frame
-    # ru_maxrss of children is the largest so far (KiB); read it per worker with wait4.
+    # ru_maxrss of waited-for children: the largest peak so far, in KiB.
     rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 times.sort()
 print(f"worker start + load of {os.path.basename(plugin)}, {runs} runs:")

@@ -14,7 +14,7 @@ use sauvegarde_tests::files::sha256;
 use sauvegarde_tests::odoo_world::OdooWorld;
 
 /// `[jobs.prod.destinations.good]` exports into `good/`; `bad` into `bad/` with `bad_extra`.
-fn config(w: &OdooWorld, case: &str, bad_extra: &str) -> PathBuf {
+fn write_config(w: &OdooWorld, case: &str, bad_extra: &str) -> PathBuf {
     let dir = w.path(case);
     for sub in ["good", "bad", "backups"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
@@ -58,7 +58,7 @@ fn attempts(config: &Path, destination: &str) -> Vec<(u64, String, String)> {
 /// archive, `bad` has one failed attempt whose message is `expect`'s.
 fn backup_survives(w: &OdooWorld, op: &str, how: &str, expect: &[&str]) {
     let case = format!("{how}-in-{op}");
-    let config = config(
+    let config = write_config(
         w,
         &case,
         &format!("misbehave_in = \"{op}\"\nmisbehave = \"{how}\""),
@@ -89,7 +89,7 @@ fn backup_survives(w: &OdooWorld, op: &str, how: &str, expect: &[&str]) {
 
 #[test]
 fn a_crashing_exporter_fails_only_its_destination_and_is_recorded_with_the_signal() {
-    let w = OdooWorld::new(20);
+    let w = OdooWorld::new(300);
     for op in ["upload", "new"] {
         let during = if op == "new" {
             "during opening the destination"
@@ -122,12 +122,13 @@ fn a_crashing_exporter_fails_only_its_destination_and_is_recorded_with_the_signa
 
 #[test]
 fn a_hung_plugin_call_is_killed_at_its_timeout_and_retried_like_a_transient_error() {
-    let w = OdooWorld::new(20);
-    let config = config(
+    let w = OdooWorld::new(300);
+    let config = write_config(
         &w,
         "hang",
         "misbehave_in = \"upload\"\nmisbehave = \"hang\"\nplugin_timeout_secs = 1",
     );
+    sauvegarde_tests::build::artifacts(); // built before the clock starts
     let started = Instant::now();
     let out = cli::run(&config, &["backup", "prod"], "info");
     let took = started.elapsed();
@@ -151,7 +152,7 @@ fn a_hung_plugin_call_is_killed_at_its_timeout_and_retried_like_a_transient_erro
 
     // A constructor that hangs is killed the same way; the good destination still gets
     // its copy.
-    let config2 = config(
+    let config2 = write_config(
         &w,
         "hang-new",
         "misbehave_in = \"new\"\nmisbehave = \"hang\"\nplugin_timeout_secs = 1",
@@ -174,9 +175,9 @@ fn a_hung_plugin_call_is_killed_at_its_timeout_and_retried_like_a_transient_erro
 
 #[test]
 fn crashes_in_test_list_and_download_are_failed_calls_that_name_the_signal() {
-    let w = OdooWorld::new(20);
+    let w = OdooWorld::new(300);
     // test_connection: the good destination is tested in the same run.
-    let config = config(
+    let config = write_config(
         &w,
         "test",
         "misbehave_in = \"test_connection\"\nmisbehave = \"segfault\"",
@@ -191,7 +192,7 @@ fn crashes_in_test_list_and_download_are_failed_calls_that_name_the_signal() {
     assert!(all.contains("probe ok"), "{all}");
 
     // list, in the remote retention after a successful upload.
-    let config = config(&w, "list", "misbehave_in = \"list\"\nmisbehave = \"abort\"");
+    let config = write_config(&w, "list", "misbehave_in = \"list\"\nmisbehave = \"abort\"");
     let out = cli::run(&config, &["backup", "prod"], "info");
     let archive = archive_of(&out);
     let name = archive.file_name().unwrap();
@@ -204,7 +205,7 @@ fn crashes_in_test_list_and_download_are_failed_calls_that_name_the_signal() {
     );
 
     // download, for a restore.
-    let config = config(
+    let config = write_config(
         &w,
         "download",
         "misbehave_in = \"download\"\nmisbehave = \"exit\"",
@@ -232,8 +233,8 @@ fn crashes_in_test_list_and_download_are_failed_calls_that_name_the_signal() {
 
 #[test]
 fn plugin_panics_are_still_errors_through_the_worker() {
-    let w = OdooWorld::new(20);
-    let config = config(&w, "panic", "panic_in = \"upload\"");
+    let w = OdooWorld::new(300);
+    let config = write_config(&w, "panic", "panic_in = \"upload\"");
     let out = cli::run(&config, &["backup", "prod"], "info");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let bad = attempts(&config, "bad");
@@ -284,8 +285,13 @@ fn the_daemon_survives_a_crashing_exporter_and_runs_the_next_due_job() {
     d.wait_until("two backups of each job", || {
         w.done(&cfg, "crashy") >= 2 && w.done(&cfg, "steady") >= 2
     });
+    // The newest backup with a finished export (a newer one may be running).
     let history = w.history(&cfg, "crashy");
-    let export = &history[0]["exports"][0];
+    let export = history
+        .iter()
+        .filter_map(|b| b["exports"].as_array()?.first().cloned())
+        .find(|e| e["state"] != "running")
+        .expect("a finished export");
     assert_eq!(export["state"], "failed", "{export}");
     assert!(
         export["message"]

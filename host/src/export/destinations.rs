@@ -1,6 +1,6 @@
 //! Creating a plugin destination from `[jobs.<id>.destinations.<name>]`.
 
-use sauvegarde_plugin_api::PluginError;
+use sauvegarde_plugin_api::{ErrorKind, PluginError};
 
 use crate::config::DestinationConfig;
 use crate::plugins::PluginRegistry;
@@ -69,7 +69,7 @@ pub fn open_destination(
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
     let timeouts = Timeouts::from_setting(config.plugin_timeout_secs);
     plugin.open(&settings, timeouts).map_err(|e| {
-        let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {
+        let e = if e.kind() == ErrorKind::Config {
             e.context(format!("in `jobs.{job}.destinations.{name}`"))
         } else {
             e
@@ -80,7 +80,8 @@ pub fn open_destination(
 
 /// Opens every destination of `jobs` (all jobs when `None`) without connecting: a
 /// destination whose type has no plugin, or whose settings its plugin refuses, is an
-/// error. Returns every error found.
+/// error. Returns every error found. A constructor that crashed or hung its worker is
+/// not a configuration error: it is logged, and that destination's exports fail.
 pub fn check_destinations(
     config: &crate::config::Config,
     registry: &PluginRegistry,
@@ -95,5 +96,17 @@ pub fn check_destinations(
                 .iter()
                 .filter_map(move |(name, dest)| open_destination(registry, id, name, dest).err())
         })
+        .filter(is_configuration_error)
         .collect()
+}
+
+fn is_configuration_error(error: &ExportError) -> bool {
+    match error {
+        ExportError::UnknownType { .. } => true,
+        ExportError::Plugin { error, .. } if error.kind() == ErrorKind::Config => true,
+        ExportError::Plugin { .. } => {
+            tracing::warn!("{error}");
+            false
+        }
+    }
 }
