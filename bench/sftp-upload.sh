@@ -4,6 +4,7 @@
 # file to the same throwaway loopback sshd, alternating, in one run.
 #
 #   bench/sftp-upload.sh [SIZE_MIB=1024] [ROUNDS=3]
+#   COMPARE_WITH=/path/to/other/sauvegarde bench/sftp-upload.sh …   # two host builds side by side
 #
 # Prints each run's time and the ratio of total throughputs (sauvegarde / sftp); the goal is
 # >= 0.8. Needs root (creates the test accounts the sshd test harness uses), openssh-server,
@@ -82,4 +83,13 @@ upload_b() {
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         "$USER_NAME@127.0.0.1"
 }
-alternate_uploads "$ROUNDS" "$SIZE_MIB" "$BYTES" sauvegarde "$T/data/payload.bin" sftp "$T/data/sftp.bin"
+if [ -n "${COMPARE_WITH:-}" ]; then
+    # Another sauvegarde binary (e.g. a build of an older commit) instead of `sftp`.
+    upload_b() {
+        "$COMPARE_WITH" --config "$T/sauvegarde.toml" export bench "$T/payload.bin" 2>>"$T/sauvegarde.log" \
+            || { cat "$T/sauvegarde.log" >&2; return 1; }
+    }
+    alternate_uploads "$ROUNDS" "$SIZE_MIB" "$BYTES" sauvegarde "$T/data/payload.bin" other "$T/data/payload.bin"
+else
+    alternate_uploads "$ROUNDS" "$SIZE_MIB" "$BYTES" sauvegarde "$T/data/payload.bin" sftp "$T/data/sftp.bin"
+fi

@@ -37,6 +37,9 @@ pub enum LogFormat {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Internal: serve exporter plugin calls for a parent `sauvegarde` over stdin/stdout.
+    #[command(name = "__worker", hide = true)]
+    Worker,
     /// Run the scheduler in the foreground (systemd Type=notify): backs up every
     /// scheduled job on time, reloads on SIGHUP, stops cleanly on SIGTERM/SIGINT.
     Daemon,

@@ -27,3 +27,4 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod verify;
+pub mod worker;

@@ -5,6 +5,10 @@ use sauvegarde::commands::{self, CliError};
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Worker = cli.command {
+        // No logging setup: the worker relays plugin events to its parent.
+        std::process::exit(sauvegarde::worker::serve());
+    }
     sauvegarde::logging::init(cli.log_format);
     let code = match run(&cli) {
         Ok(code) => code,
@@ -19,6 +23,7 @@ fn main() {
 fn run(cli: &Cli) -> Result<i32, CliError> {
     let files = &cli.config;
     match &cli.command {
+        Command::Worker => Ok(sauvegarde::worker::serve()),
         Command::Daemon => commands::daemon::run(files),
         Command::Backup {
             job,

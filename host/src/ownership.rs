@@ -7,7 +7,7 @@
 //! deleted.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -64,14 +64,21 @@ pub enum ManifestOwner {
 /// Reads the ownership record of the ZIP archive at `path`. Any file that is not a readable
 /// ZIP with a `sauvegarde` object in its manifest is `Unknown`.
 pub fn manifest_owner(path: &Path) -> ManifestOwner {
-    let Some(manifest) = read_manifest(path) else {
-        return ManifestOwner::Unknown;
-    };
+    let manifest = File::open(path)
+        .ok()
+        .and_then(|f| zip::ZipArchive::new(BufReader::new(f)).ok())
+        .and_then(|mut z| manifest_of(&mut z));
+    match manifest {
+        Some(m) => owner_of_manifest(&m),
+        None => ManifestOwner::Unknown,
+    }
+}
+
+/// Who made an archive, according to its (parsed) manifest.
+pub fn owner_of_manifest(manifest: &Value) -> ManifestOwner {
     let record = manifest.get(MANIFEST_KEY);
     let job = record.and_then(|r| r.get("job")).and_then(Value::as_str);
-    let host = record
-        .and_then(|r| r.get("host_id"))
-        .and_then(Value::as_str);
+    let host = record.and_then(|r| r.get("host_id")).and_then(Value::as_str);
     match (job, host) {
         (Some(job), Some(host)) if host == host_id() => ManifestOwner::Here {
             job: job.to_string(),
@@ -81,9 +88,8 @@ pub fn manifest_owner(path: &Path) -> ManifestOwner {
     }
 }
 
-fn read_manifest(path: &Path) -> Option<Value> {
-    let file = File::open(path).ok()?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).ok()?;
+/// The parsed `manifest.json` of an open ZIP archive (a huge or invalid one is `None`).
+pub fn manifest_of<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Option<Value> {
     let entry = zip.by_name("manifest.json").ok()?;
     let mut text = Vec::new();
     entry.take(MANIFEST_LIMIT).read_to_end(&mut text).ok()?;

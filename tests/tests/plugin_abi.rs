@@ -213,6 +213,8 @@ fn plugin_log_events_reach_the_host_subscriber_tagged_with_kind() {
         .with(captured.clone())
         .with(tracing::level_filters::LevelFilter::DEBUG);
     tracing::subscriber::set_global_default(subscriber).unwrap();
+    // This test process embeds the host library: its workers are the real binary.
+    sauvegarde::worker::set_executable(artifacts().host_bin());
 
     let plugins = plugin_dir_with(&[("libprobe.so", &artifacts().plugin("test_plugin"))]);
     let registry = PluginRegistry::discover(&[plugins.path().to_path_buf()], None);

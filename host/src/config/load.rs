@@ -396,6 +396,13 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 "must be at least 1",
             ));
         }
+        if dest.plugin_timeout_secs == Some(0) {
+            errors.push(error_at(
+                figment,
+                &format!("{dkey}.plugin_timeout_secs"),
+                "must be at least 1 (seconds)",
+            ));
+        }
     }
     errors
 }

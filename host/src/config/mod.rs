@@ -197,6 +197,9 @@ pub struct DestinationConfig {
     pub keep_count: Option<u32>,
     /// Attempts after the first for transient and connection errors.
     pub retries: Option<u32>,
+    /// Seconds a plugin call may run before its worker is killed (every call); default
+    /// 6 h for upload and download, 120 s for the others.
+    pub plugin_timeout_secs: Option<u64>,
     /// Everything else: the plugin's settings.
     #[serde(flatten)]
     pub settings: serde_json::Map<String, serde_json::Value>,

@@ -400,6 +400,8 @@ impl Daemon {
         for flag in self.running.values() {
             flag.cancel();
         }
+        // Plugin calls that report no progress (list, delete, a hung connect) see this.
+        crate::worker::stop_all();
         let wait = async {
             while let Some(done) = self.tasks.join_next().await {
                 if let Ok(f) = done {

@@ -1,10 +1,11 @@
 //! Creating a plugin destination from `[jobs.<id>.destinations.<name>]`.
 
-use sauvegarde_plugin_api::{host::HostDestination, PluginError};
+use sauvegarde_plugin_api::{ErrorKind, PluginError};
 
 use crate::config::DestinationConfig;
 use crate::plugins::PluginRegistry;
 use crate::redact;
+use crate::worker::{Timeouts, WorkerDestination};
 
 /// Why an export could not be done; every variant names the job and destination.
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +54,15 @@ impl ExportError {
     }
 }
 
-/// Creates the destination `name` of job `job` through its plugin. The host's own keys
-/// (`type`, `keep_days`, `keep_count`, `retries`) are not passed on.
+/// Creates the destination `name` of job `job` through its plugin, in a worker process.
+/// The host's own keys (`type`, `keep_days`, `keep_count`, `retries`,
+/// `plugin_timeout_secs`) are not passed on.
 pub fn open_destination(
     registry: &PluginRegistry,
     job: &str,
     name: &str,
     config: &DestinationConfig,
-) -> Result<HostDestination, ExportError> {
+) -> Result<WorkerDestination, ExportError> {
     let plugin = registry
         .get(&config.kind)
         .ok_or_else(|| ExportError::UnknownType {
@@ -72,10 +74,12 @@ pub fn open_destination(
                 kinds => kinds.join(", "),
             },
         })?;
-    register_secrets(&config.settings, &plugin.secrets());
+    let declared: Vec<&str> = plugin.secret_keys().iter().map(String::as_str).collect();
+    register_secrets(&config.settings, &declared);
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
-    plugin.new_destination(&settings).map_err(|e| {
-        let e = if e.kind() == sauvegarde_plugin_api::ErrorKind::Config {
+    let timeouts = Timeouts::from_setting(config.plugin_timeout_secs);
+    plugin.open(&settings, timeouts).map_err(|e| {
+        let e = if e.kind() == ErrorKind::Config {
             e.context(format!("in `jobs.{job}.destinations.{name}`"))
         } else {
             e
@@ -99,7 +103,8 @@ fn register_secrets(settings: &serde_json::Map<String, serde_json::Value>, decla
 
 /// Opens every destination of `jobs` (all jobs when `None`) without connecting: a
 /// destination whose type has no plugin, or whose settings its plugin refuses, is an
-/// error. Returns every error found.
+/// error. Returns every error found. A constructor that crashed or hung its worker is
+/// not a configuration error: it is logged, and that destination's exports fail.
 pub fn check_destinations(
     config: &crate::config::Config,
     registry: &PluginRegistry,
@@ -126,6 +131,7 @@ pub fn check_destinations(
                 )
             })
         })
+        .filter(is_configuration_error)
         .collect()
 }
 
@@ -136,4 +142,16 @@ pub fn join_errors(errors: &[impl std::fmt::Display]) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn is_configuration_error(error: &ExportError) -> bool {
+    match error {
+        ExportError::UnknownType { .. } => true,
+        ExportError::InConfig { error, .. } => is_configuration_error(error),
+        ExportError::Plugin { error, .. } if error.kind() == ErrorKind::Config => true,
+        ExportError::Plugin { .. } => {
+            tracing::warn!("{error}");
+            false
+        }
+    }
 }

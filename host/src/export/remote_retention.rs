@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use sauvegarde_plugin_api::{host::HostDestination, ErrorKind, PluginError, RemoteFile};
+use sauvegarde_plugin_api::{ErrorKind, PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
 use crate::history::History;
 use crate::naming::parse_archive_name;
 use crate::retention::{self, Archive, Decision, Owner, Policy};
+use crate::worker::WorkerDestination;
 
 /// The destination's policy: its own `keep_days`/`keep_count`, else the job's.
 pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
@@ -112,7 +113,7 @@ pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'
 /// would adopt); each deletion is recorded. A file that vanished meanwhile counts as
 /// deleted. Stops at the first error.
 pub fn apply(
-    destination: &HostDestination,
+    destination: &WorkerDestination,
     scope: &Scope<'_>,
     just_sent: Option<&str>,
     claimed: &[String],
@@ -161,7 +162,7 @@ pub fn apply(
 /// `prune --adopt`: the job's files on the destination that this host's history does not
 /// know as anybody's, recorded as this job's uploads (with their listed size). Returns them.
 pub fn adopt_unclaimed(
-    destination: &HostDestination,
+    destination: &WorkerDestination,
     scope: &Scope<'_>,
     dry_run: bool,
 ) -> Result<Vec<String>, PluginError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use sauvegarde_plugin_api::{host::HostDestination, ErrorKind, PluginError};
+use sauvegarde_plugin_api::{ErrorKind, PluginError};
 use serde::Serialize;
 
 use super::remote_retention;
@@ -17,6 +17,7 @@ use crate::config::{Config, DestinationConfig, JobConfig};
 use crate::history::History;
 use crate::plugins::PluginRegistry;
 use crate::redact::scrub;
+use crate::worker::WorkerDestination;
 
 /// How an archive's export to one destination ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -262,7 +263,7 @@ impl ExportRun<'_> {
         job: &JobConfig,
         name: &str,
         dest: &DestinationConfig,
-        destination: &HostDestination,
+        destination: &WorkerDestination,
         record: &Recorder<'_>,
         outcome: &mut DestinationOutcome,
     ) {

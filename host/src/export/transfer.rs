@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sauvegarde_plugin_api::{host::HostDestination, PluginError};
+use sauvegarde_plugin_api::PluginError;
 
 use crate::cancel::CancelFlag;
+use crate::worker::WorkerDestination;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +44,7 @@ pub fn interrupted() -> PluginError {
 /// attempts. `on_attempt` hears of every attempt (for logs and history); `progress(done,
 /// total)` sees the bytes; raising `cancel` stops the upload and the waits between attempts.
 pub fn upload_with_retries(
-    destination: &HostDestination,
+    destination: &WorkerDestination,
     archive: &Path,
     remote_name: &str,
     policy: RetryPolicy,

@@ -1,22 +1,12 @@
-//! Receives plugins' log events and re-emits them as host `tracing` events tagged with
-//! the plugin's kind, secrets masked.
+//! Plugins' log events, relayed by their worker process, re-emitted as host `tracing`
+//! events tagged with the plugin's kind, secrets masked.
 
-use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
+use sauvegarde_plugin_api::ffi::LogLevel;
 
 use crate::redact;
 
-/// The logger handed to the plugin of `kind`.
-pub fn logger_for(kind: &str) -> HostLogger {
-    // One small leak per loaded plugin: plugins are never unloaded.
-    let tag: &'static str = Box::leak(kind.to_string().into_boxed_str());
-    HostLogger {
-        plugin: RStr::from(tag),
-        max_level: max_level(),
-        log: receive,
-    }
-}
-
-fn max_level() -> LogLevel {
+/// The most verbose level the host records: the plugin drops the rest unformatted.
+pub fn max_level() -> LogLevel {
     use tracing::level_filters::LevelFilter;
     match LevelFilter::current() {
         LevelFilter::OFF | LevelFilter::ERROR => LogLevel::Error,
@@ -27,15 +17,16 @@ fn max_level() -> LogLevel {
     }
 }
 
-extern "C" fn receive(plugin: RStr<'static>, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
-    let plugin = plugin.as_str();
-    let target = target.as_str();
-    let message = redact::scrub(message.as_str());
+/// Re-emits an event a worker relayed from the plugin of `kind` (`level` 1 error … 5
+/// trace), secrets masked.
+pub fn emit(kind: &str, level: u8, target: &str, message: &str) {
+    let message = redact::scrub(message);
+    let plugin = kind;
     match level {
-        LogLevel::Error => tracing::error!(target: "plugin", plugin, module = target, "{message}"),
-        LogLevel::Warn => tracing::warn!(target: "plugin", plugin, module = target, "{message}"),
-        LogLevel::Info => tracing::info!(target: "plugin", plugin, module = target, "{message}"),
-        LogLevel::Debug => tracing::debug!(target: "plugin", plugin, module = target, "{message}"),
-        LogLevel::Trace => tracing::trace!(target: "plugin", plugin, module = target, "{message}"),
+        0 | 1 => tracing::error!(target: "plugin", plugin, module = target, "{message}"),
+        2 => tracing::warn!(target: "plugin", plugin, module = target, "{message}"),
+        3 => tracing::info!(target: "plugin", plugin, module = target, "{message}"),
+        4 => tracing::debug!(target: "plugin", plugin, module = target, "{message}"),
+        _ => tracing::trace!(target: "plugin", plugin, module = target, "{message}"),
     }
 }

@@ -1,0 +1,245 @@
+//! The host's handle on one configured destination: the same methods the engine used on
+//! the in-process plugin destination, each run in a worker process. One worker serves
+//! the handle's calls in turn (an export's upload and its remote retention); a worker
+//! that died, timed out or was cancelled is replaced by a fresh one at the next call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sauvegarde_plugin_api::{PluginError, RemoteFile};
+
+use super::process::{Call, Failure, Worker};
+use super::protocol::{remote_files, Outcome, Request};
+use crate::plugins::log_bridge;
+
+/// How long a plugin call may take before its worker is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// upload and download.
+    pub transfer: Duration,
+    /// Every other call (opening, test_connection, list, delete).
+    pub other: Duration,
+}
+
+impl Default for Timeouts {
+    /// 6 hours for transfers, 120 s for the rest.
+    fn default() -> Self {
+        Timeouts {
+            transfer: Duration::from_secs(6 * 3600),
+            other: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The destination's `plugin_timeout_secs` for every call, else the defaults.
+    pub fn from_setting(secs: Option<u64>) -> Self {
+        match secs {
+            Some(s) => Timeouts {
+                transfer: Duration::from_secs(s),
+                other: Duration::from_secs(s),
+            },
+            None => Timeouts::default(),
+        }
+    }
+
+    fn for_request(&self, request: &Request) -> Duration {
+        if request.is_transfer() {
+            self.transfer
+        } else {
+            self.other
+        }
+    }
+}
+
+/// A destination served by a worker process.
+pub struct WorkerDestination {
+    plugin: PathBuf,
+    kind: String,
+    config_json: String,
+    timeouts: Timeouts,
+    worker: Mutex<Option<Worker>>,
+}
+
+impl std::fmt::Debug for WorkerDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the settings: they hold secrets.
+        f.debug_struct("WorkerDestination")
+            .field("plugin", &self.plugin)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unexpected(outcome: Outcome) -> PluginError {
+    PluginError::other(format!("worker: unexpected answer {outcome:?}"))
+}
+
+fn plugin_error(outcome: Outcome) -> PluginError {
+    match outcome {
+        Outcome::Error(e) => e.into(),
+        Outcome::LoadFailed { message, .. } => PluginError::other(message),
+        other => unexpected(other),
+    }
+}
+
+impl WorkerDestination {
+    /// Starts a worker that loads `plugin` (of `kind`) and creates the destination from
+    /// `config_json` (its constructor runs there); the settings go over the pipe.
+    pub fn open(
+        plugin: &Path,
+        kind: &str,
+        config_json: &str,
+        timeouts: Timeouts,
+    ) -> Result<Self, PluginError> {
+        let destination = WorkerDestination {
+            plugin: plugin.to_path_buf(),
+            kind: kind.to_string(),
+            config_json: config_json.to_string(),
+            timeouts,
+            worker: Mutex::new(None),
+        };
+        {
+            let mut slot = destination.lock();
+            destination.ensure_worker(&mut slot)?;
+        }
+        Ok(destination)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Worker>> {
+        self.worker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn log(&self) -> impl Fn(u8, &str, &str) + '_ {
+        move |level, target, message| log_bridge::emit(&self.kind, level, target, message)
+    }
+
+    /// A worker with the destination open, started if needed.
+    fn ensure_worker<'a>(
+        &self,
+        slot: &'a mut Option<Worker>,
+    ) -> Result<&'a mut Worker, PluginError> {
+        if slot.as_ref().is_some_and(Worker::is_usable) {
+            return slot.as_mut().ok_or_else(|| PluginError::other("no worker"));
+        }
+        *slot = None;
+        let open = Request::Open {
+            plugin: self.plugin.clone(),
+            config_json: self.config_json.clone(),
+            max_level: log_bridge::max_level() as u8,
+        };
+        let mut worker = Worker::start().map_err(|f| f.into_error(&self.kind, open.op()))?;
+        tracing::debug!(
+            kind = self.kind,
+            pid = worker.pid(),
+            "exporter worker started"
+        );
+        let log = self.log();
+        let outcome = worker
+            .call(
+                &open,
+                Call {
+                    timeout: self.timeouts.other,
+                    progress: None,
+                    log: &log,
+                },
+            )
+            .map_err(|f| f.into_error(&self.kind, open.op()))?;
+        match outcome {
+            Outcome::Opened => Ok(slot.insert(worker)),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// Runs one request; a worker that did not come back cleanly is dropped.
+    fn request(
+        &self,
+        request: Request,
+        progress: Option<&mut dyn FnMut(u64, u64) -> bool>,
+    ) -> Result<Outcome, PluginError> {
+        let mut slot = self.lock();
+        let worker = self.ensure_worker(&mut slot)?;
+        let log = self.log();
+        let result = worker.call(
+            &request,
+            Call {
+                timeout: self.timeouts.for_request(&request),
+                progress,
+                log: &log,
+            },
+        );
+        if !worker.is_usable() || result.is_err() {
+            *slot = None;
+        }
+        result.map_err(|f: Failure| f.into_error(&self.kind, request.op()))
+    }
+
+    /// The plugin kind.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// See `Exporter::test_connection`.
+    pub fn test_connection(&self) -> Result<String, PluginError> {
+        match self.request(Request::TestConnection, None)? {
+            Outcome::Message { text } => Ok(text),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// See `Exporter::upload`. `progress(done, total)` returns `false` to cancel.
+    pub fn upload(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<(), PluginError> {
+        let request = Request::Upload {
+            local_path: std::path::absolute(local_path).unwrap_or(local_path.to_path_buf()),
+            remote_name: remote_name.to_string(),
+        };
+        match self.request(request, Some(progress))? {
+            Outcome::Unit => Ok(()),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// See `Exporter::list`.
+    pub fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
+        match self.request(Request::List, None)? {
+            Outcome::Files { files } => Ok(remote_files(files)),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// See `Exporter::delete`.
+    pub fn delete(&self, name: &str) -> Result<(), PluginError> {
+        match self.request(
+            Request::Delete {
+                name: name.to_string(),
+            },
+            None,
+        )? {
+            Outcome::Unit => Ok(()),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// See `Exporter::download`. `progress(done, total)` returns `false` to cancel.
+    pub fn download(
+        &self,
+        name: &str,
+        local_path: &Path,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<(), PluginError> {
+        let request = Request::Download {
+            name: name.to_string(),
+            local_path: std::path::absolute(local_path).unwrap_or(local_path.to_path_buf()),
+        };
+        match self.request(request, Some(progress))? {
+            Outcome::Unit => Ok(()),
+            other => Err(plugin_error(other)),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The worker's side: `sauvegarde __worker` reads requests on standard input, runs them
+//! against one plugin through the `abi_stable` loader, and answers on its original
+//! standard output. Whatever the plugin prints goes to standard error instead, so it
+//! cannot corrupt the protocol. SIGTERM asks a transfer to stop (its progress callback
+//! returns `false`); the end of standard input (the host is gone) ends the process.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
+use sauvegarde_plugin_api::host::{HostDestination, LoadError, LoadedPlugin};
+use sauvegarde_plugin_api::PluginError;
+
+use super::protocol::{read_line, write_line, Frame, Outcome, PluginMeta, Request, WireFile};
+
+static OUT: OnceLock<Mutex<File>> = OnceLock::new();
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn send(frame: &Frame) {
+    if let Some(out) = OUT.get() {
+        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+        if write_line(&mut *out, frame).is_err() {
+            // The host is gone: nobody wants the result.
+            // SAFETY: _exit only ends the process.
+            unsafe { libc::_exit(0) };
+        }
+    }
+}
+
+extern "C" fn forward_log(
+    _plugin: RStr<'static>,
+    level: LogLevel,
+    target: RStr<'_>,
+    message: RStr<'_>,
+) {
+    send(&Frame::Log {
+        level: level as u8,
+        target: target.as_str().to_string(),
+        message: message.as_str().to_string(),
+    });
+}
+
+fn log_level(n: u8) -> LogLevel {
+    match n {
+        0 | 1 => LogLevel::Error,
+        2 => LogLevel::Warn,
+        3 => LogLevel::Info,
+        4 => LogLevel::Debug,
+        _ => LogLevel::Trace,
+    }
+}
+
+/// Moves the protocol to a private descriptor and points standard output at standard
+/// error.
+fn take_stdout() -> std::io::Result<File> {
+    // SAFETY: plain descriptor calls on descriptors this process owns.
+    unsafe {
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 || libc::dup2(2, 1) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(File::from_raw_fd(fd))
+    }
+}
+
+/// Runs the worker until its input ends; returns the process exit code.
+pub fn serve() -> i32 {
+    let out = match take_stdout() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("sauvegarde worker: cannot set up its pipe: {e}");
+            return 1;
+        }
+    };
+    let _ = OUT.set(Mutex::new(out));
+    // SAFETY: installs a handler that only stores to a static atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
+        // A terminal's ^C goes to the host, which decides.
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    // Requests are read on their own thread, so that the end of input (the host died)
+    // ends the worker even while a plugin call hangs.
+    let (tx, rx) = mpsc::channel::<Request>();
+    let reader = std::thread::Builder::new()
+        .name("worker-input".into())
+        .spawn(move || {
+            let mut input = BufReader::new(std::io::stdin());
+            loop {
+                match read_line::<Request>(&mut input) {
+                    Ok(Some(request)) => {
+                        if tx.send(request).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        eprintln!("sauvegarde worker: bad request: {e}");
+                        break;
+                    }
+                }
+            }
+            // SAFETY: _exit only ends the process; plugin threads die with it.
+            unsafe { libc::_exit(0) };
+        });
+    if let Err(e) = reader {
+        eprintln!("sauvegarde worker: cannot start: {e}");
+        return 1;
+    }
+    let mut state = State::default();
+    while let Ok(request) = rx.recv() {
+        let outcome = state.handle(request);
+        send(&Frame::Done { outcome });
+    }
+    0
+}
+
+#[derive(Default)]
+struct State {
+    plugin: Option<LoadedPlugin>,
+    destination: Option<HostDestination>,
+}
+
+fn load(plugin: &std::path::Path) -> Result<LoadedPlugin, Outcome> {
+    LoadedPlugin::load(plugin).map_err(|e| {
+        let detail = match &e {
+            LoadError::IncompatibleLayout { detail, .. } => Some(detail.clone()),
+            _ => None,
+        };
+        Outcome::LoadFailed {
+            message: e.to_string(),
+            detail,
+        }
+    })
+}
+
+/// Reports progress at most every 50 ms (and at the end); says whether to go on.
+fn progress(done: u64, total: u64) -> bool {
+    static START: OnceLock<Instant> = OnceLock::new();
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if done >= total || last == 0 || now.saturating_sub(last) >= 50 {
+        LAST_MS.store(now, Ordering::Relaxed);
+        send(&Frame::Progress { done, total });
+    }
+    !STOP.load(Ordering::SeqCst)
+}
+
+fn unit(result: Result<(), PluginError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Unit,
+        Err(e) => Outcome::Error((&e).into()),
+    }
+}
+
+impl State {
+    fn handle(&mut self, request: Request) -> Outcome {
+        match request {
+            Request::Probe { plugin } => match load(&plugin) {
+                Ok(p) => Outcome::Probed(PluginMeta {
+                    kind: p.kind().to_string(),
+                    version: p.version().to_string(),
+                    description: p.description().to_string(),
+                    secret_keys: p.secrets().into_iter().map(String::from).collect(),
+                }),
+                Err(o) => o,
+            },
+            Request::Open {
+                plugin,
+                config_json,
+                max_level,
+            } => {
+                let p = match load(&plugin) {
+                    Ok(p) => p,
+                    Err(o) => return o,
+                };
+                let tag: &'static str = Box::leak(p.kind().to_string().into_boxed_str());
+                p.set_logger(HostLogger {
+                    plugin: RStr::from(tag),
+                    max_level: log_level(max_level),
+                    log: forward_log,
+                });
+                let result = p.new_destination(&config_json);
+                self.plugin = Some(p);
+                match result {
+                    Ok(d) => {
+                        self.destination = Some(d);
+                        Outcome::Opened
+                    }
+                    Err(e) => Outcome::Error((&e).into()),
+                }
+            }
+            other => {
+                let Some(d) = &self.destination else {
+                    return Outcome::Error(
+                        (&PluginError::other("worker: no destination is open")).into(),
+                    );
+                };
+                match other {
+                    Request::TestConnection => match d.test_connection() {
+                        Ok(text) => Outcome::Message { text },
+                        Err(e) => Outcome::Error((&e).into()),
+                    },
+                    Request::Upload {
+                        local_path,
+                        remote_name,
+                    } => unit(d.upload(&local_path, &remote_name, &mut progress)),
+                    Request::List => match d.list() {
+                        Ok(files) => Outcome::Files {
+                            files: files
+                                .iter()
+                                .map(|f| WireFile {
+                                    name: f.name().to_string(),
+                                    size: f.size(),
+                                    modified: f.modified(),
+                                })
+                                .collect(),
+                        },
+                        Err(e) => Outcome::Error((&e).into()),
+                    },
+                    Request::Delete { name } => unit(d.delete(&name)),
+                    Request::Download { name, local_path } => {
+                        unit(d.download(&name, &local_path, &mut progress))
+                    }
+                    Request::Probe { .. } | Request::Open { .. } => Outcome::Error(
+                        (&PluginError::other("worker: a destination is already open")).into(),
+                    ),
+                }
+            }
+        }
+    }
+}
