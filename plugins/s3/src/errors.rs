@@ -7,13 +7,14 @@ use sauvegarde_plugin_api::{ErrorKind, PluginError};
 use crate::config::Config;
 
 /// S3 codes that mean the credentials were refused.
-const AUTH_CODES: [&str; 6] = [
+const AUTH_CODES: [&str; 7] = [
     "SignatureDoesNotMatch",
     "InvalidAccessKeyId",
     "InvalidToken",
     "ExpiredToken",
     "InvalidClientTokenId",
     "AuthorizationHeaderMalformed",
+    "NotSignedUp",
 ];
 
 /// Maps a failure of operation `what` against this destination.

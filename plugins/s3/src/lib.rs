@@ -88,8 +88,16 @@ impl Exporter for S3Exporter {
     fn test_connection(&self) -> Result<String, PluginError> {
         let probe = unique_name(".sauvegarde-probe");
         let map = self.map();
-        self.runtime
-            .block_on(remote::probe(&self.op, &probe, &map))?;
+        self.runtime.block_on(async {
+            // Some servers create a missing bucket on the first write: list first, so that
+            // a wrong `bucket` is reported as such (NoSuchBucket) before anything is written.
+            self.op
+                .list_with("")
+                .limit(1)
+                .await
+                .map_err(|e| map(&e, "listing the bucket"))?;
+            remote::probe(&self.op, &probe, &map).await
+        })?;
         let endpoint = self.config.endpoint_text();
         Ok(format!(
             "S3 at {endpoint} ({}); {} writable: probe object written and removed; \
