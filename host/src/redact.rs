@@ -106,6 +106,7 @@ pub fn is_secret_key(name: &str) -> bool {
         "secret",
         "token",
         "api_key",
+        "secret_access_key",
     ];
     const SUFFIXES: &[&str] = &["_password", "_passphrase", "_secret", "_token"];
     NAMES.contains(&name) || SUFFIXES.iter().any(|s| name.ends_with(s))
@@ -163,6 +164,8 @@ mod tests {
             "private_key",
             "app_secret",
             "refresh_token",
+            "secret_access_key",
+            "session_token",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -173,6 +176,7 @@ mod tests {
             "app_key",
             "known_hosts_file",
             "keep_days",
+            "access_key_id",
         ] {
             assert!(!is_secret_key(k), "{k}");
         }
