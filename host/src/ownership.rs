@@ -78,7 +78,9 @@ pub fn manifest_owner(path: &Path) -> ManifestOwner {
 pub fn owner_of_manifest(manifest: &Value) -> ManifestOwner {
     let record = manifest.get(MANIFEST_KEY);
     let job = record.and_then(|r| r.get("job")).and_then(Value::as_str);
-    let host = record.and_then(|r| r.get("host_id")).and_then(Value::as_str);
+    let host = record
+        .and_then(|r| r.get("host_id"))
+        .and_then(Value::as_str);
     match (job, host) {
         (Some(job), Some(host)) if host == host_id() => ManifestOwner::Here {
             job: job.to_string(),

@@ -38,7 +38,7 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs `cargo build --workspace` (debug) once per process and returns the artifacts. Tests
+/// Runs `cargo build --workspace --all-targets` (debug) once per process and returns the artifacts. Tests
 /// run as separate processes under nextest; cargo's own lock serialises concurrent builds
 /// and a build with nothing to do takes a fraction of a second.
 pub fn artifacts() -> Artifacts {
@@ -47,7 +47,9 @@ pub fn artifacts() -> Artifacts {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--workspace", "--quiet"])
+                // `--all-targets`, as nextest builds: the same features for every
+                // dependency, so this build and the tests' never undo each other's.
+                .args(["build", "--workspace", "--all-targets", "--quiet"])
                 .current_dir(workspace_root())
                 .status()
                 .expect("run cargo build");
