@@ -22,6 +22,9 @@ pub enum Owner {
     ThisJob,
     /// Someone else, or nobody we know of; the text says who or why (for `prune --dry-run`).
     Other(String),
+    /// Not an archive: an upload's temporary file left behind (`<archive>.partial`), which
+    /// the exporter itself removes at its next upload once it is a day old.
+    Partial,
 }
 
 /// One of a job's archives, found locally or on a destination.
@@ -49,6 +52,8 @@ pub struct Policy {
 pub enum Keep {
     /// Not this job's archive.
     NotOurs(String),
+    /// A temporary upload file left behind; the exporter removes it.
+    Partial,
     /// Protected by the caller (e.g. "the archive just written").
     Protected(&'static str),
     /// Its name's time is later than now.
@@ -97,6 +102,10 @@ impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Keep::NotOurs(why) => write!(f, "not this job's ({why}), kept"),
+            Keep::Partial => write!(
+                f,
+                "a temporary upload left behind, kept: the exporter removes it at its next upload once it is a day old"
+            ),
             Keep::Protected(what) => write!(f, "kept: {what}"),
             Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
             Keep::Newest => write!(f, "kept: the newest of this job's archives"),
@@ -147,6 +156,8 @@ pub fn plan(
         .map(|archive| {
             let verdict = if let Owner::Other(why) = &archive.owner {
                 Verdict::Keep(Keep::NotOurs(why.clone()))
+            } else if archive.owner == Owner::Partial {
+                Verdict::Keep(Keep::Partial)
             } else if let Some((_, what)) = protected.iter().find(|(p, _)| *p == archive.path) {
                 kept += 1;
                 newest_seen = true;

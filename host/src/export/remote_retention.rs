@@ -12,7 +12,7 @@ use sauvegarde_plugin_api::{ErrorKind, PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
 use crate::history::History;
-use crate::naming::parse_archive_name;
+use crate::naming::{parse_archive_name, PARTIAL_SUFFIX};
 use crate::retention::{self, Archive, Decision, Owner, Policy};
 use crate::worker::WorkerDestination;
 
@@ -60,17 +60,23 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
     }
 }
 
-/// The files of the job's name pattern among `files`, with their owners, newest first.
+/// The files of the job's name pattern among `files`, with their owners, newest first;
+/// an upload's temporary file left behind (`<archive>.partial`) is listed too, never deleted
+/// here (the exporter removes its own stale ones at its next upload).
 pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
+    let parse = |name: &str| parse_archive_name(name, &scope.job.database, scope.job.format);
     let mut archives: Vec<Archive> = files
         .iter()
         .filter_map(|f| {
-            parse_archive_name(f.name(), &scope.job.database, scope.job.format).map(|time| {
-                Archive {
-                    path: PathBuf::from(f.name()),
-                    time,
-                    owner: remote_owner(scope, f),
-                }
+            let name = f.name();
+            let (time, owner) = match parse(name) {
+                Some(time) => (time, remote_owner(scope, f)),
+                None => (parse(name.strip_suffix(PARTIAL_SUFFIX)?)?, Owner::Partial),
+            };
+            Some(Archive {
+                path: PathBuf::from(name),
+                time,
+                owner,
             })
         })
         .collect();
@@ -285,6 +291,10 @@ mod tests {
         assert_eq!(
             verdict("prod_2024-01-01_00-00-00.zip"),
             Verdict::Delete(Delete::BeyondCount(2))
+        );
+        assert_eq!(
+            verdict("prod_2024-01-01_00-00-00.zip.partial"),
+            Verdict::Keep(Keep::Partial)
         );
     }
 
