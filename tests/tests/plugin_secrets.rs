@@ -122,7 +122,8 @@ fn secrets_a_plugin_declares_are_masked_in_config_show_logs_errors_and_history()
     let archive = w.dir.path().join("x_2026-01-02_03-04-05.zip");
     std::fs::write(&archive, b"not really a zip").unwrap();
     let out = w.run(&["export", "j", archive.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A failed upload: exit 3 (the exit code table).
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("probe upload refused with key=***"), "{all}");
     assert_masked("export output", &all);
