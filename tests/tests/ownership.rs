@@ -257,6 +257,9 @@ fn two_hosts_sharing_one_sftp_directory_never_prune_each_other() {
     }
     let remote = |n: &str| sshd.data_dir().join(n).exists();
     assert!(first_names.iter().all(|n| remote(n)));
+    // Two hosts backing up in the same second would upload the same name (each host only
+    // sees its own directory): start the second host's backups in another second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let s1 = name_of(&w.backup(&second, "prod"));
     let s2 = name_of(&w.backup(&second, "prod"));
     for n in &first_names {
