@@ -7,6 +7,7 @@ pub mod apache;
 pub mod build;
 pub mod cli;
 pub mod files;
+pub mod http_tap;
 pub mod net;
 pub mod odoo_world;
 pub mod process;
