@@ -498,7 +498,7 @@ fn retention_keeps_count_of_encrypted_archives_and_never_deletes_an_unknown_one(
 
 #[test]
 fn invalid_recipients_are_configuration_errors_naming_the_key() {
-    let w = World::new(1);
+    let w = World::new(50);
     let (_, recipient) = age_keygen(w.dir.path(), "key.txt");
     let recipients = w.path("recipients.txt");
     std::fs::write(&recipients, format!("{recipient}\nnot-a-key\n")).unwrap();
