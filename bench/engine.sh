@@ -10,7 +10,9 @@
 #
 # SIZE: small (256 MiB), medium (1 GiB), large (4 GiB), or a number of MiB; 40 % of it is
 # database (as pg_dump text), 60 % filestore. WHO: `all`, or `engine` to run sauvegarde
-# alone (the RSS comparison across sizes). Set BENCH_DIR=/some/dir to keep the cluster and
+# alone (the RSS comparison across sizes), or `encrypt` to run sauvegarde with and without
+# `encrypt` (an age X25519 recipient made by age-keygen), alternating: the encryption
+# overhead (goal <= 10 % wall time) and its peak RSS. Set BENCH_DIR=/some/dir to keep the cluster and
 # workload there and reuse them on the next run (otherwise a temp dir, removed at the end).
 # PERF=1 records `perf record -a -g` of each engine run into /tmp/sauvegarde-engine.perf.N
 # (linux-perf package; timings then include perf's overhead).
@@ -72,6 +74,14 @@ pg_dump = "$PG/pg_dump"
 filestore = "$T/filestore"
 TOML
 
+if [ "$WHO" = encrypt ]; then
+    command -v age-keygen >/dev/null || { echo "needs age-keygen: apt-get install age" >&2; exit 1; }
+    rm -f "$T/age-key.txt"; age-keygen -o "$T/age-key.txt" 2>/dev/null
+    sed -e "s|^backup_dir = .*|backup_dir = \"$T/out/encrypted\"|" \
+        -e "s|^state_dir = .*|state_dir = \"$T/state-encrypted\"|" "$T/sauvegarde.toml" > "$T/encrypted.toml"
+    echo "encrypt = { recipients = [\"$(age-keygen -y "$T/age-key.txt")\"] }" >> "$T/encrypted.toml"
+fi
+
 run() {  # run NAME ROUND COMMAND...: times one run, records the archive size, cleans up
     local name=$1 round=$2; shift 2
     rm -rf "$T/out/$name"; mkdir -p "$T/out/$name"
@@ -88,6 +98,7 @@ engine() {
     [ -z "${PERF:-}" ] || profile=(perf record -q -a -g -o "$PERF_DATA.$1" --)
     run sauvegarde "$1" "${profile[@]}" "$BIN" --config "$T/sauvegarde.toml" backup --no-export bench
 }
+encrypted() { run encrypted "$1" "$BIN" --config "$T/encrypted.toml" backup --no-export bench; }
 odoo() { run odoo "$1" python3 "$ROOT/bench/odoo_baseline.py" "$DB" "$T/filestore" "$T/out/odoo/$DB.zip"; }
 floor() {
     run floor "$1" bash -c 'pg_dump --no-owner "$1" > /dev/null && tar cf - -C "$2" . | cat > /dev/null' \
@@ -96,6 +107,8 @@ floor() {
 
 if [ "$WHO" = engine ]; then
     ORDER=(engine)
+elif [ "$WHO" = encrypt ]; then
+    ORDER=(engine encrypted)
 else
     ORDER=(odoo floor engine)
 fi
@@ -129,7 +142,7 @@ for f in sorted(os.listdir(times)):
 med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
 print(f"\nworkload {mib} MiB, medians of {len(next(iter(runs.values())))} rounds:")
 print(f"{'':12} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13} {'archive MiB':>12}")
-for n in ("odoo", "floor", "sauvegarde"):
+for n in ("odoo", "floor", "sauvegarde", "encrypted"):
     if n in med:
         m = med[n]
         print(f"{n:12} {m['wall']:8.2f} {m['cpu']:8.2f} {m['rss']:13.1f} {m['size']:12.1f}")
@@ -140,4 +153,9 @@ if "odoo" in med:
     print(f"wall vs floor (goal <= 1.30): {s['wall'] / f['wall']:.2f}")
     print(f"archive vs Odoo (goal <= 1.02): {s['size'] / a['size']:.3f}")
 print(f"peak RSS (goal <= 64 MiB): {s['rss']:.1f} MiB")
+if "encrypted" in med:
+    e = med["encrypted"]
+    print(f"encrypted wall vs plain (goal <= 1.10): {e['wall'] / s['wall']:.3f}")
+    print(f"encrypted cpu vs plain: {e['cpu'] / s['cpu']:.3f}")
+    print(f"encrypted peak RSS (goal <= 64 MiB): {e['rss']:.1f} MiB")
 PY

@@ -135,6 +135,11 @@ pub enum Command {
         /// Stable JSON output.
         #[arg(long)]
         json: bool,
+        /// Decrypt an age-encrypted archive (.zip.age, .dump.age) with this identity file
+        /// (age X25519 key or unencrypted SSH private key) and run every check on it.
+        /// Without it, an encrypted archive gets only the checks that need no key.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         /// Where the test restore goes.
         #[command(flatten)]
         target: PgTargetArgs,
@@ -183,6 +188,11 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Identity file (age X25519 key or unencrypted SSH private key) for an
+        /// age-encrypted archive: it is decrypted and authenticated whole into a private
+        /// temporary directory before anything is created.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         /// Where the database goes.
         #[command(flatten)]
         target: PgTargetArgs,

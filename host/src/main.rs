@@ -60,6 +60,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             restore,
             strict,
             json,
+            identity,
             target,
         } => commands::verify::run(
             files,
@@ -68,6 +69,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
                 restore: *restore,
                 strict: *strict,
                 json: *json,
+                identity: identity.as_deref(),
                 target,
             },
         ),
@@ -81,6 +83,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             download_dir,
             no_verify,
             json,
+            identity,
             target,
         } => commands::restore::run(
             files,
@@ -94,6 +97,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
                 download_dir: download_dir.as_ref(),
                 no_verify: *no_verify,
                 json: *json,
+                identity: identity.as_deref(),
                 target,
             },
         ),

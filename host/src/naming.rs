@@ -1,5 +1,7 @@
 //! Archive file names: `<database>_<YYYY-MM-DD_HH-MM-SS>.<zip|dump>` in UTC, the pattern of
-//! Odoo's database manager, and parsing them back for retention.
+//! Odoo's database manager, with `.age` appended when the job encrypts, and parsing them
+//! back for retention (both forms: a job that turned encryption on or off still sees its
+//! older archives).
 
 use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
 
@@ -20,13 +22,27 @@ pub fn archive_name(database: &str, at: Timestamp, format: ArchiveFormat) -> Str
     )
 }
 
+/// The name of an archive encrypted with age: `<name>.age`.
+pub fn encrypted_name(name: &str) -> String {
+    format!("{name}{}", crate::crypt::AGE_SUFFIX)
+}
+
+/// Whether `file_name` is an age-encrypted archive name (ends in `.age`).
+pub fn is_encrypted_name(file_name: &str) -> bool {
+    file_name.ends_with(crate::crypt::AGE_SUFFIX)
+}
+
 /// The time encoded in `file_name` when it is an archive of `database` in `format`,
-/// `None` for any other file (foreign files, partial archives, other databases).
+/// encrypted (`.age`) or not, `None` for any other file (foreign files, partial archives,
+/// other databases).
 pub fn parse_archive_name(
     file_name: &str,
     database: &str,
     format: ArchiveFormat,
 ) -> Option<Timestamp> {
+    let file_name = file_name
+        .strip_suffix(crate::crypt::AGE_SUFFIX)
+        .unwrap_or(file_name);
     let rest = file_name.strip_prefix(database)?.strip_prefix('_')?;
     let stamp = rest.strip_suffix(format.extension())?.strip_suffix('.')?;
     // Exactly the pattern: `2024-01-31_23-59-59` is 19 characters.
@@ -57,9 +73,30 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_names_are_this_tools_archives_too() {
+        let at: Timestamp = "2024-03-05T07:08:09Z".parse().unwrap();
+        let name = encrypted_name(&archive_name("prod", at, ArchiveFormat::Zip));
+        assert_eq!(name, "prod_2024-03-05_07-08-09.zip.age");
+        assert!(is_encrypted_name(&name));
+        assert_eq!(
+            parse_archive_name(&name, "prod", ArchiveFormat::Zip),
+            Some(at)
+        );
+        let dump = encrypted_name(&archive_name("prod", at, ArchiveFormat::Dump));
+        assert_eq!(
+            parse_archive_name(&dump, "prod", ArchiveFormat::Dump),
+            Some(at)
+        );
+        assert_eq!(parse_archive_name(&dump, "prod", ArchiveFormat::Zip), None);
+    }
+
+    #[test]
     fn foreign_names_are_rejected() {
         for name in [
             "prod_2024-03-05_07-08-09.zip.partial",
+            "prod_2024-03-05_07-08-09.zip.age.partial",
+            "prod_2024-03-05_07-08-09.age",
+            "prod_2024-03-05_07-08-09.zip.age.age",
             "prod_2024-03-05_07-08-09.dump",
             "prod2_2024-03-05_07-08-09.zip",
             "prod_staging_2024-03-05_07-08-09.zip",

@@ -11,6 +11,8 @@ const LIMIT32: u64 = 0xFFFF_FFFF;
 const ZIP64_EXTRA: u16 = 0x0001;
 /// General purpose flag: the name is UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;
+/// General purpose flag: CRC and sizes follow the data in a data descriptor.
+const FLAG_DESCRIPTOR: u16 = 1 << 3;
 /// Made by: Unix (3), in the high byte.
 const MADE_BY_UNIX: u16 = 3 << 8;
 /// Regular file, rw-r--r--, in the high half of the external attributes.
@@ -37,15 +39,32 @@ pub struct Member {
     pub offset: u64,
     /// The local header carries a ZIP64 extra field (sizes may pass 4 GiB).
     pub zip64: bool,
+    /// Written in one pass: the local header has zero CRC and sizes, and a data
+    /// descriptor follows the data (flag bit 3).
+    pub descriptor: bool,
 }
 
 impl Member {
     fn flags(&self) -> u16 {
-        if self.name.is_ascii() {
-            0
+        let utf8 = if self.name.is_ascii() { 0 } else { FLAG_UTF8 };
+        let descriptor = if self.descriptor { FLAG_DESCRIPTOR } else { 0 };
+        utf8 | descriptor
+    }
+
+    /// The data descriptor written after the data of a one-pass entry: signature, CRC,
+    /// then the sizes, 8 bytes each when the local header has a ZIP64 extra field.
+    pub fn data_descriptor(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(24);
+        put32(&mut b, 0x0807_4b50);
+        put32(&mut b, self.crc);
+        if self.zip64 {
+            put64(&mut b, self.compressed);
+            put64(&mut b, self.uncompressed);
         } else {
-            FLAG_UTF8
+            put32(&mut b, self.compressed as u32);
+            put32(&mut b, self.uncompressed as u32);
         }
+        b
     }
 
     /// Whether the sizes fit the local header as it was laid out.
@@ -206,6 +225,7 @@ mod tests {
             uncompressed: 20,
             offset: 0,
             zip64,
+            descriptor: false,
         }
     }
 
@@ -218,6 +238,19 @@ mod tests {
             m.uncompressed = 3_500_000_000;
             assert_eq!(m.local_header().len(), before);
         }
+    }
+
+    #[test]
+    fn data_descriptors_follow_the_zip64_choice_of_the_local_header() {
+        let mut m = member(false);
+        m.descriptor = true;
+        assert_eq!(m.data_descriptor().len(), 16);
+        assert_eq!(
+            m.local_header()[6..8],
+            (FLAG_DESCRIPTOR | FLAG_UTF8).to_le_bytes()
+        );
+        m.zip64 = true;
+        assert_eq!(m.data_descriptor().len(), 24);
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! The streaming ZIP writer: `dump.sql` from a reader (pg_dump's stdout), then the
 //! filestore files, then `manifest.json`. Data is cut into blocks compressed on all cores
 //! ([`super::parallel`]) and written in order; at most `2 × threads + 2` blocks are held,
-//! so memory does not depend on the archive size. Each local header is written with zero
-//! sizes and rewritten in place when its entry is complete (no data descriptors).
+//! so memory does not depend on the archive size. Into a plain file, each local header is
+//! written with zero sizes and rewritten in place when its entry is complete (no data
+//! descriptors). Into a one-pass stream (the age encryptor, [`ZipArchiveWriter::new_stream`])
+//! nothing can be rewritten: each entry is followed by a data descriptor (flag bit 3) with
+//! its CRC and sizes, which the central directory repeats (Python's zipfile, hence Odoo,
+//! reads the central directory).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -55,9 +59,45 @@ struct Open {
     crc: Crc,
 }
 
+/// Where the archive's bytes go.
+enum Target {
+    /// A file: local headers are rewritten in place.
+    File(File),
+    /// A one-pass stream (encrypting): data descriptors.
+    Stream(crate::crypt::EncryptingFile),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Target::File(f) => f.write(buf),
+            Target::Stream(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Target::File(f) => f.flush(),
+            Target::Stream(s) => s.flush(),
+        }
+    }
+}
+
+impl Seek for Target {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Target::File(f) => f.seek(to),
+            Target::Stream(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a streamed archive cannot seek",
+            )),
+        }
+    }
+}
+
 /// A ZIP archive being written to a file.
 pub struct ZipArchiveWriter {
-    out: Counting<BufWriter<File>>,
+    out: Counting<BufWriter<Target>>,
     pos: u64,
     written: Arc<AtomicU64>,
     dos_time: u16,
@@ -79,7 +119,21 @@ pub struct ZipArchiveWriter {
 impl ZipArchiveWriter {
     /// Starts an archive in `file`; entries get the modification time `time`.
     pub fn new(file: File, time: DateTime) -> Self {
-        let out = Counting::new(BufWriter::with_capacity(super::CHUNK, file));
+        Self::with_target(Target::File(file), time)
+    }
+
+    /// Starts an archive written in one pass into the encrypting `stream` (data
+    /// descriptors, nothing rewritten).
+    pub fn new_stream(stream: crate::crypt::EncryptingFile, time: DateTime) -> Self {
+        Self::with_target(Target::Stream(stream), time)
+    }
+
+    fn streaming(&self) -> bool {
+        matches!(self.out.get_ref().get_ref(), Target::Stream(_))
+    }
+
+    fn with_target(target: Target, time: DateTime) -> Self {
+        let out = Counting::new(BufWriter::with_capacity(super::CHUNK, target));
         let written = out.counter();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -198,14 +252,20 @@ impl ZipArchiveWriter {
         self.write(&central)?;
         let end = end_records(self.entries, cd_offset, central.len() as u64, self.pos);
         self.write(&end)?;
-        self.out
+        let target = self
+            .out
             .into_inner()
             .into_inner()
-            .map_err(|e| ArchiveError::Write(e.into_error()))
+            .map_err(|e| ArchiveError::Write(e.into_error()))?;
+        match target {
+            Target::File(file) => Ok(file),
+            Target::Stream(stream) => stream.finish().map_err(ArchiveError::Write),
+        }
     }
 
     fn member(&self, name: &str, method: u16, zip64: bool) -> Member {
         Member {
+            descriptor: self.streaming(),
             name: name.to_string(),
             method,
             dos_time: self.dos_time,
@@ -311,11 +371,15 @@ impl ZipArchiveWriter {
                             member.name
                         )));
                     }
-                    self.out
-                        .seek(SeekFrom::Start(member.offset))
-                        .and_then(|_| self.out.write_all(&member.local_header()))
-                        .and_then(|_| self.out.seek(SeekFrom::Start(self.pos)))
-                        .map_err(ArchiveError::Write)?;
+                    if member.descriptor {
+                        self.write(&member.data_descriptor())?;
+                    } else {
+                        self.out
+                            .seek(SeekFrom::Start(member.offset))
+                            .and_then(|_| self.out.write_all(&member.local_header()))
+                            .and_then(|_| self.out.seek(SeekFrom::Start(self.pos)))
+                            .map_err(ArchiveError::Write)?;
+                    }
                     self.central.extend_from_slice(&member.central_header());
                     self.entries += 1;
                 }
@@ -330,7 +394,10 @@ impl ZipArchiveWriter {
         // Everything before the BufWriter's buffer is in the page cache already.
         let end = self.pos.saturating_sub(super::CHUNK as u64);
         if end >= self.writeback_from + WRITEBACK {
-            start_writeback(self.out.get_ref().get_ref(), self.writeback_from, end);
+            // A stream's file offsets are not the archive's: the OS writes it back alone.
+            if let Target::File(file) = self.out.get_ref().get_ref() {
+                start_writeback(file, self.writeback_from, end);
+            }
             self.writeback_from = end;
         }
         Ok(())
@@ -549,6 +616,88 @@ mod tests {
             String::from_utf8_lossy(&out.stdout).trim(),
             format!("{size} {size} True b'{{}}'")
         );
+    }
+
+    /// Written through the age encryptor (one pass, data descriptors): once decrypted, the
+    /// zip crate and Python's zipfile (Odoo's restore) read every entry back, and the file
+    /// on disk never held the ZIP signature.
+    #[test]
+    fn a_streamed_encrypted_archive_decrypts_to_a_zip_python_reads() {
+        use age::secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let identity = age::x25519::Identity::generate();
+        let key = dir.path().join("key.txt");
+        std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
+        let config = crate::config::EncryptConfig {
+            recipients: vec![identity.to_public().to_string()],
+            recipients_file: None,
+        };
+        let recipients = crate::crypt::Recipients::from_config(&config).unwrap();
+        let files = [("ab/text", prose(BLOCK + 99)), ("cd/noise", noise(5000))];
+        let mut entries = Vec::new();
+        for (relative, data) in &files {
+            let path = dir.path().join("fs").join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+            entries.push(Entry {
+                path,
+                relative: relative.to_string(),
+            });
+        }
+        let dump = prose(2 * BLOCK + 5);
+        let archive = dir.path().join("a.zip.age");
+        let cancel = CancelFlag::new();
+        let ctx = WriteContext {
+            cancel: &cancel,
+            progress: None,
+        };
+        let time = DateTime::from_date_and_time(2024, 5, 6, 7, 8, 10).unwrap();
+        let stream =
+            crate::crypt::EncryptingFile::new(File::create(&archive).unwrap(), &recipients)
+                .unwrap();
+        let mut zip = ZipArchiveWriter::new_stream(stream, time);
+        zip.add_stream("dump.sql", &mut &dump[..], &ctx).unwrap();
+        zip.add_filestore(&entries, &ctx).unwrap();
+        zip.add_bytes("manifest.json", b"{}").unwrap();
+        zip.finish().unwrap();
+
+        let on_disk = std::fs::read(&archive).unwrap();
+        assert!(on_disk.starts_with(crate::crypt::AGE_MAGIC));
+        assert!(!on_disk.windows(4).any(|w| w == b"PK\x03\x04"));
+        let ids = crate::crypt::load_identities(&key).unwrap();
+        let plain = crate::crypt::decrypt_to_temp(&archive, &ids, &cancel).unwrap();
+        let mut read = ::zip::ZipArchive::new(File::open(plain.path()).unwrap()).unwrap();
+        let mut expect = vec![("dump.sql".to_string(), dump.clone())];
+        for (relative, data) in &files {
+            expect.push((format!("filestore/{relative}"), data.clone()));
+        }
+        expect.push(("manifest.json".into(), b"{}".to_vec()));
+        for (name, data) in &expect {
+            let mut entry = read.by_name(name).unwrap();
+            let mut back = Vec::new();
+            entry.read_to_end(&mut back).unwrap();
+            assert!(back == *data, "{name} differs");
+        }
+        let script = "import sys, zipfile, zlib\n\
+                      z = zipfile.ZipFile(sys.argv[1])\n\
+                      assert z.testzip() is None\n\
+                      print(len(z.read('dump.sql')), sorted(z.namelist()))";
+        let out = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(plain.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!(
+                "{} ['dump.sql', 'filestore/ab/text', 'filestore/cd/noise', 'manifest.json']",
+                dump.len()
+            )
+        );
+        let temp = plain.dir().to_path_buf();
+        drop(plain);
+        assert!(!temp.exists(), "the decrypted copy is removed on drop");
     }
 
     #[test]

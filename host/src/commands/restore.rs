@@ -36,6 +36,8 @@ pub struct RestoreArgs<'a> {
     pub no_verify: bool,
     /// JSON output.
     pub json: bool,
+    /// Identity file for an age-encrypted archive.
+    pub identity: Option<&'a Path>,
     /// Connection options.
     pub target: &'a PgTargetArgs,
 }
@@ -203,15 +205,33 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
             archive.display()
         )));
     }
+    // An encrypted archive is decrypted whole (every chunk authenticated) into a private
+    // temporary directory before anything is created; removed when `plaintext` drops.
+    let plaintext = if super::verify::is_encrypted(archive)? {
+        let Some(identity) = args.identity else {
+            return Err(CliError::usage(format!(
+                "{} is encrypted with age: give --identity FILE (the age or SSH private key of one of its recipients)",
+                archive.display()
+            )));
+        };
+        let identities = crate::crypt::load_identities(identity).map_err(CliError::usage)?;
+        let plain = crate::crypt::decrypt_to_temp(archive, &identities, &cancel)
+            .map_err(|e| CliError::failed(format!("{e}; nothing was restored")))?;
+        tracing::info!(archive = %archive.display(), "decrypted and authenticated");
+        Some(plain)
+    } else {
+        None
+    };
     let history = open_history(&config);
     let verify = (!args.no_verify).then(|| VerifyOptions {
         pg_restore: &setup.server.pg_restore,
         history: history.as_ref(),
         strict: false,
         cancel: &cancel,
+        encrypted: plaintext.as_ref().map(|_| archive),
     });
     let outcome = crate::restore::run(&RestoreRequest {
-        archive,
+        archive: plaintext.as_ref().map_or(archive, |p| p.path()),
         database: args.database,
         server: &setup.server,
         filestore,

@@ -6,8 +6,15 @@ use super::restore::{open_history, setup};
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
+use crate::crypt::{decrypt_to_temp, load_identities};
 use crate::restore::scratch;
-use crate::verify::{checks, verify_archive, Status, VerifyError, VerifyOptions};
+use crate::verify::{checks, encrypted, verify_archive, Status, VerifyError, VerifyOptions};
+
+/// Whether `archive` is age-encrypted (read errors are usage errors: the path is the user's).
+pub fn is_encrypted(archive: &Path) -> Result<bool, CliError> {
+    crate::crypt::is_age_file(archive)
+        .map_err(|e| CliError::usage(format!("{}: {e}", archive.display())))
+}
 
 /// The arguments of `verify`.
 pub struct VerifyArgs<'a> {
@@ -19,6 +26,8 @@ pub struct VerifyArgs<'a> {
     pub strict: bool,
     /// JSON output.
     pub json: bool,
+    /// Identity file for an age-encrypted archive.
+    pub identity: Option<&'a Path>,
     /// Where the test restore goes.
     pub target: &'a PgTargetArgs,
 }
@@ -37,20 +46,57 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
     let history = open_history(&config);
+    let verify_err = |e: VerifyError| match e {
+        VerifyError::Open { .. } => CliError::usage(e),
+        VerifyError::Interrupted { .. } => CliError::failed(e),
+    };
     let options = VerifyOptions {
         pg_restore: &setup.server.pg_restore,
         history: history.as_ref(),
         strict: args.strict,
         cancel: &cancel,
+        encrypted: None,
     };
-    let mut report = verify_archive(args.archive, &options).map_err(|e| match e {
-        VerifyError::Open { .. } => CliError::usage(e),
-        VerifyError::Interrupted { .. } => CliError::failed(e),
-    })?;
+    // An encrypted archive with an identity: decrypted whole (and so authenticated) into a
+    // private temporary directory, removed when `plaintext` is dropped.
+    let plaintext = match args.identity {
+        Some(identity) if is_encrypted(args.archive)? => {
+            let identities = load_identities(identity).map_err(CliError::usage)?;
+            match decrypt_to_temp(args.archive, &identities, &cancel) {
+                Ok(p) => Ok(Some(p)),
+                Err(e @ crate::crypt::DecryptError::Interrupted { .. }) => {
+                    return Err(CliError::failed(e))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        _ => Ok(None),
+    };
+    let mut report = match &plaintext {
+        Ok(Some(plain)) => {
+            let bytes = std::fs::metadata(plain.path()).map_or(0, |m| m.len());
+            let inner = verify_archive(
+                plain.path(),
+                &VerifyOptions {
+                    encrypted: Some(args.archive),
+                    ..options
+                },
+            )
+            .map_err(verify_err)?;
+            encrypted::as_encrypted(inner, args.archive, bytes)
+        }
+        Ok(None) => verify_archive(args.archive, &options).map_err(verify_err)?,
+        Err(why) => encrypted::verify_without_plaintext(args.archive, &options, Some(why.clone()))
+            .map_err(verify_err)?,
+    };
+    let restorable = match &plaintext {
+        Ok(Some(plain)) => plain.path(),
+        _ => args.archive,
+    };
     if args.restore {
         match report.format {
             Some(format) if report.ok => {
-                match scratch::test_restore(&setup.server, args.archive, format, &cancel) {
+                match scratch::test_restore(&setup.server, restorable, format, &cancel) {
                     Ok(tables) => {
                         report.push(
                             "restore",
@@ -65,6 +111,11 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
                     Err(e) => report.push("restore", Status::Failed, e.to_string()),
                 }
             }
+            None if report.ok && report.encrypted => report.push(
+                "restore",
+                Status::Skipped,
+                "no test restore: the archive is encrypted and no --identity was given",
+            ),
             _ => report.push(
                 "restore",
                 Status::Skipped,

@@ -380,6 +380,9 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             }
         }
     }
+    if let Some(encrypt) = &job.encrypt {
+        errors.extend(validate_encrypt(figment, id, encrypt));
+    }
     for (name, dest) in &job.destinations {
         let dkey = key(&format!("destinations.{name}"));
         if dest.kind.trim().is_empty() {
@@ -403,6 +406,45 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 "must be at least 1 (seconds)",
             ));
         }
+    }
+    errors
+}
+
+/// The job's `encrypt` table: every recipient parses, the file is readable and valid, and
+/// there is at least one recipient.
+fn validate_encrypt(
+    figment: &Figment,
+    id: &str,
+    encrypt: &super::EncryptConfig,
+) -> Vec<ConfigError> {
+    use crate::crypt::recipients::{check_file, parse_recipient};
+    let mut errors = Vec::new();
+    for (i, text) in encrypt.recipients.iter().enumerate() {
+        if let Err(e) = parse_recipient(text) {
+            errors.push(error_at(
+                figment,
+                &format!("jobs.{id}.encrypt.recipients[{i}]"),
+                e.to_string(),
+            ));
+        }
+    }
+    let mut from_file = 0;
+    if let Some(path) = &encrypt.recipients_file {
+        match check_file(path) {
+            Ok(n) => from_file = n,
+            Err(e) => errors.push(error_at(
+                figment,
+                &format!("jobs.{id}.encrypt.recipients_file"),
+                e.to_string(),
+            )),
+        }
+    }
+    if errors.is_empty() && encrypt.recipients.is_empty() && from_file == 0 {
+        errors.push(error_at(
+            figment,
+            &format!("jobs.{id}.encrypt"),
+            "no recipient: give `recipients` or a `recipients_file` with at least one",
+        ));
     }
     errors
 }

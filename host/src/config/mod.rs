@@ -90,6 +90,19 @@ pub struct JobConfig {
     /// Remote destinations by name.
     #[serde(default)]
     pub destinations: BTreeMap<String, DestinationConfig>,
+    /// Encrypt archives with age to these recipients (`<name>.zip.age`).
+    pub encrypt: Option<EncryptConfig>,
+}
+
+/// A job's `encrypt` table: age recipients (public keys, not secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptConfig {
+    /// `age1…` X25519 recipients and `ssh-ed25519 …`/`ssh-rsa …` public keys.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// A file in age's recipients-file format (one per line, `#` comments).
+    pub recipients_file: Option<PathBuf>,
 }
 
 impl JobConfig {

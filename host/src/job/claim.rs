@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use super::{io_err, partial_path, BackupError};
 use crate::config::ArchiveFormat;
-use crate::naming::archive_name;
+use crate::naming::{archive_name, encrypted_name};
 
 /// How many seconds are tried before giving up (each taken by another run or a stale
 /// partial file).
@@ -33,17 +33,23 @@ pub struct Claim {
     pub file: File,
 }
 
-/// Claims a free archive name for `database` in `dir`, now.
+/// Claims a free archive name for `database` in `dir`, now (`<name>.age` when `encrypted`).
 pub fn claim(
     dir: &std::path::Path,
     job_id: &str,
     database: &str,
     format: ArchiveFormat,
+    encrypted: bool,
 ) -> Result<Claim, BackupError> {
     for _ in 0..ATTEMPTS {
         let now = Timestamp::now();
         let started = Timestamp::from_second(now.as_second()).unwrap_or(now);
         let name = archive_name(database, started, format);
+        let name = if encrypted {
+            encrypted_name(&name)
+        } else {
+            name
+        };
         let final_path = dir.join(&name);
         let partial = partial_path(&final_path);
         match OpenOptions::new()
@@ -90,8 +96,8 @@ mod tests {
     #[test]
     fn two_claims_in_one_second_get_two_names() {
         let dir = tempfile::tempdir().unwrap();
-        let a = claim(dir.path(), "daily", "prod", ArchiveFormat::Zip).unwrap();
-        let b = claim(dir.path(), "hourly", "prod", ArchiveFormat::Zip).unwrap();
+        let a = claim(dir.path(), "daily", "prod", ArchiveFormat::Zip, false).unwrap();
+        let b = claim(dir.path(), "hourly", "prod", ArchiveFormat::Zip, false).unwrap();
         assert_ne!(a.name, b.name);
         assert!(a.partial.exists() && b.partial.exists());
     }
@@ -99,9 +105,9 @@ mod tests {
     #[test]
     fn a_finished_archive_of_this_second_is_not_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let a = claim(dir.path(), "daily", "prod", ArchiveFormat::Zip).unwrap();
+        let a = claim(dir.path(), "daily", "prod", ArchiveFormat::Zip, false).unwrap();
         std::fs::rename(&a.partial, &a.final_path).unwrap();
-        let b = claim(dir.path(), "hourly", "prod", ArchiveFormat::Zip).unwrap();
+        let b = claim(dir.path(), "hourly", "prod", ArchiveFormat::Zip, false).unwrap();
         assert_ne!(a.name, b.name);
         assert!(a.final_path.exists());
     }

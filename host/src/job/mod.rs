@@ -171,6 +171,14 @@ pub enum BackupError {
         /// What went wrong.
         source: ArchiveError,
     },
+    /// The job's `encrypt` recipients cannot be used (the file changed since `config check`).
+    #[error("job `{job}`: `encrypt`: {source}")]
+    Encrypt {
+        /// The job.
+        job: String,
+        /// What is wrong with the recipients.
+        source: crate::crypt::RecipientError,
+    },
     /// Every archive name tried was taken.
     #[error("job `{job}`: no free archive name in {dir} (each second tried was taken by another run or a stale `.partial` file)")]
     NoFreeName {

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use super::{backup_dir, checksum, io_err, job_of, BackupError};
 use crate::config::{ArchiveFormat, Config};
 use crate::history::History;
-use crate::naming::parse_archive_name;
+use crate::naming::{is_encrypted_name, parse_archive_name};
 use crate::ownership::{manifest_owner, ManifestOwner};
 use crate::retention::{self, Archive, Decision, Owner, Policy, Verdict};
 
@@ -44,6 +44,9 @@ pub enum LocalOwner {
     OtherHost,
     /// No proof of anybody: Odoo's own manager, a copy, an older sauvegarde.
     Unknown,
+    /// An age-encrypted archive the history does not know: its manifest cannot be read
+    /// without the identity (which the backup host does not hold), so nobody's proven.
+    Encrypted,
 }
 
 impl LocalOwner {
@@ -56,6 +59,9 @@ impl LocalOwner {
             LocalOwner::Unknown => Owner::Other(
                 "neither the history nor a sauvegarde manifest says this job made it".into(),
             ),
+            LocalOwner::Encrypted => {
+                Owner::Other("encrypted, owner unknown without the identity".into())
+            }
         }
     }
 }
@@ -130,6 +136,7 @@ pub fn local_owner(history: &History, job_id: &str, path: &Path, size: u64) -> L
             _ => LocalOwner::Recorded,
         },
         Ok(Some(row)) => LocalOwner::Job(row.job),
+        Ok(None) if is_encrypted_name(&path.to_string_lossy()) => LocalOwner::Encrypted,
         Ok(None) => match manifest_owner(path) {
             ManifestOwner::Here { job } if job == job_id => LocalOwner::Manifest,
             ManifestOwner::Here { job } => LocalOwner::Job(job),

@@ -52,7 +52,13 @@ pub fn run_backup(
         "cannot create backup directory",
         &dir,
     ))?;
-    let claimed = claim(&dir, job_id, &job.database, job.format)?;
+    let claimed = claim(
+        &dir,
+        job_id,
+        &job.database,
+        job.format,
+        job.encrypt.is_some(),
+    )?;
     let (final_path, partial) = (claimed.final_path.clone(), claimed.partial.clone());
     let id = history.write(|h| {
         h.start_backup(

@@ -1,10 +1,11 @@
 //! Writing one archive under its claimed partial name: pg_dump's output streamed into the
 //! ZIP (or straight to the file for the custom format), the filestore, the manifest with
 //! its ownership record; then fsync, checksum, rename to the final name, fsync of the
-//! directory.
+//! directory. With `encrypt`, every byte goes through the age encryptor before it reaches
+//! the partial file: no plaintext archive ever exists on disk.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -15,10 +16,43 @@ use crate::archive::zip::ZipArchiveWriter;
 use crate::archive::{copy_stream, ArchiveError, WriteContext};
 use crate::cancel::CancelFlag;
 use crate::config::{ArchiveFormat, JobConfig};
+use crate::crypt::{EncryptingFile, Recipients};
 use crate::dump::query::{self, DatabaseInfo, QueryError};
 use crate::dump::{spawn_pg_dump, Connection, DumpFormat, PgTools};
 use crate::filestore;
 use crate::odoo_conf::OdooConf;
+
+/// The claimed partial file, in clear or behind the age encryptor.
+enum Out {
+    Plain(File),
+    Encrypted(EncryptingFile),
+}
+
+impl Out {
+    /// Completes the stream (age's last chunk) and returns the file.
+    fn finish(self) -> std::io::Result<File> {
+        match self {
+            Out::Plain(file) => Ok(file),
+            Out::Encrypted(stream) => stream.finish(),
+        }
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::Plain(f) => f.write(buf),
+            Out::Encrypted(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Plain(f) => f.flush(),
+            Out::Encrypted(s) => s.flush(),
+        }
+    }
+}
 
 /// One backup being written.
 pub(super) struct Run<'a> {
@@ -63,9 +97,27 @@ impl Run<'_> {
             cancel: self.cancel,
             progress: self.options.progress.as_deref(),
         };
+        let out = match &self.job.encrypt {
+            Some(encrypt) => {
+                let recipients =
+                    Recipients::from_config(encrypt).map_err(|source| BackupError::Encrypt {
+                        job: self.job_id.into(),
+                        source,
+                    })?;
+                tracing::info!(
+                    job = self.job_id,
+                    recipients = recipients.len(),
+                    "encrypting with age"
+                );
+                let stream = EncryptingFile::new(file, &recipients)
+                    .map_err(|e| self.err_archive(partial)(ArchiveError::Write(e)))?;
+                Out::Encrypted(stream)
+            }
+            None => Out::Plain(file),
+        };
         let (file, filestore) = match self.job.format {
-            ArchiveFormat::Zip => self.write_zip(file, &tools, &conn, partial, &ctx)?,
-            ArchiveFormat::Dump => (self.write_dump(file, &tools, &conn, partial, &ctx)?, None),
+            ArchiveFormat::Zip => self.write_zip(out, &tools, &conn, partial, &ctx)?,
+            ArchiveFormat::Dump => (self.write_dump(out, &tools, &conn, partial, &ctx)?, None),
         };
         file.sync_all()
             .map_err(|e| self.err_archive(partial)(ArchiveError::Write(e)))?;
@@ -94,7 +146,7 @@ impl Run<'_> {
 
     fn write_zip(
         &self,
-        file: File,
+        out: Out,
         tools: &PgTools,
         conn: &Connection,
         partial: &Path,
@@ -121,7 +173,10 @@ impl Run<'_> {
         let pg_dump_version =
             query::pg_dump_version(&tools.pg_dump, self.cancel).map_err(query_err)?;
         let time = zip_time(self.started);
-        let mut zip = ZipArchiveWriter::new(file, time);
+        let mut zip = match out {
+            Out::Plain(file) => ZipArchiveWriter::new(file, time),
+            Out::Encrypted(stream) => ZipArchiveWriter::new_stream(stream, time),
+        };
 
         tracing::info!(job = self.job_id, pg_dump = %tools.pg_dump.display(), "dumping database {}", self.job.database);
         self.dump_into(tools, conn, DumpFormat::Plain, |stdout| {
@@ -160,7 +215,7 @@ impl Run<'_> {
 
     fn write_dump(
         &self,
-        file: File,
+        out: Out,
         tools: &PgTools,
         conn: &Connection,
         partial: &Path,
@@ -168,17 +223,19 @@ impl Run<'_> {
     ) -> Result<File, BackupError> {
         let mut counting = crate::archive::Counting::new(std::io::BufWriter::with_capacity(
             crate::archive::CHUNK,
-            file,
+            out,
         ));
         let counter = counting.counter();
         self.dump_into(tools, conn, DumpFormat::Custom, |stdout| {
             copy_stream(stdout, "pg_dump output", &mut counting, &counter, ctx)
                 .map_err(self.err_archive(partial))
         })?;
-        counting
+        let out = counting
             .into_inner()
             .into_inner()
-            .map_err(|e| self.err_archive(partial)(ArchiveError::Write(e.into_error())))
+            .map_err(|e| self.err_archive(partial)(ArchiveError::Write(e.into_error())))?;
+        out.finish()
+            .map_err(|e| self.err_archive(partial)(ArchiveError::Write(e)))
     }
 
     /// Runs pg_dump, hands its stdout to `consume`, and checks how it ended. pg_dump is

@@ -49,6 +49,7 @@ pub fn run(
         history: None,
         strict: false,
         cancel,
+        encrypted: None,
     };
     let started = Instant::now();
     let reason = match verify_archive(path, &options) {

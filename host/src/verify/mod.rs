@@ -7,6 +7,7 @@
 pub mod after_backup;
 pub mod checks;
 mod custom;
+pub mod encrypted;
 pub mod meta;
 pub mod names;
 pub mod report;
@@ -55,6 +56,9 @@ pub struct VerifyOptions<'a> {
     pub strict: bool,
     /// Checked between chunks.
     pub cancel: &'a CancelFlag,
+    /// The age-encrypted archive the verified file was decrypted from: its SHA-256 is the
+    /// one the history recorded. `None` for an archive verified as it is on disk.
+    pub encrypted: Option<&'a Path>,
 }
 
 /// The format of `file` from its first bytes (`PK\3\4` or `PGDMP`), else `None`.
@@ -90,6 +94,9 @@ pub fn verify_archive(
         path: path.to_path_buf(),
         source,
     };
+    if options.encrypted.is_none() && crate::crypt::is_age_file(path).map_err(open_err)? {
+        return encrypted::verify_without_plaintext(path, options, None);
+    }
     let mut file = File::open(path).map_err(open_err)?;
     let meta = file.metadata().map_err(open_err)?;
     if !meta.is_file() {
@@ -129,7 +136,11 @@ pub fn verify_archive(
     if options.cancel.is_cancelled() {
         return Err(interrupted(Interrupted));
     }
-    checks::sha256(&mut report, path, options.history);
+    checks::sha256(
+        &mut report,
+        options.encrypted.unwrap_or(path),
+        options.history,
+    );
     Ok(report)
 }
 
@@ -164,6 +175,7 @@ mod tests {
                 history: None,
                 strict: true,
                 cancel: &cancel,
+                encrypted: None,
             },
         )
         .unwrap()
