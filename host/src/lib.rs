@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod disk;
 pub mod dump;
 pub mod export;
 pub mod filestore;
