@@ -43,6 +43,22 @@ impl History {
         Ok(())
     }
 
+    /// Records a backup of `database` that failed before any archive name was claimed
+    /// (its database could not be examined, not enough free space): a `failed` row with
+    /// no file, so `history` and `jobs` show it with the others.
+    pub fn record_failure(
+        &self,
+        job: &str,
+        database: &str,
+        started: &str,
+        message: &str,
+    ) -> Result<i64, HistoryError> {
+        let id = self.start_backup(job, "", std::path::Path::new(""), started)?;
+        self.set_database(id, database)?;
+        self.fail_backup(id, message)?;
+        Ok(id)
+    }
+
     /// Whether `row` is a backup of `database` (its recorded database, else its name).
     pub fn row_is_of(row: &BackupRow, database: &str, format: ArchiveFormat) -> bool {
         match &row.database {

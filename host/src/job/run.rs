@@ -126,12 +126,16 @@ pub fn run_backup(
             }),
         };
         if let Err(e) = &result {
-            tracing::error!(
-                job = job_id,
-                database,
-                "backup failed: {}",
-                crate::redact::scrub(&e.to_string())
-            );
+            let message = crate::redact::scrub(&e.to_string()).into_owned();
+            tracing::error!(job = job_id, database, "backup failed: {message}");
+            if matches!(
+                e,
+                BackupError::Unreachable { .. } | BackupError::NoSpace { .. }
+            ) {
+                // Failed before an archive name was claimed: no row yet.
+                let at = started.round(jiff::Unit::Second).unwrap_or(started);
+                history.write(|h| h.record_failure(job_id, &database, &at.to_string(), &message));
+            }
         }
         run.databases.push(DatabaseRun {
             database,
