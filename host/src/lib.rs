@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod crypt;
 pub mod daemon;
+pub mod disk;
 pub mod dump;
 pub mod export;
 pub mod filestore;

@@ -101,6 +101,17 @@ impl OdooConf {
     }
 }
 
+/// `odoo` with the job's own `data_dir` (which wins over odoo.conf's), if it has one.
+pub fn with_data_dir(odoo: Option<OdooConf>, data_dir: Option<&Path>) -> Option<OdooConf> {
+    match data_dir {
+        Some(d) => Some(OdooConf {
+            data_dir: Some(d.to_path_buf()),
+            ..odoo.unwrap_or_default()
+        }),
+        None => odoo,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use super::{backup_error, exit, load_config, print_stderr, print_text, CliError}
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::config::JobConfig;
 use crate::export::check_destinations;
-use crate::job::{run_backup, BackupOptions};
+use crate::job::{run_backup, BackupOptions, JobRun};
 use crate::notify::{self, Event};
 
 /// What to back up.
@@ -90,42 +90,58 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     // The same notifications as a scheduled run: a backup from cron or a timer that fails
     // must be heard of. Not for one stopped by the user's own Ctrl-C or SIGTERM.
     if !args.no_notify && !cancel.is_cancelled() {
-        let event = Event::for_backup(
-            &config,
-            &job_id,
-            started,
-            clock.elapsed().as_secs_f64(),
-            &result,
-        );
-        notify::send(notify::settings_for(&config, &job_id), &event);
-    }
-    if let Ok(outcome) = &result {
-        if let Some(reason) = &outcome.history_unavailable {
-            print_stderr(&format!(
-                "warning: history unavailable: {reason}; the archive was written, retention was skipped\n"
-            ));
+        let duration = clock.elapsed().as_secs_f64();
+        for event in Event::for_run(&config, &job_id, started, duration, &result) {
+            notify::send(notify::settings_for(&config, &job_id), &event);
         }
     }
-    match result {
-        Ok(outcome) => {
-            print_text(&format!("{}\n", outcome.path.display()))?;
-            if outcome.exports.is_empty() {
-                return Ok(exit::OK);
-            }
-            // stdout holds only the archive path (for scripts); the report goes to stderr.
-            let mut report = summary(&outcome.exports);
-            if outcome.exports_ok() {
+    let run = result.map_err(backup_error)?;
+    report(&run)
+}
+
+/// Prints each archive path on stdout (for scripts), failures and export reports on
+/// stderr; the exit code: 1 when any database failed (the others were still backed up),
+/// else 3 when an export failed, else 0.
+fn report(run: &JobRun) -> Result<i32, CliError> {
+    let several = run.databases.len() > 1;
+    let mut code = exit::OK;
+    let mut failures = Vec::new();
+    for d in &run.databases {
+        match &d.result {
+            Ok(outcome) => {
+                if let Some(reason) = &outcome.history_unavailable {
+                    print_stderr(&format!(
+                        "warning: history unavailable: {reason}; the archive was written, retention was skipped\n"
+                    ));
+                }
+                print_text(&format!("{}\n", outcome.path.display()))?;
+                if outcome.exports.is_empty() {
+                    continue;
+                }
+                // stdout holds only the archive paths; the report goes to stderr.
+                let mut report = summary(&outcome.exports);
+                if !outcome.exports_ok() {
+                    report.push_str(&format!(
+                        "the archive {} is kept; an export failed (exit {})\n",
+                        outcome.path.display(),
+                        exit::EXPORT_FAILED
+                    ));
+                    code = exit::EXPORT_FAILED;
+                }
                 print_stderr(&report);
-                return Ok(exit::OK);
             }
-            report.push_str(&format!(
-                "the archive {} is kept; an export failed (exit {})\n",
-                outcome.path.display(),
-                exit::EXPORT_FAILED
-            ));
-            print_stderr(&report);
-            Ok(exit::EXPORT_FAILED)
+            Err(e) => failures.push(e.to_string()),
         }
-        Err(e) => Err(backup_error(e)),
     }
+    if failures.is_empty() {
+        return Ok(code);
+    }
+    if several {
+        failures.push(format!(
+            "{} of {} databases failed; the others were backed up",
+            failures.len(),
+            run.databases.len()
+        ));
+    }
+    Err(CliError::failed(failures.join("\n")))
 }

@@ -44,14 +44,22 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     // The history is a record, never a gate: without it the export still runs (and its
     // remote retention waits).
     let history = crate::job::JobHistory::open(&config, Some(job_id));
-    let backup_id = history.get().and_then(|h| {
+    let row = history.get().and_then(|h| {
         let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
         h.find_backup(&archive, name)
             .map_err(|e| tracing::warn!("{e}"))
             .ok()
             .flatten()
-            .map(|row| row.id)
     });
+    let backup_id = row.as_ref().map(|r| r.id);
+    // A job of many databases: remote retention looks at the archive's own database (as
+    // the history recorded it); unknown, it deletes nothing there.
+    let config = match row.and_then(|r| r.database) {
+        Some(db) if job.database.fixed().is_none_or(|d| d.len() != 1) => {
+            config.for_database(job_id, &db)
+        }
+        _ => config,
+    };
     let cancel = CancelFlag::new();
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;

@@ -23,6 +23,9 @@ pub struct JobLine {
     pub last: Option<BackupRow>,
     /// Next backup (RFC 3339), `now` when due, `null` when manual or inactive.
     pub next: Option<String>,
+    /// For a job of many databases (a list or `"*"`), the latest backup of each database
+    /// the history knows; empty for a job of one database.
+    pub databases: Vec<BackupRow>,
     /// The latest connection test of each destination (`test <job>`).
     pub tests: Vec<ConnectionTestRow>,
     /// Why the history could not be read, when it could not (then `last` and `tests` are
@@ -58,6 +61,11 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             }
             None => (None, Vec::new()),
         };
+        let databases = match (&history, job.database.fixed()) {
+            (_, Some(d)) if d.len() == 1 => Vec::new(),
+            (Some(h), _) => h.last_per_database(id).unwrap_or_default(),
+            (None, _) => Vec::new(),
+        };
         // The same function the daemon schedules with.
         let now = jiff::Timestamp::now();
         let usable = history.as_ref();
@@ -90,11 +98,12 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
         lines.push(JobLine {
             id: id.clone(),
             name: job.display_name(id).to_string(),
-            database: job.database.clone(),
+            database: job.database.to_string(),
             active: job.active,
             schedule,
             last,
             next,
+            databases,
             tests,
             history_unavailable: None,
         });
@@ -128,6 +137,15 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             last,
             l.next.as_deref().unwrap_or("-")
         ));
+        for r in &l.databases {
+            text.push_str(&format!(
+                "    db {}: {} {} {}\n",
+                r.database.as_deref().unwrap_or("?"),
+                r.state.as_str(),
+                r.started,
+                r.file_name
+            ));
+        }
         for t in &l.tests {
             text.push_str(&format!(
                 "    {} {} tested {}: {}\n",

@@ -35,8 +35,9 @@ pub mod exit {
     pub const TABLE: &str = "\
 Exit codes (every command):
   0  success
-  1  the operation failed: backup, restore (rolled back), test of a destination,
-     prune, a history that cannot be read, an archive that fails verify
+  1  the operation failed: backup (of any database of the job: the others are
+     still backed up), restore (rolled back), test of a destination, prune, a
+     history that cannot be read, an archive that fails verify
   2  usage or configuration error, or a refusal before anything changed: restore of an
      unsafe, altered or oversized archive, or onto an existing database or filestore
   3  the local backup is fine but an export failed (backup, export)";

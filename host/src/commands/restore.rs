@@ -139,13 +139,17 @@ fn filestore_target(args: &RestoreArgs<'_>, setup: &Setup) -> FilestoreTarget {
     if let (Some(_), Some(dir)) = (&args.target.odoo_conf, data_dir) {
         return FilestoreTarget::Dir(under(dir));
     }
+    if let Some(dir) = setup.job.as_ref().and_then(|j| j.data_dir.as_deref()) {
+        return FilestoreTarget::Dir(under(dir));
+    }
     if let Some(job) = &setup.job {
         // `<data_dir>/filestore/<database>`: the new one goes next to it.
+        let database = job.database.name();
         if let Ok(Some(existing)) =
-            crate::filestore::resolve(&job.filestore, &job.database, setup.odoo.as_ref())
+            crate::filestore::resolve(&job.filestore, &database, setup.odoo.as_ref())
         {
             if let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) {
-                if name == job.database.as_str() {
+                if name == database.as_str() {
                     return FilestoreTarget::Dir(parent.join(args.database));
                 }
             }

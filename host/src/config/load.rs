@@ -346,8 +346,19 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             "job ids may only use letters, digits, `_` and `-`",
         ));
     }
-    if job.database.trim().is_empty() {
-        errors.push(error_at(figment, &key("database"), "must not be empty"));
+    if job.database.is_empty() {
+        errors.push(error_at(
+            figment,
+            &key("database"),
+            "must not be empty: a database name, a list of names, or \"*\"",
+        ));
+    }
+    if job.min_free_mib == Some(0) {
+        errors.push(error_at(
+            figment,
+            &key("min_free_mib"),
+            "must be at least 1; omit it for no fixed minimum",
+        ));
     }
     if job.keep_count == Some(0) {
         errors.push(error_at(

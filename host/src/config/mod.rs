@@ -1,6 +1,7 @@
 //! Configuration: the schema (this file), layered loading with figment ([`load`]),
 //! `<secret>_file` indirection ([`secrets`]) and `config show` ([`show`]).
 
+pub mod databases;
 mod load;
 pub mod secrets;
 pub mod show;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use databases::DatabaseSelection;
 pub use load::{load, ConfigError, ConfigErrors, LoadedConfig, Sources};
 
 /// The whole configuration, after merging every source.
@@ -49,8 +51,17 @@ pub struct JobConfig {
     /// Inactive jobs are never scheduled.
     #[serde(default = "defaults::yes")]
     pub active: bool,
-    /// The PostgreSQL database to back up.
-    pub database: String,
+    /// The PostgreSQL database(s) to back up: a name, a list, or `"*"` (every Odoo
+    /// database the connection can see, found at each run).
+    pub database: DatabaseSelection,
+    /// Databases left out, as globs (`test_*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Odoo's data_dir: filestores are `<data_dir>/filestore/<database>` (default: the
+    /// `data_dir` of `odoo_conf`, else Odoo's usual places).
+    pub data_dir: Option<PathBuf>,
+    /// Refuse to start a backup when `backup_dir` has less free space than this (MiB).
+    pub min_free_mib: Option<u64>,
     /// libpq connection settings; libpq defaults when absent.
     pub db_host: Option<String>,
     /// Port of the PostgreSQL server.
@@ -109,6 +120,18 @@ impl JobConfig {
     /// The name shown to users: `name`, or the job id.
     pub fn display_name<'a>(&'a self, id: &'a str) -> &'a str {
         self.name.as_deref().unwrap_or(id)
+    }
+}
+
+impl Config {
+    /// This configuration with job `job_id` narrowed to the one database `database`: the
+    /// engine backs up, retains and exports one database at a time on such a copy.
+    pub fn for_database(&self, job_id: &str, database: &str) -> Config {
+        let mut config = self.clone();
+        if let Some(job) = config.jobs.get_mut(job_id) {
+            job.database = DatabaseSelection::One(database.to_string());
+        }
+        config
     }
 }
 

@@ -44,11 +44,30 @@ pub fn run_job(
     let result = run_backup(&config, &job_id, &options, &cancel);
     let duration = clock.elapsed().as_secs_f64();
     // Stopped by the daemon's shutdown, during the backup or its exports.
-    let cancelled = cancel.is_cancelled() || matches!(result, Err(BackupError::Cancelled { .. }));
-    let ok = result.is_ok();
+    let cancelled = cancel.is_cancelled()
+        || match &result {
+            Err(e) => matches!(e, BackupError::Cancelled { .. }),
+            Ok(run) => run
+                .databases
+                .iter()
+                .any(|d| matches!(d.result, Err(BackupError::Cancelled { .. }))),
+        };
+    let ok = matches!(&result, Ok(run) if run.all_backed_up());
     match &result {
-        Ok(o) => {
-            tracing::info!(job = job_id, archive = %o.path.display(), size = o.size, "scheduled backup done")
+        Ok(run) => {
+            for d in &run.databases {
+                match &d.result {
+                    Ok(o) => {
+                        tracing::info!(job = job_id, database = d.database, archive = %o.path.display(), size = o.size, "scheduled backup done")
+                    }
+                    Err(e) => tracing::error!(
+                        job = job_id,
+                        database = d.database,
+                        "scheduled backup failed: {}",
+                        crate::redact::scrub(&e.to_string())
+                    ),
+                }
+            }
         }
         Err(e) => tracing::error!(
             job = job_id,
@@ -57,8 +76,9 @@ pub fn run_job(
         ),
     }
     if !cancelled {
-        let event = Event::for_backup(&config, &job_id, started, duration, &result);
-        notify::send(notify::settings_for(&config, &job_id), &event);
+        for event in Event::for_run(&config, &job_id, started, duration, &result) {
+            notify::send(notify::settings_for(&config, &job_id), &event);
+        }
     }
     Finished {
         job: job_id,

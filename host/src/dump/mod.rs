@@ -53,7 +53,7 @@ impl Connection {
     pub fn for_job(job: &JobConfig, odoo: Option<&OdooConf>) -> Self {
         let odoo = odoo.cloned().unwrap_or_default();
         Connection {
-            database: job.database.clone(),
+            database: job.database.name(),
             host: job.db_host.clone().or(odoo.db_host),
             port: job.db_port.or(odoo.db_port),
             user: job.db_user.clone().or(odoo.db_user),

@@ -64,7 +64,7 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
 /// an upload's temporary file left behind (`<archive>.partial`) is listed too, never deleted
 /// here (the exporter removes its own stale ones at its next upload).
 pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
-    let parse = |name: &str| parse_archive_name(name, &scope.job.database, scope.job.format);
+    let parse = |name: &str| parse_archive_name(name, &scope.job.database.name(), scope.job.format);
     let mut archives: Vec<Archive> = files
         .iter()
         .filter_map(|f| {
@@ -175,7 +175,7 @@ pub fn adopt_unclaimed(
     let files = destination.list()?;
     let mut adopted = Vec::new();
     for f in &files {
-        if parse_archive_name(f.name(), &scope.job.database, scope.job.format).is_none() {
+        if parse_archive_name(f.name(), &scope.job.database.name(), scope.job.format).is_none() {
             continue;
         }
         let known = matches!(

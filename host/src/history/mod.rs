@@ -2,6 +2,7 @@
 //! per connection test, with a schema version table for migrations.
 
 mod connection_tests;
+mod databases;
 mod exports;
 
 pub use connection_tests::ConnectionTestRow;
@@ -91,7 +92,7 @@ impl HistoryError {
         let disk_full = match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => true,
             Some(rusqlite::ErrorCode::SystemIoFailure) => {
-                path.parent().is_some_and(file_system_full)
+                path.parent().is_some_and(crate::disk::nearly_full)
             }
             _ => false,
         };
@@ -124,21 +125,6 @@ fn writable(path: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// Whether the file system holding `dir` has (almost) no space left.
-fn file_system_full(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: statvfs is plain old data; zeroed is a valid value for it.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `st` a properly sized out-parameter.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return false;
-    }
-    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 64 * 1024
 }
 
 /// State of a backup row.
@@ -199,6 +185,8 @@ pub struct BackupRow {
     pub sha256: Option<String>,
     /// Failure message (or other remark).
     pub message: Option<String>,
+    /// The database backed up (`None` in rows older than the column).
+    pub database: Option<String>,
     /// Process that ran the backup.
     #[serde(skip)]
     pub pid: Option<i64>,
@@ -233,6 +221,8 @@ fn uri_path(path: &Path) -> String {
 pub struct History {
     conn: Connection,
     path: PathBuf,
+    /// Whether `backups.database` exists (a read-only history may predate it).
+    has_database: bool,
 }
 
 /// Now, RFC 3339 UTC with seconds.
@@ -280,6 +270,7 @@ impl History {
             exports::migrate_from_v1(&tx).map_err(err)?;
         }
         tx.execute_batch(exports::SCHEMA).map_err(err)?;
+        databases::migrate(&tx).map_err(err)?;
         if version.is_none_or(|v| v < SCHEMA_VERSION) {
             tx.execute_batch(&format!(
                 "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION});"
@@ -287,7 +278,11 @@ impl History {
             .map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(History { conn, path })
+        Ok(History {
+            conn,
+            path,
+            has_database: true,
+        })
     }
 
     /// Opens the history for reading only: creates, migrates and locks nothing, and works on
@@ -313,7 +308,12 @@ impl History {
             // disk): read it as an immutable file.
             Err(_) => try_open(format!("{uri}?immutable=1")).map_err(err)?,
         };
-        Ok(Some(History { conn, path }))
+        let has_database = databases::has_column(&conn, "backups", "database").map_err(err)?;
+        Ok(Some(History {
+            conn,
+            path,
+            has_database,
+        }))
     }
 
     /// Why this history (opened read-only) could not be written, if it could not: a newer
@@ -340,7 +340,7 @@ impl History {
                 ));
             }
         }
-        if file_system_full(dir) {
+        if crate::disk::nearly_full(dir) {
             return Some(format!(
                 "history database {}: the disk holding the state directory is full",
                 self.path.display()
@@ -516,7 +516,8 @@ impl History {
         params: impl rusqlite::Params,
     ) -> Result<Vec<BackupRow>, HistoryError> {
         let sql = format!(
-            "SELECT id, job, file_name, path, started, finished, state, size, sha256, message, pid FROM backups {tail}"
+            "SELECT id, job, file_name, path, started, finished, state, size, sha256, message, pid, {} FROM backups {tail}",
+            if self.has_database { "database" } else { "NULL" }
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
@@ -533,6 +534,7 @@ impl History {
                     sha256: r.get(8)?,
                     message: r.get(9)?,
                     pid: r.get(10)?,
+                    database: r.get(11)?,
                 })
             })
             .map_err(|e| self.err(e))?;

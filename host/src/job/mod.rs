@@ -12,11 +12,13 @@
 //! - [`prune`]: `prune` locally and on every destination.
 
 mod claim;
+pub mod databases;
 pub mod prune;
 pub mod record;
 pub mod recovery;
 pub mod retention;
 mod run;
+pub mod space;
 mod write;
 
 use std::fs::File;
@@ -41,7 +43,7 @@ pub use prune::{prune, PruneOptions, PruneReport, RemotePrune};
 pub use record::JobHistory;
 pub use recovery::recover_stale;
 pub use retention::apply_retention;
-pub use run::run_backup;
+pub use run::{run_backup, DatabaseRun, JobRun};
 
 /// Options of one backup run.
 #[derive(Clone, Default)]
@@ -200,6 +202,38 @@ pub enum BackupError {
         job: String,
         /// Why.
         reason: String,
+    },
+    /// `database = "*"` listed a database that cannot be examined (connection refused).
+    #[error("job `{job}`: database `{database}` cannot be backed up: {reason}; grant the job's role CONNECT on it, or add it to `exclude`")]
+    Unreachable {
+        /// The job.
+        job: String,
+        /// The database.
+        database: String,
+        /// Why (secrets masked).
+        reason: String,
+    },
+    /// No database to back up: every one excluded, or `"*"` found none.
+    #[error("job `{job}`: no database to back up: `database` = \"{selection}\" with `exclude` leaves none (\"*\" takes only databases with Odoo's `ir_module_module` table that the job's role can see)")]
+    NoDatabase {
+        /// The job.
+        job: String,
+        /// The `database` setting.
+        selection: String,
+    },
+    /// `backup_dir` lacks room for the backup (checked before anything is written).
+    #[error("job `{job}`: database `{database}`: not enough free space in {dir}: {free} free, {needed} needed; nothing was written and older archives were kept — free space, or point `backup_dir` elsewhere")]
+    NoSpace {
+        /// The job.
+        job: String,
+        /// The database.
+        database: String,
+        /// The backup directory.
+        dir: PathBuf,
+        /// Free bytes, readable.
+        free: String,
+        /// Needed bytes, readable, and the rule that asks for them.
+        needed: String,
     },
     /// The history database failed.
     #[error(transparent)]

@@ -71,6 +71,37 @@ pub fn prune(
             reason: history.unavailable().unwrap_or("unknown").to_string(),
         });
     };
+    if job.database.fixed().is_some_and(|d| d.len() == 1) {
+        return prune_database(config, job_id, h, registry, options);
+    }
+    // Many databases: each one's archives apart (retention counts per database).
+    let mut all = PruneReport {
+        adopted: Vec::new(),
+        local: RetentionReport::default(),
+        remote: Vec::new(),
+    };
+    for database in super::databases::known(config, job_id, h) {
+        let narrowed = config.for_database(job_id, &database);
+        let report = prune_database(&narrowed, job_id, h, registry, options)?;
+        all.adopted.extend(report.adopted);
+        all.local.decisions.extend(report.local.decisions);
+        all.local.deleted.extend(report.local.deleted);
+        all.local.adopted.extend(report.local.adopted);
+        all.local.failed.extend(report.local.failed);
+        all.remote.extend(report.remote);
+    }
+    Ok(all)
+}
+
+/// [`prune`] of a job narrowed to one database, the lock held.
+fn prune_database(
+    config: &Config,
+    job_id: &str,
+    h: &crate::history::History,
+    registry: &PluginRegistry,
+    options: PruneOptions,
+) -> Result<PruneReport, BackupError> {
+    let job = job_of(config, job_id)?;
     let adopted = if options.adopt {
         adopt_unclaimed(config, job_id, h, options.dry_run)?
     } else {

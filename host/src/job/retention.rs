@@ -151,7 +151,7 @@ pub fn local_owner(history: &History, job_id: &str, path: &Path, size: u64) -> L
 pub fn survey(config: &Config, job_id: &str, history: &History) -> Result<Vec<Found>, BackupError> {
     let job = job_of(config, job_id)?;
     let dir = backup_dir(config, job);
-    let files = scan(&dir, &job.database, job.format)
+    let files = scan(&dir, &job.database.name(), job.format)
         .map_err(|e| io_err(job_id, "cannot list backup directory", &dir)(e))?;
     Ok(files
         .into_iter()
@@ -276,15 +276,24 @@ fn unchanged_since_written(history: &History, path: &Path) -> Result<(), String>
 /// theirs. Returns how many.
 pub fn adopt_everything(config: &Config, history: &History) -> usize {
     let mut adopted = 0;
-    for job_id in config.jobs.keys() {
-        match survey(config, job_id, history) {
-            Ok(found) => {
-                for f in found.iter().filter(|f| f.owner == LocalOwner::Manifest) {
-                    adopted +=
-                        usize::from(adopt(history, job_id, f, "re-adopted from its manifest"));
+    for (job_id, job) in &config.jobs {
+        let narrowed: Vec<Config> = match job.database.fixed() {
+            Some(d) if d.len() == 1 => vec![config.clone()],
+            _ => super::databases::known(config, job_id, history)
+                .iter()
+                .map(|db| config.for_database(job_id, db))
+                .collect(),
+        };
+        for config in &narrowed {
+            match survey(config, job_id, history) {
+                Ok(found) => {
+                    for f in found.iter().filter(|f| f.owner == LocalOwner::Manifest) {
+                        adopted +=
+                            usize::from(adopt(history, job_id, f, "re-adopted from its manifest"));
+                    }
                 }
+                Err(e) => tracing::warn!(job = job_id, "cannot re-adopt archives: {e}"),
             }
-            Err(e) => tracing::warn!(job = job_id, "cannot re-adopt archives: {e}"),
         }
     }
     adopted

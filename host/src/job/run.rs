@@ -1,12 +1,17 @@
-//! One backup of a job, start to end: lock, claim a name, record the start, write the
-//! archive under its partial name (mode 0600), fsync, rename, fsync the directory, record
-//! size and checksum, local retention, exports. Any failure or cancellation removes the
-//! partial this run created and records the reason. The history is a record, never a gate:
-//! when it is unavailable the archive is still written, and retention waits.
+//! One backup of a job, start to end: lock, find the databases (`database = "*"` lists
+//! them at each run), then for each database in turn: the free-space check, claim a name,
+//! record the start, write the archive under its partial name (mode 0600), fsync, rename,
+//! fsync the directory, record size and checksum, local retention, exports. Any failure or
+//! cancellation removes the partial this run created and records the reason; one
+//! database failing never stops the others. The history is a record, never a gate: when
+//! it is unavailable the archive is still written, and retention waits.
 
 use std::path::Path;
 
+use jiff::Timestamp;
+
 use super::claim::claim;
+use super::databases::{self, Target};
 use super::record::JobHistory;
 use super::recovery::{recover_stale, remove_if_exists};
 use super::retention::{apply_retention, Protect};
@@ -19,13 +24,49 @@ use crate::lock::JobLock;
 use crate::odoo_conf::OdooConf;
 use crate::plugins::PluginRegistry;
 
-/// Runs one backup of `job_id` now.
+/// One run of a job: a result per database, in order.
+#[derive(Debug)]
+pub struct JobRun {
+    /// The job id.
+    pub job: String,
+    /// Each database's backup.
+    pub databases: Vec<DatabaseRun>,
+}
+
+/// The backup of one database within a run.
+#[derive(Debug)]
+pub struct DatabaseRun {
+    /// The database.
+    pub database: String,
+    /// When its backup started.
+    pub started: Timestamp,
+    /// How long it took, seconds.
+    pub duration_secs: f64,
+    /// Its outcome.
+    pub result: Result<BackupOutcome, BackupError>,
+}
+
+impl JobRun {
+    /// Whether every database was backed up (exports aside).
+    pub fn all_backed_up(&self) -> bool {
+        self.databases.iter().all(|d| d.result.is_ok())
+    }
+
+    /// The databases whose backup failed.
+    pub fn failed(&self) -> impl Iterator<Item = &DatabaseRun> {
+        self.databases.iter().filter(|d| d.result.is_err())
+    }
+}
+
+/// Runs one backup of each of `job_id`'s databases now. `Err` when the run could not
+/// start at all (unknown job, lock held, odoo.conf or the database listing unusable);
+/// otherwise each database's own result, a failure of one never stopping the next.
 pub fn run_backup(
     config: &Config,
     job_id: &str,
     options: &BackupOptions,
     cancel: &CancelFlag,
-) -> Result<BackupOutcome, BackupError> {
+) -> Result<JobRun, BackupError> {
     let job = job_of(config, job_id)?;
     // The lock lives in state_dir; a state_dir that cannot even be created fails loudly.
     std::fs::create_dir_all(&config.state_dir).map_err(io_err(
@@ -46,34 +87,106 @@ pub fn run_backup(
         })?),
         None => None,
     };
+    let odoo = crate::odoo_conf::with_data_dir(odoo, job.data_dir.as_deref());
+    let targets = databases::resolve(job_id, job, odoo.as_ref(), cancel)?;
+    if targets.is_empty() {
+        return Err(BackupError::NoDatabase {
+            job: job_id.into(),
+            selection: job.database.to_string(),
+        });
+    }
+    let mut run = JobRun {
+        job: job_id.into(),
+        databases: Vec::new(),
+    };
+    for target in targets {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let started = Timestamp::now();
+        let clock = std::time::Instant::now();
+        let database = target.database().to_string();
+        let result = match target {
+            Target::Ready(db) => {
+                let narrowed = config.for_database(job_id, &db);
+                backup_database(
+                    &narrowed,
+                    job_id,
+                    &db,
+                    odoo.as_ref(),
+                    &mut history,
+                    options,
+                    cancel,
+                )
+            }
+            Target::Unreachable { database, reason } => Err(BackupError::Unreachable {
+                job: job_id.into(),
+                database,
+                reason,
+            }),
+        };
+        if let Err(e) = &result {
+            let message = crate::redact::scrub(&e.to_string()).into_owned();
+            tracing::error!(job = job_id, database, "backup failed: {message}");
+            if matches!(
+                e,
+                BackupError::Unreachable { .. } | BackupError::NoSpace { .. }
+            ) {
+                // Failed before an archive name was claimed: no row yet.
+                let at = started.round(jiff::Unit::Second).unwrap_or(started);
+                history.write(|h| h.record_failure(job_id, &database, &at.to_string(), &message));
+            }
+        }
+        run.databases.push(DatabaseRun {
+            database,
+            started,
+            duration_secs: clock.elapsed().as_secs_f64(),
+            result,
+        });
+    }
+    Ok(run)
+}
+
+/// The backup of one database; `config` is narrowed to it ([`Config::for_database`]).
+fn backup_database(
+    config: &Config,
+    job_id: &str,
+    database: &str,
+    odoo: Option<&OdooConf>,
+    history: &mut JobHistory,
+    options: &BackupOptions,
+    cancel: &CancelFlag,
+) -> Result<BackupOutcome, BackupError> {
+    let job = job_of(config, job_id)?;
     let dir = backup_dir(config, job);
     std::fs::create_dir_all(&dir).map_err(io_err(
         job_id,
         "cannot create backup directory",
         &dir,
     ))?;
-    let claimed = claim(
-        &dir,
-        job_id,
-        &job.database,
-        job.format,
-        job.encrypt.is_some(),
-    )?;
+    let last_size = history
+        .get()
+        .and_then(|h| h.last_good_of(job_id, database, job.format).ok().flatten())
+        .and_then(|row| row.size);
+    super::space::check(job_id, database, &dir, last_size, job.min_free_mib)?;
+    let claimed = claim(&dir, job_id, database, job.format, job.encrypt.is_some())?;
     let (final_path, partial) = (claimed.final_path.clone(), claimed.partial.clone());
     let id = history.write(|h| {
-        h.start_backup(
+        let id = h.start_backup(
             job_id,
             &claimed.name,
             &final_path,
             &claimed.started.to_string(),
-        )
+        )?;
+        h.set_database(id, database)?;
+        Ok(id)
     });
-    tracing::info!(job = job_id, archive = %final_path.display(), "backup started");
+    tracing::info!(job = job_id, database, archive = %final_path.display(), "backup started");
 
     let ctx = Run {
         job_id,
         job,
-        odoo: odoo.as_ref(),
+        odoo,
         options,
         cancel,
         started: claimed.started,
@@ -120,7 +233,6 @@ pub fn run_backup(
         Err(e) => {
             remove_if_exists(&partial);
             let message = crate::redact::scrub(&e.to_string()).into_owned();
-            tracing::error!(job = job_id, "backup failed: {message}");
             if let Some(id) = id {
                 history.write(|h| h.fail_backup(id, &message));
             }

@@ -152,11 +152,13 @@ impl Run<'_> {
         partial: &Path,
         ctx: &WriteContext<'_>,
     ) -> Result<(File, Option<PathBuf>), BackupError> {
-        let filestore = filestore::resolve(&self.job.filestore, &self.job.database, self.odoo)
-            .map_err(|source| BackupError::Filestore {
-                job: self.job_id.into(),
-                source,
-            })?;
+        let filestore =
+            filestore::resolve(&self.job.filestore, &self.job.database.name(), self.odoo).map_err(
+                |source| BackupError::Filestore {
+                    job: self.job_id.into(),
+                    source,
+                },
+            )?;
         // Both run client programs (psql, the configured pg_dump) that are stopped when
         // the backup is cancelled.
         let query_err = |source| match source {
@@ -201,7 +203,7 @@ impl Run<'_> {
         }
         let created = self.started.to_string();
         let manifest = manifest::build(
-            &self.job.database,
+            &self.job.database.name(),
             &info,
             pg_dump_version.as_deref(),
             &created,

@@ -4,9 +4,31 @@ use jiff::Timestamp;
 
 use super::event::{host_name, DestinationState, Event, EventState};
 use crate::config::Config;
-use crate::job::{BackupError, BackupOutcome};
+use crate::job::{BackupError, BackupOutcome, JobRun};
 
 impl Event {
+    /// The notification events of one run of a job: one per database (each names its
+    /// database), or one for a run that could not start.
+    pub fn for_run(
+        config: &Config,
+        job_id: &str,
+        started: Timestamp,
+        duration_secs: f64,
+        result: &Result<JobRun, BackupError>,
+    ) -> Vec<Event> {
+        match result {
+            Ok(run) => run
+                .databases
+                .iter()
+                .map(|d| {
+                    let narrowed = config.for_database(job_id, &d.database);
+                    Event::for_backup(&narrowed, job_id, d.started, d.duration_secs, &d.result)
+                })
+                .collect(),
+            Err(e) => vec![Event::build(config, job_id, started, duration_secs, Err(e))],
+        }
+    }
+
     /// The notification event of one backup result.
     pub fn for_backup(
         config: &Config,
@@ -15,6 +37,17 @@ impl Event {
         duration_secs: f64,
         result: &Result<BackupOutcome, BackupError>,
     ) -> Event {
+        let result = result.as_ref().map_err(|e| e as &dyn std::fmt::Display);
+        Event::build(config, job_id, started, duration_secs, result)
+    }
+
+    fn build(
+        config: &Config,
+        job_id: &str,
+        started: Timestamp,
+        duration_secs: f64,
+        result: Result<&BackupOutcome, &dyn std::fmt::Display>,
+    ) -> Event {
         let job = config.jobs.get(job_id);
         let (state, archive, size, sha256, message) = match result {
             Ok(o) if o.exports_ok() => (
@@ -22,7 +55,11 @@ impl Event {
                 Some(o.path.display().to_string()),
                 Some(o.size),
                 Some(o.sha256.clone()),
-                format!("Backup of job `{job_id}` written to {}.", o.path.display()),
+                format!(
+                    "Backup of job `{job_id}` (database `{}`) written to {}.",
+                    job.map(|j| j.database.to_string()).unwrap_or_default(),
+                    o.path.display()
+                ),
             ),
             Ok(o) => {
                 let failed: Vec<&str> = o
@@ -37,7 +74,8 @@ impl Event {
                     Some(o.size),
                     Some(o.sha256.clone()),
                     format!(
-                        "Backup of job `{job_id}` written to {}, but its export to {} failed.",
+                        "Backup of job `{job_id}` (database `{}`) written to {}, but its export to {} failed.",
+                        job.map(|j| j.database.to_string()).unwrap_or_default(),
                         o.path.display(),
                         failed.join(", ")
                     ),
@@ -63,7 +101,7 @@ impl Event {
             job_name: job
                 .map(|j| j.display_name(job_id).to_string())
                 .unwrap_or_else(|| job_id.to_string()),
-            database: job.map(|j| j.database.clone()).unwrap_or_default(),
+            database: job.map(|j| j.database.to_string()).unwrap_or_default(),
             state,
             archive,
             size,
@@ -93,7 +131,7 @@ impl Event {
             job_name: j
                 .map(|j| j.display_name(job).to_string())
                 .unwrap_or_else(|| job.to_string()),
-            database: j.map(|j| j.database.clone()).unwrap_or_default(),
+            database: j.map(|j| j.database.to_string()).unwrap_or_default(),
             state: EventState::Failure,
             archive: None,
             size: None,

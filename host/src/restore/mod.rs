@@ -347,7 +347,7 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
     };
     if let (Some(dir), Some(zip)) = (&filestore, &zip) {
         let declared = space::declared(zip, path)?;
-        let (free, at) = space::available(dir).map_err(|source| RestoreError::Filestore {
+        let (free, at) = crate::disk::available(dir).map_err(|source| RestoreError::Filestore {
             path: dir.clone(),
             source,
         })?;

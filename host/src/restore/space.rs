@@ -4,10 +4,8 @@
 //! compression can produce at most (deflate: 1032 to 1), and extraction never writes more
 //! than was declared ([`super::extract`]), so a lying archive cannot fill the disk either.
 
-use std::ffi::CString;
 use std::io::{Read, Seek};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ::zip::{CompressionMethod, ZipArchive};
 
@@ -83,38 +81,6 @@ pub fn declared<R: Read + Seek>(
     Ok(total)
 }
 
-/// The directory itself or its nearest existing ancestor (where it will be created).
-fn existing_ancestor(dir: &Path) -> PathBuf {
-    let mut at = dir;
-    loop {
-        if at.exists() {
-            return at.to_path_buf();
-        }
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p,
-            _ => return PathBuf::from("."),
-        }
-    }
-}
-
-/// Bytes an unprivileged user may still write on the file system of `dir` (or of its
-/// nearest existing ancestor), and that directory.
-#[allow(clippy::useless_conversion)] // the field types differ between platforms
-pub fn available(dir: &Path) -> std::io::Result<(u64, PathBuf)> {
-    let at = existing_ancestor(dir);
-    let c = CString::new(at.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `c` is a valid NUL-terminated path and `stat` a properly sized out-value.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((
-        u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)),
-        at,
-    ))
-}
-
 /// Refuses when `declared` does not fit in `available` bytes at `dir`.
 pub fn check(declared: Declared, available: u64, dir: &Path) -> Result<(), RestoreError> {
     if declared.needed() > available {
@@ -151,13 +117,5 @@ mod tests {
         assert!(plausible(CompressionMethod::Stored, 10, 11).is_err());
         assert!(plausible(CompressionMethod::Deflated, 1 << 20, 1 << 30).is_ok());
         assert!(plausible(CompressionMethod::Deflated, 1000, 1_033_000 + 1025).is_err());
-    }
-
-    #[test]
-    fn free_space_is_read_at_the_nearest_existing_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let (bytes, at) = available(&dir.path().join("a/b/c")).unwrap();
-        assert_eq!(at, dir.path());
-        assert!(bytes > 0);
     }
 }

@@ -1,0 +1,255 @@
+//! Many databases per job, end to end with the real binary and a real PostgreSQL 15: three
+//! Odoo-shaped databases (two of them `shop` and `shop_eu`, a prefix of one another), an
+//! excluded Odoo one and a plain PostgreSQL one on one cluster. `database = "*"` backs up
+//! exactly the Odoo ones, each restorable with its filestore; `exclude` is honoured;
+//! retention counts per database; one made unreadable (`REVOKE CONNECT`) fails alone; a
+//! database created later is picked up at the next run.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use sauvegarde_tests::cli::{self, text};
+use sauvegarde_tests::postgres::{read_tree, PgCluster};
+
+const ODOO: [&str; 3] = ["gamma", "shop", "shop_eu"];
+
+/// A cluster with the databases above, a non-superuser role `backup` that may read them
+/// all (`pg_read_all_data`), and a directory with `data/filestore/<db>` for each.
+struct World {
+    pg: PgCluster,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> Self {
+        let pg = PgCluster::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let w = World { pg, dir };
+        for db in ODOO.iter().chain(&["demo_1"]) {
+            w.odoo(db);
+        }
+        w.pg.createdb("plain");
+        w.pg.psql("plain", "CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+        w.pg.psql(
+            "postgres",
+            "CREATE ROLE backup LOGIN; GRANT pg_read_all_data TO backup;",
+        );
+        w
+    }
+
+    fn odoo(&self, db: &str) {
+        let filestore = self.path("data/filestore").join(db);
+        self.pg.create_odoo_fixture(db, "17.0.1.3", &filestore, 50);
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A `[jobs.all]` backing up `database` as the role `backup`, plus `extra` lines, and
+    /// a `[jobs.admin]` (as `postgres`) used only to restore.
+    fn config(&self, database: &str, extra: &str) -> PathBuf {
+        let text = format!(
+            "backup_dir = {:?}\nstate_dir = {:?}\nplugin_dirs = []\n\n\
+             [jobs.all]\ndatabase = {database}\ndb_host = \"127.0.0.1\"\ndb_port = {port}\n\
+             db_user = \"backup\"\ndata_dir = {:?}\nexclude = [\"demo_*\"]\n{extra}\n\n\
+             [jobs.admin]\ndatabase = \"postgres\"\ndb_host = \"127.0.0.1\"\ndb_port = {port}\n\
+             db_user = \"postgres\"\n",
+            self.path("backups"),
+            self.path("state"),
+            self.path("data"),
+            port = self.pg.port(),
+        );
+        let path = self.path("sauvegarde.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    fn run(&self, config: &Path, args: &[&str]) -> Output {
+        cli::host(config, args, "info")
+            .env_remove("PGPASSWORD")
+            .output()
+            .expect("run sauvegarde")
+    }
+
+    /// Archive files in the backup directory, sorted.
+    fn archives(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path("backups"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The archives of database `db` (its exact name: `shop` is not `shop_eu`).
+    fn archives_of(&self, db: &str) -> Vec<String> {
+        self.archives()
+            .into_iter()
+            .filter(|n| {
+                n.strip_prefix(db)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .is_some_and(|r| r.len() == "2024-01-01_00-00-00.zip".len())
+            })
+            .collect()
+    }
+}
+
+fn printed_paths(out: &Output) -> Vec<PathBuf> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect()
+}
+
+#[test]
+fn star_backs_up_every_odoo_database_but_the_excluded_and_each_restores_with_its_filestore() {
+    let w = World::new();
+    let cfg = w.config("\"*\"", "");
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let paths = printed_paths(&out);
+    assert_eq!(paths.len(), 3, "{}", text(&out));
+    for db in ODOO {
+        assert_eq!(w.archives_of(db).len(), 1, "{db}: {:?}", w.archives());
+    }
+    // Neither the excluded Odoo database nor the plain one.
+    assert!(w.archives_of("demo_1").is_empty(), "{:?}", w.archives());
+    assert!(w.archives_of("plain").is_empty(), "{:?}", w.archives());
+
+    // Each archive is its own database's, with its own filestore.
+    for db in ODOO {
+        let archive = w.path("backups").join(&w.archives_of(db)[0]);
+        let copy = format!("copy_{db}");
+        let restored = w.path("restored").join(db);
+        let out = w.run(
+            &cfg,
+            &[
+                "restore",
+                archive.to_str().unwrap(),
+                "--database",
+                &copy,
+                "--job",
+                "admin",
+                "--filestore-dir",
+                restored.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{db}: {}", text(&out));
+        w.pg.assert_same_tables(db, &copy);
+        assert_eq!(
+            read_tree(&restored),
+            read_tree(&w.path("data/filestore").join(db)),
+            "{db}"
+        );
+    }
+
+    // The history records each database on its own row.
+    let history = cli::history(&cfg);
+    let mut dbs: Vec<&str> = history
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["job"] == "all")
+        .map(|r| r["database"].as_str().expect("database"))
+        .collect();
+    dbs.sort();
+    assert_eq!(dbs, ODOO);
+}
+
+#[test]
+fn retention_counts_each_database_apart_and_never_mixes_shop_with_shop_eu() {
+    let w = World::new();
+    let cfg = w.config("[\"shop\", \"shop_eu\"]", "keep_count = 2");
+    for _ in 0..3 {
+        let out = w.run(&cfg, &["backup", "all"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(w.archives_of("shop").len(), 2, "{:?}", w.archives());
+    assert_eq!(w.archives_of("shop_eu").len(), 2, "{:?}", w.archives());
+    // prune sees the same: nothing more to delete.
+    let out = w.run(&cfg, &["prune", "all", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("would delete"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.archives().len(), 4, "{:?}", w.archives());
+}
+
+#[test]
+fn a_database_the_role_cannot_connect_to_fails_alone_and_one_created_later_is_picked_up() {
+    let w = World::new();
+    w.pg.psql("postgres", "REVOKE CONNECT ON DATABASE gamma FROM PUBLIC;");
+    let cfg = w.config("\"*\"", "");
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`gamma`"), "{}", text(&out));
+    assert!(stderr.contains("1 of 3 databases failed"), "{}", text(&out));
+    // The others were backed up all the same.
+    assert_eq!(printed_paths(&out).len(), 2, "{}", text(&out));
+    assert_eq!(w.archives_of("shop").len(), 1);
+    assert_eq!(w.archives_of("shop_eu").len(), 1);
+    assert!(w.archives_of("gamma").is_empty());
+    // The history and `jobs` list the failed database with the others.
+    let history = cli::history(&cfg);
+    let gamma = history
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["database"] == "gamma")
+        .expect("a row for gamma");
+    assert_eq!(gamma["state"], "failed", "{gamma}");
+    let out = w.run(&cfg, &["jobs", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let all = jobs
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["id"] == "all")
+        .expect("job all");
+    let states: Vec<(String, String)> = all["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .map(|r| {
+            (
+                r["database"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [("gamma", "failed"), ("shop", "done"), ("shop_eu", "done")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+
+    // Access restored and a new Odoo database: the next run takes all four.
+    w.pg.psql("postgres", "GRANT CONNECT ON DATABASE gamma TO PUBLIC;");
+    w.odoo("delta");
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(printed_paths(&out).len(), 4, "{}", text(&out));
+    assert_eq!(w.archives_of("delta").len(), 1, "{:?}", w.archives());
+    assert_eq!(w.archives_of("gamma").len(), 1, "{:?}", w.archives());
+}
+
+#[test]
+fn an_exclude_that_leaves_nothing_fails_the_run_saying_so() {
+    let w = World::new();
+    let cfg = w.config("\"demo_1\"", "");
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database to back up"),
+        "{}",
+        text(&out)
+    );
+}
