@@ -95,12 +95,11 @@ fn the_bash_completion_sources_and_completes_commands_and_options() {
     let dir = generate();
     let file = dir.path().join("completions/sauvegarde.bash");
     let script = format!(
-        "set -e; source {:?}; complete -p sauvegarde; \
+        "set -e; source {file:?}; complete -p sauvegarde; \
          COMP_WORDS=(sauvegarde hist); COMP_CWORD=1; COMP_LINE='sauvegarde hist'; COMP_POINT=15; \
          _sauvegarde sauvegarde hist sauvegarde; echo \"commands: ${{COMPREPLY[*]}}\"; \
          COMP_WORDS=(sauvegarde history --li); COMP_CWORD=2; COMP_LINE='sauvegarde history --li'; COMP_POINT=23; \
-         _sauvegarde sauvegarde --li history; echo \"options: ${{COMPREPLY[*]}}\"",
-        file
+         _sauvegarde sauvegarde --li history; echo \"options: ${{COMPREPLY[*]}}\""
     );
     let out = Command::new("bash")
         .args(["--norc", "-c", &script])
