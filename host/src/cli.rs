@@ -40,6 +40,12 @@ pub enum Command {
     /// Internal: serve exporter plugin calls for a parent `sauvegarde` over stdin/stdout.
     #[command(name = "__worker", hide = true)]
     Worker,
+    /// Internal: write the manual pages (DIR/man) and shell completions (DIR/completions).
+    #[command(name = "__generate-docs", hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        dir: PathBuf,
+    },
     /// Run the scheduler in the foreground (systemd Type=notify): backs up every
     /// scheduled job on time, reloads on SIGHUP, stops cleanly on SIGTERM/SIGINT.
     Daemon,
@@ -216,6 +222,23 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
+    /// Write a commented starting configuration for this server: one job per Odoo
+    /// database the odoo.conf's role can see (daily at 02:30, keep 7 days), then check it.
+    /// Never overwrites an existing file.
+    Init {
+        /// Odoo's configuration file: the database server and data_dir.
+        #[arg(long, value_name = "FILE", default_value = crate::commands::init::ODOO_CONF)]
+        odoo_conf: PathBuf,
+        /// The file to write.
+        #[arg(long, value_name = "FILE", default_value = crate::commands::init::SYSTEM_CONFIG)]
+        output: PathBuf,
+        /// `backup_dir` of the new configuration.
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/odoo/backups")]
+        backup_dir: PathBuf,
+        /// `state_dir` of the new configuration.
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/sauvegarde")]
+        state_dir: PathBuf,
+    },
 }
 
 /// The PostgreSQL server of `restore` and `verify --restore`.

@@ -28,5 +28,6 @@ pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
+pub mod table;
 pub mod verify;
 pub mod worker;

@@ -24,6 +24,7 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
     let files = &cli.config;
     match &cli.command {
         Command::Worker => Ok(sauvegarde::worker::serve()),
+        Command::GenerateDocs { dir } => commands::docs::run(dir),
         Command::Daemon => commands::daemon::run(files),
         Command::Backup {
             job,
@@ -104,6 +105,17 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
         Command::Config { action } => match action {
             ConfigAction::Show { json } => commands::config::show(files, *json),
             ConfigAction::Check => commands::config::check(files),
+            ConfigAction::Init {
+                odoo_conf,
+                output,
+                backup_dir,
+                state_dir,
+            } => commands::init::run(&commands::init::InitArgs {
+                odoo_conf,
+                output,
+                backup_dir,
+                state_dir,
+            }),
         },
     }
 }

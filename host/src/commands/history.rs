@@ -39,24 +39,43 @@ pub fn run(
         print_json(&rows)?;
         return Ok(exit::OK);
     }
-    let mut text = String::new();
-    for HistoryLine { backup: r, exports } in &rows {
-        text.push_str(&format!(
-            "{:<5} {:<12} {:<8} {:<22} {:>12}  {}{}\n",
-            r.id,
-            r.job,
-            r.state.as_str(),
-            r.started,
-            r.size.map(|s| s.to_string()).unwrap_or_default(),
-            r.file_name,
-            r.message
-                .as_deref()
-                .map(|m| format!("  ({m})"))
-                .unwrap_or_default()
-        ));
+    print_text(&render(&rows))?;
+    Ok(exit::OK)
+}
+
+/// The human table of `history`: one row per backup, its export attempts under it.
+fn render(rows: &[HistoryLine]) -> String {
+    use crate::table::{human_size, Column, Table};
+    if rows.is_empty() {
+        return "no backups recorded\n".into();
+    }
+    let mut table = Table::new(&[
+        Column::right("ID"),
+        Column::left("JOB"),
+        Column::left("STATE"),
+        Column::left("STARTED"),
+        Column::right("SIZE"),
+        Column::left("ARCHIVE"),
+    ]);
+    for HistoryLine { backup: r, exports } in rows {
+        table.row(vec![
+            r.id.to_string(),
+            r.job.clone(),
+            r.state.as_str().to_string(),
+            r.started.clone(),
+            r.size.map(human_size).unwrap_or_else(|| "-".into()),
+            format!(
+                "{}{}",
+                r.file_name,
+                r.message
+                    .as_deref()
+                    .map(|m| format!("  ({m})"))
+                    .unwrap_or_default()
+            ),
+        ]);
         for e in exports {
-            text.push_str(&format!(
-                "      -> {:<12} attempt {} {:<8} {}{}\n",
+            table.note(format!(
+                "-> {} attempt {} {} {}{}",
                 e.destination,
                 e.attempt,
                 e.state.as_str(),
@@ -68,9 +87,5 @@ pub fn run(
             ));
         }
     }
-    if rows.is_empty() {
-        text.push_str("no backups recorded\n");
-    }
-    print_text(&text)?;
-    Ok(exit::OK)
+    table.render()
 }

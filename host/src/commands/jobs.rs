@@ -121,25 +121,53 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             "history unavailable: {reason} (backups go on; retention waits)\n"
         ));
     }
-    for l in &lines {
-        let last = l
-            .last
-            .as_ref()
-            .map(|r| format!("{} {} {}", r.state.as_str(), r.started, r.file_name))
-            .unwrap_or_else(|| "never".into());
-        text.push_str(&format!(
-            "{:<12} {:<20} db={:<12} {}{}  last: {}  next: {}\n",
-            l.id,
-            l.name,
-            l.database,
-            l.schedule,
-            if l.active { "" } else { " (inactive)" },
-            last,
-            l.next.as_deref().unwrap_or("-")
-        ));
+    text.push_str(&render(&lines));
+    print_text(&text)?;
+    Ok(exit::OK)
+}
+
+/// The human table of `jobs`: one row per job, its connection tests under it.
+fn render(lines: &[JobLine]) -> String {
+    use crate::table::{human_size, Column, Table};
+    if lines.is_empty() {
+        return "no jobs configured\n".into();
+    }
+    let mut table = Table::new(&[
+        Column::left("JOB"),
+        Column::left("NAME"),
+        Column::left("DATABASE"),
+        Column::left("SCHEDULE"),
+        Column::left("LAST"),
+        Column::left("LAST STARTED"),
+        Column::right("LAST SIZE"),
+        Column::left("NEXT"),
+    ]);
+    for l in lines {
+        let (state, started, size) = match &l.last {
+            Some(r) => (
+                r.state.as_str().to_string(),
+                r.started.clone(),
+                r.size.map(human_size).unwrap_or_else(|| "-".into()),
+            ),
+            None => ("never".into(), "-".into(), "-".into()),
+        };
+        table.row(vec![
+            l.id.clone(),
+            l.name.clone(),
+            l.database.clone(),
+            format!(
+                "{}{}",
+                l.schedule,
+                if l.active { "" } else { " (inactive)" }
+            ),
+            state,
+            started,
+            size,
+            l.next.clone().unwrap_or_else(|| "-".into()),
+        ]);
         for r in &l.databases {
-            text.push_str(&format!(
-                "    db {}: {} {} {}\n",
+            table.note(format!(
+                "db {}: {} {} {}",
                 r.database.as_deref().unwrap_or("?"),
                 r.state.as_str(),
                 r.started,
@@ -147,8 +175,8 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             ));
         }
         for t in &l.tests {
-            text.push_str(&format!(
-                "    {} {} tested {}: {}\n",
+            table.note(format!(
+                "{} {} tested {}: {}",
                 if t.ok { "✓" } else { "✗" },
                 t.destination,
                 t.time,
@@ -156,9 +184,5 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             ));
         }
     }
-    if lines.is_empty() {
-        text.push_str("no jobs configured\n");
-    }
-    print_text(&text)?;
-    Ok(exit::OK)
+    table.render()
 }

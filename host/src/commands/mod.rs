@@ -3,9 +3,11 @@
 pub mod backup;
 pub mod config;
 pub mod daemon;
+pub mod docs;
 pub mod export;
 pub mod export_progress;
 pub mod history;
+pub mod init;
 pub mod jobs;
 pub mod plugins;
 pub mod prune;

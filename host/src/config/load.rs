@@ -487,11 +487,7 @@ fn figment_errors(figment: &Figment, error: figment::Error, prefix: &str) -> Vec
                     if path.last() != Some(field) {
                         path.push(field.clone());
                     }
-                    if expected.is_empty() {
-                        "unknown key".to_string()
-                    } else {
-                        format!("unknown key; expected one of: {}", expected.join(", "))
-                    }
+                    unknown_key_message(field, expected)
                 }
                 Kind::MissingField(field) => {
                     if path.last().map(String::as_str) != Some(field.as_ref()) {
@@ -516,4 +512,72 @@ fn figment_errors(figment: &Figment, error: figment::Error, prefix: &str) -> Vec
             }
         })
         .collect()
+}
+
+/// ``unknown key `databse` — did you mean `database`?`` when a valid key is close enough,
+/// else the list of valid keys.
+fn unknown_key_message(field: &str, expected: &[&str]) -> String {
+    if let Some(close) = closest_key(field, expected) {
+        return format!("unknown key `{field}` — did you mean `{close}`?");
+    }
+    if expected.is_empty() {
+        format!("unknown key `{field}`")
+    } else {
+        format!(
+            "unknown key `{field}`; expected one of: {}",
+            expected.join(", ")
+        )
+    }
+}
+
+/// The valid key nearest to `field` (a typo: a few edits away, or the same words in
+/// another case or with `-` for `_`), if any is near enough.
+pub fn closest_key<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let normalized = field.to_lowercase().replace('-', "_");
+    expected
+        .iter()
+        .map(|k| {
+            let distance = strsim::damerau_levenshtein(&normalized, k);
+            (distance, strsim::jaro_winkler(&normalized, k), *k)
+        })
+        .filter(|(distance, similarity, k)| {
+            let allowed = (k.chars().count() / 3).max(1);
+            *distance <= allowed || *similarity >= 0.9
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, k)| k)
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::{closest_key, unknown_key_message};
+
+    const JOB_KEYS: &[&str] = &[
+        "name",
+        "active",
+        "database",
+        "db_host",
+        "keep_days",
+        "schedule",
+    ];
+
+    #[test]
+    fn a_misspelt_key_suggests_the_closest_valid_one() {
+        assert_eq!(closest_key("databse", JOB_KEYS), Some("database"));
+        assert_eq!(closest_key("keep-days", JOB_KEYS), Some("keep_days"));
+        assert_eq!(closest_key("db_hots", JOB_KEYS), Some("db_host"));
+        assert_eq!(
+            unknown_key_message("databse", JOB_KEYS),
+            "unknown key `databse` — did you mean `database`?"
+        );
+    }
+
+    #[test]
+    fn a_key_like_no_valid_one_lists_them_all() {
+        assert_eq!(closest_key("compression_level", JOB_KEYS), None);
+        assert_eq!(
+            unknown_key_message("zzz", &["name", "active"]),
+            "unknown key `zzz`; expected one of: name, active"
+        );
+    }
 }

@@ -61,6 +61,18 @@ impl Connection {
         }
     }
 
+    /// The server of an odoo.conf (its `db_*` settings, libpq defaults for unset ones),
+    /// connected to `database`.
+    pub fn for_odoo(odoo: &OdooConf, database: &str) -> Self {
+        Connection {
+            database: database.to_string(),
+            host: odoo.db_host.clone(),
+            port: odoo.db_port,
+            user: odoo.db_user.clone(),
+            password: odoo.db_password.clone(),
+        }
+    }
+
     /// The same server and database, logged in as `user` with `password`.
     pub fn as_login(&self, user: &str, password: &str) -> Connection {
         Connection {
