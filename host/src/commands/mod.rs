@@ -8,6 +8,7 @@ pub mod export_progress;
 pub mod history;
 pub mod jobs;
 pub mod plugins;
+pub mod plugins_check;
 pub mod prune;
 pub mod restore;
 pub mod test_destinations;
@@ -36,7 +37,8 @@ pub mod exit {
 Exit codes (every command):
   0  success
   1  the operation failed: backup, restore (rolled back), test of a destination,
-     prune, a history that cannot be read, an archive that fails verify
+     prune, a history that cannot be read, an archive that fails verify, a contract
+     point of `plugins check` that fails or is not checked
   2  usage or configuration error, or a refusal before anything changed: restore of an
      unsafe, altered or oversized archive, or onto an existing database or filestore
   3  the local backup is fine but an export failed (backup, export)";
