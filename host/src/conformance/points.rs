@@ -319,7 +319,11 @@ pub fn cancel(kit: &Kit, d: &WorkerDestination, size: u64) -> Verdict {
     };
     let name = kit.name("cancel.zip");
     let mut at = None;
-    let mut stop = |done: u64, _total: u64| {
+    let mut stop = |done: u64, total: u64| {
+        if (done, total) == (0, 0) {
+            // The host's poll before the plugin's first report.
+            return true;
+        }
         at.get_or_insert(done);
         false
     };
@@ -365,6 +369,9 @@ pub fn cancel(kit: &Kit, d: &WorkerDestination, size: u64) -> Verdict {
 
 /// Point `progress`, from the reports of the multi-chunk upload.
 pub fn progress(reports: &[(u64, u64)], size: u64) -> Verdict {
+    // Before the plugin's first report, the host asks the callback with (0, 0) every
+    // 100 ms (to see a cancellation): not the plugin's figures.
+    let reports: Vec<(u64, u64)> = reports.iter().copied().filter(|r| *r != (0, 0)).collect();
     let Some(&(last_done, _)) = reports.last() else {
         return Verdict::Fail(format!("no progress reported for a {size}-byte upload"));
     };
