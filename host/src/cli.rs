@@ -23,6 +23,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `plugins` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// Run the plugin conformance kit: every promise of the exporter contract, checked
+    /// against a real destination through worker processes, one line per point (✓ holds,
+    /// ✗ fails, ? not checked, - does not apply). Exit 0 only when every point holds.
+    ///
+    /// `--config FILE` names the destination's settings: one table as under
+    /// `[jobs.<id>.destinations.<name>]` (`type` optional), plus an optional
+    /// `[conformance]` table (`absent_directory`, `wrong_credentials`, `unreachable`,
+    /// `large_file_bytes`; see the README, "Writing an exporter").
+    Check {
+        /// The plugin file (`.so`).
+        plugin: PathBuf,
+    },
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -54,6 +71,9 @@ pub enum Command {
         /// Stable JSON output.
         #[arg(long)]
         json: bool,
+        /// `check`: run the conformance kit on a plugin file.
+        #[command(subcommand)]
+        action: Option<PluginsAction>,
     },
     /// Test the connection to a job's destinations; exit 1 if any failed.
     Test {

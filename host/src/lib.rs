@@ -9,6 +9,7 @@ pub mod child_env;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conformance;
 pub mod crypt;
 pub mod daemon;
 pub mod disk;

@@ -1,6 +1,6 @@
 use clap::Parser;
 
-use sauvegarde::cli::{Cli, Command, ConfigAction};
+use sauvegarde::cli::{Cli, Command, ConfigAction, PluginsAction};
 use sauvegarde::commands::{self, CliError};
 
 fn main() {
@@ -51,7 +51,11 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             commands::history::run(files, job.as_deref(), *limit, *json)
         }
         Command::Jobs { json } => commands::jobs::run(files, *json),
-        Command::Plugins { json } => commands::plugins::run(files, *json),
+        Command::Plugins { json, action: None } => commands::plugins::run(files, *json),
+        Command::Plugins {
+            action: Some(PluginsAction::Check { plugin }),
+            ..
+        } => commands::plugins_check::run(files, plugin),
         Command::Test { job, destination } => {
             commands::test_destinations::run(files, job, destination.as_deref())
         }

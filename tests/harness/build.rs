@@ -63,3 +63,22 @@ pub fn artifacts() -> Artifacts {
         })
         .clone()
 }
+
+/// Builds a Cargo project on its own (not as a workspace member, as a third party
+/// would) into `target/out-of-tree` and returns its cdylib `lib<lib_name>.so`.
+pub fn build_out_of_tree(manifest_dir: &Path, lib_name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = workspace_root().join("target/out-of-tree");
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(manifest_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "building {} failed",
+        manifest_dir.display()
+    );
+    target.join("debug").join(format!("lib{lib_name}.so"))
+}

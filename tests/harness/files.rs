@@ -59,3 +59,8 @@ pub fn patterned_file(dir: &Path, name: &str, size: u64) -> std::path::PathBuf {
     file.flush().expect("flush test file");
     path
 }
+
+/// A progress callback that never cancels.
+pub fn no_progress() -> impl FnMut(u64, u64) -> bool {
+    |_, _| true
+}

@@ -6,6 +6,7 @@
 pub mod apache;
 pub mod build;
 pub mod cli;
+pub mod conformance;
 pub mod files;
 pub mod http_tap;
 pub mod net;

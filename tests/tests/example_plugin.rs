@@ -4,26 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sauvegarde_tests::build::{artifacts, workspace_root};
+use sauvegarde_tests::build::{artifacts, build_out_of_tree, workspace_root};
 use sauvegarde_tests::files::sha256;
-
-/// Builds a Cargo project on its own (not as a workspace member) and returns its cdylib.
-fn build_out_of_tree(manifest_dir: &Path, lib_name: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target = workspace_root().join("target/out-of-tree");
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(manifest_dir.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "building {} failed",
-        manifest_dir.display()
-    );
-    target.join("debug").join(format!("lib{lib_name}.so"))
-}
 
 fn host(config: &Path, args: &[&str]) -> Output {
     Command::new(artifacts().host_bin())

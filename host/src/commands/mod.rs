@@ -10,6 +10,7 @@ pub mod history;
 pub mod init;
 pub mod jobs;
 pub mod plugins;
+pub mod plugins_check;
 pub mod prune;
 pub mod restore;
 pub mod test_destinations;
@@ -39,7 +40,8 @@ Exit codes (every command):
   0  success
   1  the operation failed: backup (of any database of the job: the others are
      still backed up), restore (rolled back), test of a destination, prune, a
-     history that cannot be read, an archive that fails verify
+     history that cannot be read, an archive that fails verify, a contract point
+     of `plugins check` that fails or is not checked
   2  usage or configuration error, or a refusal before anything changed: restore of an
      unsafe, altered or oversized archive, or onto an existing database or filestore
   3  the local backup is fine but an export failed (backup, export)";

@@ -4,7 +4,8 @@
 //! that died, timed out or was cancelled is replaced by a fresh one at the next call.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sauvegarde_plugin_api::{PluginError, RemoteFile};
@@ -53,6 +54,11 @@ impl Timeouts {
     }
 }
 
+/// Hears every log event of the plugin as the worker relayed it (level 1 error … 5
+/// trace, target, message), before any masking: for the conformance kit, which checks
+/// that no secret is in them.
+pub type LogObserver = Arc<dyn Fn(u8, &str, &str) + Send + Sync>;
+
 /// A destination served by a worker process.
 pub struct WorkerDestination {
     plugin: PathBuf,
@@ -60,6 +66,9 @@ pub struct WorkerDestination {
     config_json: String,
     timeouts: Timeouts,
     worker: Mutex<Option<Worker>>,
+    /// The current worker's process id (0: none yet), readable during a call.
+    pid: AtomicU32,
+    observer: Option<LogObserver>,
 }
 
 impl std::fmt::Debug for WorkerDestination {
@@ -93,12 +102,36 @@ impl WorkerDestination {
         config_json: &str,
         timeouts: Timeouts,
     ) -> Result<Self, PluginError> {
+        Self::open_with(plugin, kind, config_json, timeouts, None)
+    }
+
+    /// As [`open`](Self::open), with every plugin log event (all levels, trace included)
+    /// also given unmasked to `observer`.
+    pub fn open_observed(
+        plugin: &Path,
+        kind: &str,
+        config_json: &str,
+        timeouts: Timeouts,
+        observer: LogObserver,
+    ) -> Result<Self, PluginError> {
+        Self::open_with(plugin, kind, config_json, timeouts, Some(observer))
+    }
+
+    fn open_with(
+        plugin: &Path,
+        kind: &str,
+        config_json: &str,
+        timeouts: Timeouts,
+        observer: Option<LogObserver>,
+    ) -> Result<Self, PluginError> {
         let destination = WorkerDestination {
             plugin: plugin.to_path_buf(),
             kind: kind.to_string(),
             config_json: config_json.to_string(),
             timeouts,
             worker: Mutex::new(None),
+            pid: AtomicU32::new(0),
+            observer,
         };
         {
             let mut slot = destination.lock();
@@ -112,7 +145,21 @@ impl WorkerDestination {
     }
 
     fn log(&self) -> impl Fn(u8, &str, &str) + '_ {
-        move |level, target, message| log_bridge::emit(&self.kind, level, target, message)
+        move |level, target, message| {
+            if let Some(observer) = &self.observer {
+                observer(level, target, message);
+            }
+            log_bridge::emit(&self.kind, level, target, message)
+        }
+    }
+
+    /// The process id of the worker serving this destination (the last one started),
+    /// readable while a call runs (e.g. from its progress callback).
+    pub fn worker_pid(&self) -> Option<u32> {
+        match self.pid.load(Ordering::SeqCst) {
+            0 => None,
+            pid => Some(pid),
+        }
     }
 
     /// A worker with the destination open, started if needed.
@@ -124,12 +171,17 @@ impl WorkerDestination {
             return slot.as_mut().ok_or_else(|| PluginError::other("no worker"));
         }
         *slot = None;
+        let max_level = match self.observer {
+            Some(_) => sauvegarde_plugin_api::ffi::LogLevel::Trace,
+            None => log_bridge::max_level(),
+        };
         let open = Request::Open {
             plugin: self.plugin.clone(),
             config_json: self.config_json.clone(),
-            max_level: log_bridge::max_level() as u8,
+            max_level: max_level as u8,
         };
         let mut worker = Worker::start().map_err(|f| f.into_error(&self.kind, open.op()))?;
+        self.pid.store(worker.pid(), Ordering::SeqCst);
         tracing::debug!(
             kind = self.kind,
             pid = worker.pid(),

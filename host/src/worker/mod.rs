@@ -25,7 +25,7 @@ pub mod serve;
 use std::path::Path;
 use std::time::Duration;
 
-pub use destination::{Timeouts, WorkerDestination};
+pub use destination::{LogObserver, Timeouts, WorkerDestination};
 pub use process::{set_executable, stop_all, WORKER_ARG};
 pub use protocol::PluginMeta;
 pub use serve::serve;

@@ -11,6 +11,14 @@
 //! - It declares secrets under names the host cannot guess (`secret_access_key`,
 //!   `passcode`, `pin`, `recovery_codes`) and, with `leak_secrets = true`, behaves like a
 //!   careless third-party plugin: it logs them and puts them in its error messages.
+//! - With `accept_password`, it is a server with a login: every operation fails with an
+//!   `Auth` error unless `password` (a declared secret) is that; with `offline = true`,
+//!   every operation fails with a `Connect` error.
+//! - With `wrong`, it breaks one promise of the exporter contract, for the tests of the
+//!   conformance kit: `non_atomic` (uploads straight to the final name, slowly),
+//!   `not_found_as_other` (delete of a missing file is `Other`), `ignores_cancel`
+//!   (uploads on when progress says stop), `leaks_password` (its `Auth` error quotes
+//!   the password).
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +57,19 @@ struct Config {
     /// A local directory to export into.
     #[serde(default)]
     dir: Option<PathBuf>,
+    /// Declared secret: the password given.
+    #[serde(default)]
+    password: Option<String>,
+    /// The only password accepted, when set.
+    #[serde(default)]
+    accept_password: Option<String>,
+    /// Nothing to reach: every operation is a `Connect` error.
+    #[serde(default)]
+    offline: bool,
+    /// The promise to break: `non_atomic`, `not_found_as_other`, `ignores_cancel`,
+    /// `leaks_password`.
+    #[serde(default)]
+    wrong: Option<String>,
 }
 
 struct Probe(Config);
@@ -116,6 +137,32 @@ impl Probe {
         )))
     }
 
+    fn wrong(&self, mode: &str) -> bool {
+        self.0.wrong.as_deref() == Some(mode)
+    }
+
+    /// The server's answer to the login, when it has one.
+    fn login(&self) -> Result<(), PluginError> {
+        if self.0.offline {
+            return Err(PluginError::connect(
+                "probe: cannot reach the server: connection refused",
+            ));
+        }
+        match &self.0.accept_password {
+            Some(accepted) if self.0.password.as_ref() != Some(accepted) => {
+                Err(PluginError::auth(if self.wrong("leaks_password") {
+                    format!(
+                        "probe: password `{}` refused",
+                        self.0.password.as_deref().unwrap_or_default()
+                    )
+                } else {
+                    "probe: password refused".to_string()
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn file(&self, name: &str) -> Option<PathBuf> {
         self.0.dir.as_ref().map(|d| d.join(name))
     }
@@ -128,19 +175,74 @@ fn io(context: &str, e: std::io::Error) -> PluginError {
     }
 }
 
-/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress.
-fn copy(from: &Path, to: &Path, progress: &mut Progress<'_>) -> Result<(), PluginError> {
-    let total = std::fs::metadata(from)
+/// Copies `from` to `to` in 64 KiB blocks, reporting progress after each; with
+/// `ignore_cancel`, goes on when the host says stop; `pause` sleeps after each block.
+fn copy_blocks(
+    from: &Path,
+    to: &Path,
+    progress: &mut Progress<'_>,
+    ignore_cancel: bool,
+    pause: std::time::Duration,
+) -> Result<(), PluginError> {
+    use std::io::{Read, Write};
+    let mut input = std::fs::File::open(from).map_err(|e| io(&from.display().to_string(), e))?;
+    let total = input
+        .metadata()
         .map_err(|e| io(&from.display().to_string(), e))?
         .len();
+    let mut output = std::fs::File::create(to).map_err(|e| io(&to.display().to_string(), e))?;
+    let mut block = vec![0u8; 64 * 1024];
+    let mut done = 0u64;
+    loop {
+        let n = input
+            .read(&mut block)
+            .map_err(|e| io(&from.display().to_string(), e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        output
+            .write_all(&block[..n])
+            .map_err(|e| io(&to.display().to_string(), e))?;
+        output
+            .flush()
+            .map_err(|e| io(&to.display().to_string(), e))?;
+        done += n as u64;
+        let reported = progress.report(done, total);
+        if !ignore_cancel {
+            reported?;
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress.
+fn copy(
+    from: &Path,
+    to: &Path,
+    progress: &mut Progress<'_>,
+    ignore_cancel: bool,
+) -> Result<(), PluginError> {
     let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let partial = to.with_file_name(format!(".{name}.part"));
-    let result = std::fs::copy(from, &partial)
-        .map_err(|e| io(&partial.display().to_string(), e))
-        .and_then(|_| progress.report(total, total))
+    let result = copy_blocks(from, &partial, progress, ignore_cancel, Default::default())
         .and_then(|()| std::fs::rename(&partial, to).map_err(|e| io(&to.display().to_string(), e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// Copies straight to `to`, a block every 20 ms (what a plugin must not do).
+fn copy_in_place(from: &Path, to: &Path, progress: &mut Progress<'_>) -> Result<(), PluginError> {
+    let result = copy_blocks(
+        from,
+        to,
+        progress,
+        false,
+        std::time::Duration::from_millis(20),
+    );
+    if result.is_err() {
+        let _ = std::fs::remove_file(to);
     }
     result
 }
@@ -149,6 +251,7 @@ impl Exporter for Probe {
     fn test_connection(&self) -> Result<String, PluginError> {
         self.maybe_fail("test_connection");
         self.maybe_leak("test_connection")?;
+        self.login()?;
         tracing::error!(code = 7, "probe error event");
         tracing::warn!("probe warn event");
         tracing::info!(server = "probe.example", "probe info event");
@@ -165,19 +268,29 @@ impl Exporter for Probe {
     ) -> Result<(), PluginError> {
         self.maybe_fail("upload");
         self.maybe_leak("upload")?;
+        self.login()?;
+        if let Some(dir) = &self.0.dir {
+            std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+        }
         match self.file(remote_name) {
-            Some(to) => copy(local, &to, progress),
+            Some(to) if self.wrong("non_atomic") => copy_in_place(local, &to, progress),
+            Some(to) => copy(local, &to, progress, self.wrong("ignores_cancel")),
             None => progress.report(1, 1),
         }
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
         self.maybe_fail("list");
+        self.login()?;
         let Some(dir) = &self.0.dir else {
             return Ok(Vec::new());
         };
+        let entries = match std::fs::read_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.map_err(|e| io(&dir.display().to_string(), e))?,
+        };
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| io(&dir.display().to_string(), e))? {
+        for entry in entries {
             let entry = entry.map_err(|e| io(&dir.display().to_string(), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let meta = entry.metadata().map_err(|e| io(&name, e))?;
@@ -195,7 +308,11 @@ impl Exporter for Probe {
 
     fn delete(&self, name: &str) -> Result<(), PluginError> {
         self.maybe_fail("delete");
+        self.login()?;
         match self.file(name) {
+            Some(path) if self.wrong("not_found_as_other") => {
+                std::fs::remove_file(&path).map_err(|e| PluginError::other(format!("{name}: {e}")))
+            }
             Some(path) => std::fs::remove_file(&path).map_err(|e| io(name, e)),
             None => Err(PluginError::not_found(format!("{name}: no such file"))),
         }
@@ -208,8 +325,9 @@ impl Exporter for Probe {
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
         self.maybe_fail("download");
+        self.login()?;
         match self.file(name) {
-            Some(from) => copy(&from, local, progress),
+            Some(from) => copy(&from, local, progress, false),
             None => Err(PluginError::not_found(format!("{name}: no such file"))),
         }
     }
@@ -224,6 +342,6 @@ fn new(config_json: &str) -> Result<Probe, PluginError> {
 export_plugin! {
     kind: "test-probe",
     description: "test plugin: logs at every level, panics or crashes on request, exports into a local directory",
-    secrets: ["secret_access_key", "passcode", "pin", "recovery_codes"],
+    secrets: ["secret_access_key", "passcode", "pin", "recovery_codes", "password"],
     new: new,
 }
