@@ -356,6 +356,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             "must be at least 1 (the newest archive is always kept); omit it to keep any number",
         ));
     }
+    for (k, v) in tier_keys(
+        job.keep_daily,
+        job.keep_weekly,
+        job.keep_monthly,
+        job.keep_yearly,
+    ) {
+        if v == Some(0) {
+            errors.push(error_at(figment, &key(k), TIER_ZERO));
+        }
+    }
     if let Some(schedule) = &job.schedule {
         if schedule.every == 0 {
             errors.push(error_at(
@@ -396,6 +406,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 "must be at least 1",
             ));
         }
+        for (k, v) in tier_keys(
+            dest.keep_daily,
+            dest.keep_weekly,
+            dest.keep_monthly,
+            dest.keep_yearly,
+        ) {
+            if v == Some(0) {
+                errors.push(error_at(figment, &format!("{dkey}.{k}"), TIER_ZERO));
+            }
+        }
         if dest.plugin_timeout_secs == Some(0) {
             errors.push(error_at(
                 figment,
@@ -405,6 +425,23 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
         }
     }
     errors
+}
+
+const TIER_ZERO: &str = "must be at least 1 (the number of periods whose newest archive is kept); omit it to keep no tier";
+
+/// The retention tiers by key name.
+fn tier_keys(
+    daily: Option<u32>,
+    weekly: Option<u32>,
+    monthly: Option<u32>,
+    yearly: Option<u32>,
+) -> [(&'static str, Option<u32>); 4] {
+    [
+        ("keep_daily", daily),
+        ("keep_weekly", weekly),
+        ("keep_monthly", monthly),
+        ("keep_yearly", yearly),
+    ]
 }
 
 /// `HH:MM` as (hour, minute).

@@ -78,8 +78,16 @@ pub struct JobConfig {
     pub format: ArchiveFormat,
     /// Delete archives older than this many days.
     pub keep_days: Option<u32>,
-    /// Keep at most this many archives.
+    /// Keep at most this many archives (with tiers: keep the newest this many).
     pub keep_count: Option<u32>,
+    /// Tier: the newest archive of each of the last N days (server local time).
+    pub keep_daily: Option<u32>,
+    /// Tier: the newest archive of each of the last N ISO weeks.
+    pub keep_weekly: Option<u32>,
+    /// Tier: the newest archive of each of the last N months.
+    pub keep_monthly: Option<u32>,
+    /// Tier: the newest archive of each of the last N years.
+    pub keep_yearly: Option<u32>,
     /// When the daemon runs this job; absent: manual only.
     pub schedule: Option<Schedule>,
     /// Verify each archive right after writing it.
@@ -195,6 +203,14 @@ pub struct DestinationConfig {
     pub keep_days: Option<u32>,
     /// Remote retention, overriding the job's.
     pub keep_count: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_daily: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_weekly: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_monthly: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_yearly: Option<u32>,
     /// Attempts after the first for transient and connection errors.
     pub retries: Option<u32>,
     /// Seconds a plugin call may run before its worker is killed (every call); default
