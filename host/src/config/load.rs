@@ -279,6 +279,9 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
     if let Some(c) = &config {
         errors.extend(absolute_path(figment, "backup_dir", &c.backup_dir));
         errors.extend(absolute_path(figment, "state_dir", &c.state_dir));
+        if let Some(file) = &c.metrics_file {
+            errors.extend(absolute_path(figment, "metrics_file", file));
+        }
         for (i, dir) in c.plugin_dirs.iter().enumerate() {
             errors.extend(absolute_path(figment, &format!("plugin_dirs.{i}"), dir));
         }
@@ -304,6 +307,18 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
                 .map(|(id, job)| (format!("jobs.{id}.notify"), job.notify.as_ref())),
         );
         for (prefix, notify) in notifies {
+            let hc = notify.and_then(|n| n.healthchecks.as_ref());
+            if let Some(url) = hc.map(|h| h.url.as_str()) {
+                let ok =
+                    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !ok {
+                    errors.push(error_at(
+                        figment,
+                        &format!("{prefix}.healthchecks.url"),
+                        "must be an http:// or https:// ping URL, e.g. https://hc-ping.com/<uuid>",
+                    ));
+                }
+            }
             let email = notify.and_then(|n| n.email.as_ref());
             if let Some(path) = email.and_then(|e| e.ca_file.as_ref()) {
                 if let Some(e) = absolute_path(figment, &format!("{prefix}.email.ca_file"), path) {

@@ -28,6 +28,9 @@ pub struct Config {
     /// How many backups the daemon runs at once.
     #[serde(default = "defaults::max_parallel")]
     pub max_parallel: usize,
+    /// The Prometheus metrics file (node_exporter's textfile collector), rewritten from
+    /// the history at daemon start and after every backup, export and test.
+    pub metrics_file: Option<PathBuf>,
     /// Notifications, for every job unless a job has its own `[jobs.<id>.notify]`.
     #[serde(default)]
     pub notify: NotifyConfig,
@@ -234,6 +237,16 @@ pub struct NotifyConfig {
     pub webhook: Option<WebhookConfig>,
     /// A program run with the event in environment variables.
     pub command: Option<CommandConfig>,
+    /// Healthchecks pings: `/start`, success, `/fail` (whatever `on` says).
+    pub healthchecks: Option<HealthchecksConfig>,
+}
+
+/// Healthchecks settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthchecksConfig {
+    /// The check's ping URL (`https://hc-ping.com/<uuid>`); a secret.
+    pub url: String,
 }
 
 /// A notifying event.
