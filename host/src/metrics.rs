@@ -107,7 +107,7 @@ pub fn database_of(file_name: &str) -> Option<&str> {
         .char_indices()
         .filter(|(_, c)| *c == '_')
         .map(|(i, _)| i)
-        .filter(|&i| {
+        .rfind(|&i| {
             let stamp = file_name.get(i + 1..i + 20);
             let dot = file_name.get(i + 20..i + 21);
             dot == Some(".")
@@ -115,7 +115,6 @@ pub fn database_of(file_name: &str) -> Option<&str> {
                     jiff::civil::DateTime::strptime("%Y-%m-%d_%H-%M-%S", s).is_ok()
                 })
         })
-        .last()
         .map(|i| &file_name[..i])
 }
 
