@@ -3,21 +3,26 @@
 
 use std::io::IsTerminal;
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
+use crate::run_log::CaptureLayer;
 
-/// Installs the global subscriber, writing to stderr.
+/// Installs the global subscriber, writing to stderr; runs being captured
+/// ([`crate::run_log`]) get their events too.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(CaptureLayer);
     let result = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Plain => builder.with_ansi(false).try_init(),
-        LogFormat::Auto => builder
-            .with_ansi(std::io::stderr().is_terminal())
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Plain => registry.with(layer.with_ansi(false)).try_init(),
+        LogFormat::Auto => registry
+            .with(layer.with_ansi(std::io::stderr().is_terminal()))
             .try_init(),
     };
     // Already installed (tests calling twice): keep the first.

@@ -94,7 +94,8 @@ fn replace_whole_words(text: &str, word: &str) -> String {
 /// the host's own rules: a secret key name, or a webhook's `url` (which often carries
 /// the token that authorises the POST).
 pub fn is_secret_path(table: &str, key: &str) -> bool {
-    is_secret_key(key) || (key == "url" && (table == "webhook" || table.ends_with(".webhook")))
+    let url_table = |t: &str| table == t || table.ends_with(&format!(".{t}"));
+    is_secret_key(key) || (key == "url" && (url_table("webhook") || url_table("healthchecks")))
 }
 
 /// Whether a configuration key holds a secret, by its name.
@@ -153,6 +154,8 @@ mod tests {
         assert!(is_secret_path("notify.webhook", "url"));
         assert!(is_secret_path("jobs.prod.notify.webhook", "url"));
         assert!(!is_secret_path("jobs.prod.destinations.dav", "url"));
+        assert!(is_secret_path("notify.healthchecks", "url"));
+        assert!(is_secret_path("jobs.prod.notify.healthchecks", "url"));
     }
 
     #[test]

@@ -8,12 +8,25 @@
 //! 2. protected (the archive just written, the newest one exported) → kept, whatever the clock;
 //! 3. dated in the future → kept, with a warning (the clock was wrong when it was made, or is now);
 //! 4. the newest of the job's archives → kept;
-//! 5. older than `keep_days` → deleted; beyond the newest `keep_count` → deleted; else kept.
+//! 5. without tiers (limits, the original add-on's rules): older than `keep_days` →
+//!    deleted; beyond the newest `keep_count` → deleted; else kept;
+//! 6. with any of `keep_daily`/`keep_weekly`/`keep_monthly`/`keep_yearly` (restic's
+//!    `forget`): every rule keeps, and an archive no rule keeps goes. `keep_count` keeps the
+//!    newest N, `keep_days` those younger than D days, each tier the newest archive of each
+//!    of its last N periods ([`tiers`]), read in the time zone given (the server's).
+//!
+//! Archives of others, partial uploads and archives dated in the future never use up a
+//! count or a period; protected archives and the newest do.
+
+mod tiers;
 
 use std::fmt;
 use std::path::PathBuf;
 
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
+
+pub use tiers::Period;
 
 /// Who made an archive, as far as the caller could prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +51,94 @@ pub struct Archive {
     pub owner: Owner,
 }
 
-/// The rules: delete what is older than `keep_days`, then the oldest beyond `keep_count`.
-#[derive(Debug, Clone, Copy, Default)]
+/// The rules. Without tiers, `keep_days` and `keep_count` are limits (delete what is older,
+/// then the oldest beyond the count); with any tier, every rule is a keep rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
-    /// Maximum age in days.
+    /// Maximum age in days (limits), or keep those younger (tiers).
     pub keep_days: Option<u32>,
-    /// Maximum number of archives.
+    /// Maximum number of archives (limits), or keep the newest N (tiers).
     pub keep_count: Option<u32>,
+    /// Keep the newest archive of each of the last N days that have one.
+    pub keep_daily: Option<u32>,
+    /// Keep the newest archive of each of the last N ISO weeks that have one.
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest archive of each of the last N months that have one.
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest archive of each of the last N years that have one.
+    pub keep_yearly: Option<u32>,
+}
+
+impl Policy {
+    /// Whether any tier is set: every rule then keeps (restic's `forget`).
+    pub fn has_tiers(&self) -> bool {
+        [
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+
+    /// The rules set, `keep_days = 30, keep_daily = 7`.
+    fn rules(&self) -> String {
+        [
+            ("keep_days", self.keep_days),
+            ("keep_count", self.keep_count),
+            ("keep_daily", self.keep_daily),
+            ("keep_weekly", self.keep_weekly),
+            ("keep_monthly", self.keep_monthly),
+            ("keep_yearly", self.keep_yearly),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} = {v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+impl fmt::Display for Policy {
+    /// The mode and its rules, for `prune --dry-run` and `config show`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.has_tiers() {
+            write!(
+                f,
+                "tiers: an archive is kept if any rule keeps it ({})",
+                self.rules()
+            )
+        } else if self.keep_days.is_some() || self.keep_count.is_some() {
+            write!(
+                f,
+                "limits: an archive goes when older than keep_days or beyond keep_count ({})",
+                self.rules()
+            )
+        } else {
+            write!(f, "none: no keep_* rule is set, every archive is kept")
+        }
+    }
+}
+
+/// A rule that keeps an archive (tiers mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// One of the newest `keep_count`.
+    Count(u32),
+    /// Younger than `keep_days`.
+    Days(u32),
+    /// The newest archive of this period.
+    Tier(Period),
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::Count(n) => write!(f, "keep_count (one of the newest {n})"),
+            Rule::Days(d) => write!(f, "keep_days (younger than {d} days)"),
+            Rule::Tier(p) => p.fmt(f),
+        }
+    }
 }
 
 /// Why an archive is kept.
@@ -62,6 +156,8 @@ pub enum Keep {
     Newest,
     /// Within `keep_count` and `keep_days`.
     Policy,
+    /// Kept by these rules (tiers mode).
+    Rules(Vec<Rule>),
 }
 
 /// Why an archive goes.
@@ -71,6 +167,8 @@ pub enum Delete {
     OlderThan(u32),
     /// Beyond the newest this many.
     BeyondCount(u32),
+    /// No rule keeps it (tiers mode).
+    NoRule,
 }
 
 /// What happens to one archive.
@@ -110,6 +208,10 @@ impl fmt::Display for Keep {
             Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
             Keep::Newest => write!(f, "kept: the newest of this job's archives"),
             Keep::Policy => write!(f, "kept: within keep_days/keep_count"),
+            Keep::Rules(rules) => {
+                let rules: Vec<String> = rules.iter().map(Rule::to_string).collect();
+                write!(f, "kept: {}", rules.join(", "))
+            }
         }
     }
 }
@@ -119,6 +221,7 @@ impl fmt::Display for Delete {
         match self {
             Delete::OlderThan(d) => write!(f, "older than keep_days = {d}"),
             Delete::BeyondCount(n) => write!(f, "beyond keep_count = {n}"),
+            Delete::NoRule => write!(f, "no keep rule keeps it"),
         }
     }
 }
@@ -138,17 +241,19 @@ pub fn sort_newest_first(archives: &mut [Archive]) {
 }
 
 /// The verdict on each of `archives` (newest first) at `now`. `protected` lists paths (or
-/// remote names) that are never deleted, with the reason shown for them.
+/// remote names) that are never deleted, with the reason shown for them. Tiers read dates
+/// in `zone` (the server's local time: `TimeZone::system()`).
 pub fn plan(
     archives: &[Archive],
     policy: Policy,
     protected: &[(PathBuf, &'static str)],
     now: Timestamp,
+    zone: &TimeZone,
 ) -> Vec<Decision> {
-    let cutoff = policy.keep_days.and_then(|d| {
-        now.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(d)))
-            .ok()
-    });
+    if policy.has_tiers() {
+        return plan_tiers(archives, policy, protected, now, zone);
+    }
+    let cutoff = days_cutoff(policy, now);
     let mut kept = 0u32;
     let mut newest_seen = false;
     archives
@@ -184,6 +289,65 @@ pub fn plan(
         .collect()
 }
 
+/// The cut-off of `keep_days`: archives made before it are older.
+fn days_cutoff(policy: Policy, now: Timestamp) -> Option<Timestamp> {
+    policy.keep_days.and_then(|d| {
+        now.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(d)))
+            .ok()
+    })
+}
+
+/// Tiers mode: every rule keeps; an archive no rule keeps goes.
+fn plan_tiers(
+    archives: &[Archive],
+    policy: Policy,
+    protected: &[(PathBuf, &'static str)],
+    now: Timestamp,
+    zone: &TimeZone,
+) -> Vec<Decision> {
+    let cutoff = days_cutoff(policy, now);
+    let mut tiers = tiers::Tiers::new(&policy, zone);
+    let mut counted = 0u32;
+    let mut newest_seen = false;
+    archives
+        .iter()
+        .map(|archive| {
+            let protection = protected.iter().find(|(p, _)| *p == archive.path);
+            let verdict = match &archive.owner {
+                Owner::Other(why) => Verdict::Keep(Keep::NotOurs(why.clone())),
+                Owner::Partial => Verdict::Keep(Keep::Partial),
+                Owner::ThisJob if protection.is_none() && archive.time > now => {
+                    Verdict::Keep(Keep::Future)
+                }
+                Owner::ThisJob => {
+                    let mut rules = Vec::new();
+                    if let Some(n) = policy.keep_count.filter(|n| counted < *n) {
+                        counted += 1;
+                        rules.push(Rule::Count(n));
+                    }
+                    if let (Some(d), Some(c)) = (policy.keep_days, cutoff) {
+                        if archive.time >= c {
+                            rules.push(Rule::Days(d));
+                        }
+                    }
+                    rules.extend(tiers.keep(archive.time).into_iter().map(Rule::Tier));
+                    let newest = !std::mem::replace(&mut newest_seen, true);
+                    match protection {
+                        Some((_, what)) => Verdict::Keep(Keep::Protected(what)),
+                        None if newest => Verdict::Keep(Keep::Newest),
+                        None if rules.is_empty() => Verdict::Delete(Delete::NoRule),
+                        None => Verdict::Keep(Keep::Rules(rules)),
+                    }
+                }
+            };
+            Decision {
+                archive: archive.clone(),
+                verdict,
+            }
+        })
+        .collect()
+}
+
 fn count_rule(policy: Policy, kept: &mut u32) -> Verdict {
     match policy.keep_count {
         Some(n) if *kept >= n => Verdict::Delete(Delete::BeyondCount(n)),
@@ -197,6 +361,10 @@ fn count_rule(policy: Policy, kept: &mut u32) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc() -> TimeZone {
+        TimeZone::UTC
+    }
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -233,10 +401,11 @@ mod tests {
         let policy = |keep_days, keep_count| Policy {
             keep_days,
             keep_count,
+            ..Policy::default()
         };
-        let del = deleted(&plan(&list, policy(Some(5), None), &[], now));
+        let del = deleted(&plan(&list, policy(Some(5), None), &[], now, &utc()));
         assert_eq!(del, list[3..].to_vec());
-        let del = deleted(&plan(&list, policy(Some(5), Some(2)), &[], now));
+        let del = deleted(&plan(&list, policy(Some(5), Some(2)), &[], now, &utc()));
         assert_eq!(del, list[2..].to_vec());
         // Everything too old: the newest stays anyway.
         let del = deleted(&plan(
@@ -244,9 +413,10 @@ mod tests {
             policy(Some(1), Some(0)),
             &[],
             at("2030-01-01T00:00:00Z"),
+            &utc(),
         ));
         assert_eq!(del, list[1..].to_vec());
-        assert!(deleted(&plan(&list, Policy::default(), &[], now)).is_empty());
+        assert!(deleted(&plan(&list, Policy::default(), &[], now, &utc())).is_empty());
     }
 
     #[test]
@@ -263,9 +433,11 @@ mod tests {
             Policy {
                 keep_days: None,
                 keep_count: Some(1),
+                ..Policy::default()
             },
             &[],
             now,
+            &utc(),
         );
         assert_eq!(
             decisions[0].verdict,
@@ -293,9 +465,11 @@ mod tests {
             Policy {
                 keep_days: Some(1),
                 keep_count: Some(1),
+                ..Policy::default()
             },
             &[(just_written, "the archive just written")],
             now,
+            &utc(),
         );
         assert_eq!(decisions[0].verdict, Verdict::Keep(Keep::Future));
         assert_eq!(
@@ -316,9 +490,11 @@ mod tests {
             Policy {
                 keep_days: None,
                 keep_count: Some(2),
+                ..Policy::default()
             },
             &[(list[1].path.clone(), "the newest archive exported")],
             at("2024-01-11T00:00:00Z"),
+            &utc(),
         );
         assert_eq!(
             decisions.iter().map(Decision::deletes).collect::<Vec<_>>(),

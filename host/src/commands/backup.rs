@@ -83,16 +83,23 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     };
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();
+    let pings = (!args.no_notify)
+        .then(|| notify::RunPings::start(notify::settings_for(&config, &job_id), &job_id));
     let result = run_backup(&config, &job_id, &options, &cancel);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    crate::metrics::refresh(&config);
     // The same notifications as a scheduled run: a backup from cron or a timer that fails
     // must be heard of. Not for one stopped by the user's own Ctrl-C or SIGTERM.
     if !args.no_notify && !cancel.is_cancelled() {
         let duration = clock.elapsed().as_secs_f64();
-        for event in Event::for_run(&config, &job_id, started, duration, &result) {
-            notify::send(notify::settings_for(&config, &job_id), &event);
+        let events = Event::for_run(&config, &job_id, started, duration, &result);
+        if let Some(pings) = pings {
+            pings.finish(&events);
+        }
+        for event in &events {
+            notify::send(notify::settings_for(&config, &job_id), event);
         }
     }
     let run = result.map_err(backup_error)?;

@@ -74,6 +74,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
         observer: &bars,
     }
     .run(None);
+    crate::metrics::refresh(&config);
     print_text(&summary(&outcomes))?;
     Ok(if outcomes.iter().all(|o| o.is_done()) {
         exit::OK

@@ -29,6 +29,10 @@ pub fn run(
     let claim = if dry_run { "would adopt" } else { "adopted" };
     let mut text = String::new();
     let mut deleted = 0;
+    text.push_str(&format!("retention here: {}\n", report.local.policy));
+    for r in &report.remote {
+        text.push_str(&format!("retention on {}: {}\n", r.destination, r.policy));
+    }
     for path in &report.adopted {
         text.push_str(&format!("{claim} {}\n", path.display()));
     }

@@ -87,6 +87,7 @@ pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, C
             config.kind
         ));
     }
+    crate::metrics::refresh(&config);
     print_text(&text)?;
     Ok(if failed == 0 { exit::OK } else { exit::FAILED })
 }

@@ -279,6 +279,9 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
     if let Some(c) = &config {
         errors.extend(absolute_path(figment, "backup_dir", &c.backup_dir));
         errors.extend(absolute_path(figment, "state_dir", &c.state_dir));
+        if let Some(file) = &c.metrics_file {
+            errors.extend(absolute_path(figment, "metrics_file", file));
+        }
         for (i, dir) in c.plugin_dirs.iter().enumerate() {
             errors.extend(absolute_path(figment, &format!("plugin_dirs.{i}"), dir));
         }
@@ -304,6 +307,18 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
                 .map(|(id, job)| (format!("jobs.{id}.notify"), job.notify.as_ref())),
         );
         for (prefix, notify) in notifies {
+            let hc = notify.and_then(|n| n.healthchecks.as_ref());
+            if let Some(url) = hc.map(|h| h.url.as_str()) {
+                let ok =
+                    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !ok {
+                    errors.push(error_at(
+                        figment,
+                        &format!("{prefix}.healthchecks.url"),
+                        "must be an http:// or https:// ping URL, e.g. https://hc-ping.com/<uuid>",
+                    ));
+                }
+            }
             let email = notify.and_then(|n| n.email.as_ref());
             if let Some(path) = email.and_then(|e| e.ca_file.as_ref()) {
                 if let Some(e) = absolute_path(figment, &format!("{prefix}.email.ca_file"), path) {
@@ -367,6 +382,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             "must be at least 1 (the newest archive is always kept); omit it to keep any number",
         ));
     }
+    for (k, v) in tier_keys(
+        job.keep_daily,
+        job.keep_weekly,
+        job.keep_monthly,
+        job.keep_yearly,
+    ) {
+        if v == Some(0) {
+            errors.push(error_at(figment, &key(k), TIER_ZERO));
+        }
+    }
     if let Some(schedule) = &job.schedule {
         if schedule.every == 0 {
             errors.push(error_at(
@@ -409,6 +434,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 &format!("{dkey}.keep_count"),
                 "must be at least 1",
             ));
+        }
+        for (k, v) in tier_keys(
+            dest.keep_daily,
+            dest.keep_weekly,
+            dest.keep_monthly,
+            dest.keep_yearly,
+        ) {
+            if v == Some(0) {
+                errors.push(error_at(figment, &format!("{dkey}.{k}"), TIER_ZERO));
+            }
         }
         if dest.plugin_timeout_secs == Some(0) {
             errors.push(error_at(
@@ -458,6 +493,23 @@ fn validate_encrypt(
         ));
     }
     errors
+}
+
+const TIER_ZERO: &str = "must be at least 1 (the number of periods whose newest archive is kept); omit it to keep no tier";
+
+/// The retention tiers by key name.
+fn tier_keys(
+    daily: Option<u32>,
+    weekly: Option<u32>,
+    monthly: Option<u32>,
+    yearly: Option<u32>,
+) -> [(&'static str, Option<u32>); 4] {
+    [
+        ("keep_daily", daily),
+        ("keep_weekly", weekly),
+        ("keep_monthly", monthly),
+        ("keep_yearly", yearly),
+    ]
 }
 
 /// `HH:MM` as (hour, minute).

@@ -30,6 +30,9 @@ pub struct Config {
     /// How many backups the daemon runs at once.
     #[serde(default = "defaults::max_parallel")]
     pub max_parallel: usize,
+    /// The Prometheus metrics file (node_exporter's textfile collector), rewritten from
+    /// the history at daemon start and after every backup, export and test.
+    pub metrics_file: Option<PathBuf>,
     /// Notifications, for every job unless a job has its own `[jobs.<id>.notify]`.
     #[serde(default)]
     pub notify: NotifyConfig,
@@ -89,8 +92,16 @@ pub struct JobConfig {
     pub format: ArchiveFormat,
     /// Delete archives older than this many days.
     pub keep_days: Option<u32>,
-    /// Keep at most this many archives.
+    /// Keep at most this many archives (with tiers: keep the newest this many).
     pub keep_count: Option<u32>,
+    /// Tier: the newest archive of each of the last N days (server local time).
+    pub keep_daily: Option<u32>,
+    /// Tier: the newest archive of each of the last N ISO weeks.
+    pub keep_weekly: Option<u32>,
+    /// Tier: the newest archive of each of the last N months.
+    pub keep_monthly: Option<u32>,
+    /// Tier: the newest archive of each of the last N years.
+    pub keep_yearly: Option<u32>,
     /// When the daemon runs this job; absent: manual only.
     pub schedule: Option<Schedule>,
     /// Verify each archive right after writing it.
@@ -231,6 +242,14 @@ pub struct DestinationConfig {
     pub keep_days: Option<u32>,
     /// Remote retention, overriding the job's.
     pub keep_count: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_daily: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_weekly: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_monthly: Option<u32>,
+    /// Remote retention tier, overriding the job's.
+    pub keep_yearly: Option<u32>,
     /// Attempts after the first for transient and connection errors.
     pub retries: Option<u32>,
     /// Seconds a plugin call may run before its worker is killed (every call); default
@@ -254,6 +273,16 @@ pub struct NotifyConfig {
     pub webhook: Option<WebhookConfig>,
     /// A program run with the event in environment variables.
     pub command: Option<CommandConfig>,
+    /// Healthchecks pings: `/start`, success, `/fail` (whatever `on` says).
+    pub healthchecks: Option<HealthchecksConfig>,
+}
+
+/// Healthchecks settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthchecksConfig {
+    /// The check's ping URL (`https://hc-ping.com/<uuid>`); a secret.
+    pub url: String,
 }
 
 /// A notifying event.

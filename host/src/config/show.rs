@@ -21,7 +21,16 @@ pub struct ShownValue {
 }
 
 /// The destination keys the host keeps for itself (never passed to a plugin).
-pub const HOST_DESTINATION_KEYS: &[&str] = &["type", "keep_days", "keep_count", "retries"];
+pub const HOST_DESTINATION_KEYS: &[&str] = &[
+    "type",
+    "keep_days",
+    "keep_count",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "retries",
+];
 
 /// The keys `config show` masks besides those secret by the host's own rules: the ones
 /// each destination's plugin declares secret.

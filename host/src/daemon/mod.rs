@@ -59,6 +59,7 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let config = load(&files).map_err(DaemonError::Configuration)?;
     prepare_state(&config);
+    crate::metrics::refresh(&config);
     let plugins = Arc::new(discover_plugins(&config));
     check_plugins(&config, &plugins).map_err(DaemonError::Configuration)?;
 

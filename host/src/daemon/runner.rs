@@ -41,6 +41,7 @@ pub fn run_job(
         registry: Some(plugins),
         ..BackupOptions::default()
     };
+    let pings = notify::RunPings::start(notify::settings_for(&config, &job_id), &job_id);
     let result = run_backup(&config, &job_id, &options, &cancel);
     let duration = clock.elapsed().as_secs_f64();
     // Stopped by the daemon's shutdown, during the backup or its exports.
@@ -75,9 +76,12 @@ pub fn run_job(
             crate::redact::scrub(&e.to_string())
         ),
     }
+    crate::metrics::refresh(&config);
     if !cancelled {
-        for event in Event::for_run(&config, &job_id, started, duration, &result) {
-            notify::send(notify::settings_for(&config, &job_id), &event);
+        let events = Event::for_run(&config, &job_id, started, duration, &result);
+        pings.finish(&events);
+        for event in &events {
+            notify::send(notify::settings_for(&config, &job_id), event);
         }
     }
     Finished {

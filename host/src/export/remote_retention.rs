@@ -16,11 +16,15 @@ use crate::naming::{parse_archive_name, PARTIAL_SUFFIX};
 use crate::retention::{self, Archive, Decision, Owner, Policy};
 use crate::worker::WorkerDestination;
 
-/// The destination's policy: its own `keep_days`/`keep_count`, else the job's.
+/// The destination's policy: each of its own `keep_*` keys, else the job's.
 pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
     Policy {
         keep_days: destination.keep_days.or(job.keep_days),
         keep_count: destination.keep_count.or(job.keep_count),
+        keep_daily: destination.keep_daily.or(job.keep_daily),
+        keep_weekly: destination.keep_weekly.or(job.keep_weekly),
+        keep_monthly: destination.keep_monthly.or(job.keep_monthly),
+        keep_yearly: destination.keep_yearly.or(job.keep_yearly),
     }
 }
 
@@ -97,6 +101,7 @@ fn plan(
         policy(scope.job, scope.config),
         protected,
         now,
+        &jiff::tz::TimeZone::UTC,
     )
 }
 
@@ -138,6 +143,7 @@ pub fn apply(
         policy(scope.job, scope.config),
         &protected(scope, just_sent),
         Timestamp::now(),
+        &jiff::tz::TimeZone::system(),
     );
     for d in &decisions {
         if d.verdict == retention::Verdict::Keep(retention::Keep::Future) {
@@ -323,5 +329,15 @@ mod tests {
         let job = job(Some(5));
         assert_eq!(policy(&job, &dest(Some(1))).keep_count, Some(1));
         assert_eq!(policy(&job, &dest(None)).keep_count, Some(5));
+        // Tiers too, key by key.
+        let job: JobConfig = serde_json::from_value(serde_json::json!({
+            "database": "prod", "keep_daily": 7, "keep_weekly": 4,
+        }))
+        .unwrap();
+        let dest: DestinationConfig =
+            serde_json::from_value(serde_json::json!({"type": "sftp", "keep_daily": 30})).unwrap();
+        let p = policy(&job, &dest);
+        assert_eq!((p.keep_daily, p.keep_weekly), (Some(30), Some(4)));
+        assert!(!dest.settings.contains_key("keep_daily"));
     }
 }

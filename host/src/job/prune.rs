@@ -28,6 +28,8 @@ pub struct PruneOptions {
 pub struct RemotePrune {
     /// The destination's name.
     pub destination: String,
+    /// The destination's policy.
+    pub policy: crate::retention::Policy,
     /// Files claimed with `--adopt`.
     pub adopted: Vec<String>,
     /// The verdict on each of the job's files there, or why it could not be pruned.
@@ -137,6 +139,7 @@ fn prune_database(
             });
             RemotePrune {
                 destination: name.clone(),
+                policy: remote_retention::policy(job, dest),
                 adopted,
                 result,
             }

@@ -9,10 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::{backup_dir, checksum, io_err, job_of, BackupError};
-use crate::config::{ArchiveFormat, Config};
+use crate::config::{ArchiveFormat, Config, JobConfig};
 use crate::history::History;
 use crate::naming::{is_encrypted_name, parse_archive_name};
 use crate::ownership::{manifest_owner, ManifestOwner};
@@ -79,9 +80,23 @@ pub struct Found {
     pub owner: LocalOwner,
 }
 
+/// The job's local retention policy.
+pub fn job_policy(job: &JobConfig) -> Policy {
+    Policy {
+        keep_days: job.keep_days,
+        keep_count: job.keep_count,
+        keep_daily: job.keep_daily,
+        keep_weekly: job.keep_weekly,
+        keep_monthly: job.keep_monthly,
+        keep_yearly: job.keep_yearly,
+    }
+}
+
 /// What local retention decided and did.
 #[derive(Debug, Default)]
 pub struct RetentionReport {
+    /// The policy applied.
+    pub policy: Policy,
     /// The verdict on every file of the job's pattern, newest first.
     pub decisions: Vec<Decision>,
     /// Deleted (empty in a dry run).
@@ -219,11 +234,14 @@ pub fn apply_retention(
         })
         .collect();
     retention::sort_newest_first(&mut archives);
-    let policy = Policy {
-        keep_days: job.keep_days,
-        keep_count: job.keep_count,
-    };
-    report.decisions = retention::plan(&archives, policy, &protect.0, Timestamp::now());
+    report.policy = job_policy(job);
+    report.decisions = retention::plan(
+        &archives,
+        report.policy,
+        &protect.0,
+        Timestamp::now(),
+        &TimeZone::system(),
+    );
     for d in &report.decisions {
         if d.verdict == Verdict::Keep(retention::Keep::Future) {
             tracing::warn!(job = job_id, archive = %d.archive.path.display(), "archive dated in the future: kept (check the clock)");

@@ -10,9 +10,11 @@ pub mod command;
 pub mod email;
 pub mod event;
 mod events;
+pub mod healthchecks;
 pub mod webhook;
 
 pub use event::{DestinationState, Event, EventState};
+pub use healthchecks::RunPings;
 
 use crate::config::{Config, NotifyConfig, NotifyEvent};
 
