@@ -295,19 +295,24 @@ impl History {
         }
         let err = |source| HistoryError::sqlite(&path, source);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-        let try_open = |uri: String| -> rusqlite::Result<Connection> {
+        let try_open = |uri: String| -> rusqlite::Result<(Connection, Option<i64>)> {
             let conn = Connection::open_with_flags(uri, flags)?;
             conn.busy_timeout(Duration::from_secs(10))?;
-            stored_version(&conn)?;
-            Ok(conn)
+            let version = stored_version(&conn)?;
+            Ok((conn, version))
         };
         let uri = format!("file:{}", uri_path(&path));
-        let conn = match try_open(uri.clone()) {
-            Ok(c) => c,
+        let (conn, version) = match try_open(uri.clone()) {
+            Ok(opened) => opened,
             // A WAL database in a directory we cannot write to (read-only mount, full
             // disk): read it as an immutable file.
             Err(_) => try_open(format!("{uri}?immutable=1")).map_err(err)?,
         };
+        if version.is_none() {
+            // Created a moment ago by a writer that has not laid out its tables yet: no
+            // history so far, as when the file does not exist.
+            return Ok(None);
+        }
         let has_database = databases::has_column(&conn, "backups", "database").map_err(err)?;
         Ok(Some(History {
             conn,
@@ -650,5 +655,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(History::open_read_only(dir.path()).unwrap().is_none());
         assert!(!dir.path().join(FILE_NAME).exists());
+    }
+
+    #[test]
+    fn a_history_file_whose_writer_has_not_laid_out_its_tables_reads_as_no_history() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a starting daemon leaves for an instant: the file, WAL mode, no tables.
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        assert!(History::open_read_only(dir.path()).unwrap().is_none());
     }
 }
