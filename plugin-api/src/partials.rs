@@ -48,6 +48,37 @@ pub fn stale_partials<'a>(
         .collect()
 }
 
+/// Removes, with `delete`, the stale partial uploads ([`stale_partials`]) among `listed`,
+/// before uploading `uploading`. Best effort: a listing or a deletion that fails is logged
+/// and the upload goes on.
+pub fn remove_stale_partials<L: std::fmt::Display, D: std::fmt::Display>(
+    listed: Result<Vec<RemoteFile>, L>,
+    uploading: &str,
+    mut delete: impl FnMut(&str) -> Result<(), D>,
+) {
+    let files = match listed {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!("stale partial uploads not looked for: {e}");
+            return;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    for file in stale_partials(&files, uploading, now) {
+        match delete(file.name()) {
+            Ok(()) => tracing::info!(
+                "removed stale partial upload {} ({} bytes) left by an upload that died more than a day ago",
+                file.name(),
+                file.size()
+            ),
+            Err(e) => tracing::warn!("could not remove stale partial upload {}: {e}", file.name()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

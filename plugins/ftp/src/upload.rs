@@ -17,7 +17,7 @@ use crate::session::Session;
 pub const BUFFER: usize = 1 << 20;
 
 use sauvegarde_plugin_api::partials::partial_name;
-use sauvegarde_plugin_api::partials::stale_partials;
+use sauvegarde_plugin_api::partials::remove_stale_partials;
 
 /// Uploads `local` as `name` into `remote_dir` (created if missing).
 pub fn upload(
@@ -35,7 +35,8 @@ pub fn upload(
         .len();
     let mut session = Session::open(config, tls)?;
     session.enter_dir(config, true)?;
-    remove_stale(&mut session, name);
+    let listed = crate::listing::list(&mut session);
+    remove_stale_partials(listed, name, |file| session.ftp.rm(file));
     let partial = partial_name(name);
     match send(&mut session, &mut file, &partial, total, progress)
         .and_then(|()| verify_size(&mut session, &partial, total))
@@ -49,32 +50,6 @@ pub fn upload(
         Err(err) => {
             remove_partial(config, tls, Some(session), &partial);
             Err(err)
-        }
-    }
-}
-
-/// Removes this exporter's partial files left more than a day ago by uploads that died
-/// (best effort: a failure is logged, the upload goes on).
-fn remove_stale(session: &mut Session, name: &str) {
-    let files = match crate::listing::list(session) {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::warn!("stale partial uploads not looked for: {e}");
-            return;
-        }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    for file in stale_partials(&files, name, now) {
-        match session.ftp.rm(file.name()) {
-            Ok(()) => tracing::info!(
-                "removed stale partial upload {} ({} bytes) left by an upload that died more than a day ago",
-                file.name(),
-                file.size()
-            ),
-            Err(e) => tracing::warn!("could not remove stale partial upload {}: {e}", file.name()),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use sauvegarde_plugin_api::partials::{partial_name, stale_partials};
+use sauvegarde_plugin_api::partials::{partial_name, remove_stale_partials};
 use sauvegarde_plugin_api::{PluginError, Progress};
 use ssh2::{OpenFlags, OpenType, Sftp};
 
@@ -45,7 +45,7 @@ pub fn upload(
         .map_err(|e| errors::local(e, format!("reading size of {}", local.display())))?
         .len();
     dir.create_all(sftp)?;
-    remove_stale(sftp, dir, name);
+    remove_stale_partials(dir.list(sftp), name, |file| dir.delete(sftp, file));
     let result = write_partial(conn, &mut source, local, &partial, total, progress)
         .and_then(|()| commit(sftp, &partial, &target, total));
     if result.is_err() {
@@ -60,32 +60,6 @@ pub fn upload(
         }
     }
     result
-}
-
-/// Removes this exporter's partial files left more than a day ago by uploads that died
-/// (best effort: a failure is logged, the upload goes on).
-fn remove_stale(sftp: &Sftp, dir: &RemoteDir<'_>, name: &str) {
-    let files = match dir.list(sftp) {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::warn!("stale partial uploads not looked for: {e}");
-            return;
-        }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    for file in stale_partials(&files, name, now) {
-        match dir.delete(sftp, file.name()) {
-            Ok(()) => tracing::info!(
-                "removed stale partial upload {} ({} bytes) left by an upload that died more than a day ago",
-                file.name(),
-                file.size()
-            ),
-            Err(e) => tracing::warn!("could not remove stale partial upload {}: {e}", file.name()),
-        }
-    }
 }
 
 /// Copies the local file into the remote partial file, reporting progress.
