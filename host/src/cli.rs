@@ -122,6 +122,25 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+    /// Restore drill now: the newest archive of each of the job's databases verified,
+    /// restored into a scratch database `sauvegarde_verify_<pid>_<time>`, its row counts
+    /// compared with the dump's, and the scratch database dropped. Each result is recorded
+    /// in the history (`history`, `jobs`, the metrics) and notified like a backup's. The
+    /// job's `drill` table gives `identity` and `maintenance_db`; the daemon runs drills on
+    /// its schedule. Exit 0 when every archive was restored whole, 1 otherwise.
+    Drill {
+        /// The job id.
+        job: String,
+        /// Only this database of the job.
+        #[arg(long, value_name = "DB")]
+        database: Option<String>,
+        /// Stable JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Send no notification.
+        #[arg(long)]
+        no_notify: bool,
+    },
     /// Recent backups.
     History {
         /// Only this job.

@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod crypt;
 pub mod daemon;
 pub mod disk;
+pub mod drill;
 pub mod dump;
 pub mod export;
 pub mod filestore;

@@ -47,6 +47,12 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             dry_run,
             adopt,
         } => commands::prune::run(files, job, *dry_run, *adopt),
+        Command::Drill {
+            job,
+            database,
+            json,
+            no_notify,
+        } => commands::drill::run(files, job, database.as_deref(), *json, *no_notify),
         Command::History { job, limit, json } => {
             commands::history::run(files, job.as_deref(), *limit, *json)
         }

@@ -16,7 +16,7 @@ use std::path::Path;
 use jiff::Timestamp;
 
 use crate::config::Config;
-use crate::history::{BackupRow, BackupState, ExportRow, ExportState, History};
+use crate::history::{BackupRow, BackupState, DrillRow, ExportRow, ExportState, History};
 
 /// A metric family: name, help text, type.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +79,14 @@ pub const FAMILIES: &[Family] = &[
         EXPORT_FAILURES,
         "Failed upload attempts to the destination recorded in the history.",
     ),
+    gauge(
+        LAST_DRILL_SUCCESS,
+        "End of the last successful restore drill (Unix time), per job and database.",
+    ),
+    gauge(
+        LAST_DRILL_OK,
+        "1 if the last restore drill restored the archive whole, 0 if it failed.",
+    ),
 ];
 
 const LAST_SUCCESS: &str = "sauvegarde_last_success_timestamp_seconds";
@@ -89,6 +97,8 @@ const LAST_SIZE: &str = "sauvegarde_last_backup_size_bytes";
 const BACKUPS_TOTAL: &str = "sauvegarde_backups_total";
 const EXPORT_LAST_SUCCESS: &str = "sauvegarde_export_last_success_timestamp_seconds";
 const EXPORT_FAILURES: &str = "sauvegarde_export_failures_total";
+const LAST_DRILL_SUCCESS: &str = "sauvegarde_last_drill_success_timestamp_seconds";
+const LAST_DRILL_OK: &str = "sauvegarde_last_drill_success";
 
 /// One sample: a family's name, its labels, its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,8 +133,34 @@ fn seconds(rfc3339: Option<&str>) -> Option<f64> {
     Some(t.as_millisecond() as f64 / 1000.0)
 }
 
-/// The samples the history holds (rows newest first, as `History::list` gives them).
-pub fn collect(backups: &[BackupRow], exports: &[ExportRow]) -> Vec<Sample> {
+/// The history's rows the metrics are built from.
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// Backups, newest first (as `History::list` gives them).
+    pub backups: Vec<BackupRow>,
+    /// Export attempts.
+    pub exports: Vec<ExportRow>,
+    /// The latest drill of each job and database.
+    pub last_drills: Vec<DrillRow>,
+    /// The latest successful drill of each job and database.
+    pub good_drills: Vec<DrillRow>,
+}
+
+impl Rows {
+    /// Everything the metrics need from `history`.
+    pub fn read(history: &History) -> Result<Rows, crate::history::HistoryError> {
+        Ok(Rows {
+            backups: history.list(None, usize::MAX)?,
+            exports: history.list_exports(None, usize::MAX)?,
+            last_drills: history.last_drills(None)?,
+            good_drills: history.last_good_drills()?,
+        })
+    }
+}
+
+/// The samples the history holds.
+pub fn collect(rows: &Rows) -> Vec<Sample> {
+    let (backups, exports) = (&rows.backups, &rows.exports);
     let mut out = Vec::new();
     let mut by_db: BTreeMap<(&str, &str), Vec<&BackupRow>> = BTreeMap::new();
     for row in backups.iter().filter(|r| r.state != BackupState::Running) {
@@ -197,6 +233,24 @@ pub fn collect(backups: &[BackupRow], exports: &[ExportRow]) -> Vec<Sample> {
             name: EXPORT_FAILURES,
             labels: labels(),
             value: failed as f64,
+        });
+    }
+    let drill_labels =
+        |d: &DrillRow| vec![("job", d.job.clone()), ("database", d.database.clone())];
+    for d in &rows.good_drills {
+        if let Some(t) = seconds(Some(&d.finished)) {
+            out.push(Sample {
+                name: LAST_DRILL_SUCCESS,
+                labels: drill_labels(d),
+                value: t,
+            });
+        }
+    }
+    for d in &rows.last_drills {
+        out.push(Sample {
+            name: LAST_DRILL_OK,
+            labels: drill_labels(d),
+            value: if d.ok { 1.0 } else { 0.0 },
         });
     }
     out
@@ -280,17 +334,15 @@ pub fn refresh(config: &Config) {
             return;
         }
     };
-    let (backups, exports) = match &history {
-        Some(h) => match (h.list(None, usize::MAX), h.list_exports(None, usize::MAX)) {
-            (Ok(b), Ok(e)) => (b, e),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(file = %path.display(), "metrics file not updated: {e}");
-                return;
-            }
-        },
-        None => (Vec::new(), Vec::new()),
+    let rows = match history.as_ref().map(Rows::read) {
+        Some(Ok(rows)) => rows,
+        Some(Err(e)) => {
+            tracing::warn!(file = %path.display(), "metrics file not updated: {e}");
+            return;
+        }
+        None => Rows::default(),
     };
-    let text = render(&collect(&backups, &exports));
+    let text = render(&collect(&rows));
     if let Err(e) = write_atomically(path, &text) {
         tracing::warn!(file = %path.display(), "cannot write the metrics file: {e}; the backups are not affected");
     }
@@ -332,6 +384,43 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn drills_give_the_last_success_time_and_the_last_result() {
+        let drill = |id, database: &str, ok, finished: &str| DrillRow {
+            id,
+            job: "j".into(),
+            database: database.into(),
+            backup_id: Some(1),
+            archive: "/b/x.zip".into(),
+            started: "2026-12-01T00:00:00Z".into(),
+            finished: finished.into(),
+            ok,
+            tables: None,
+            rows: None,
+            message: String::new(),
+        };
+        let rows = Rows {
+            last_drills: vec![
+                drill(3, "a", false, "2026-12-02T00:00:00Z"),
+                drill(4, "b", true, "2026-12-02T00:00:10Z"),
+            ],
+            good_drills: vec![
+                drill(1, "a", true, "2026-12-01T00:00:05Z"),
+                drill(4, "b", true, "2026-12-02T00:00:10Z"),
+            ],
+            ..Rows::default()
+        };
+        let text = render(&collect(&rows));
+        for line in [
+            "sauvegarde_last_drill_success_timestamp_seconds{job=\"j\",database=\"a\"} 1796083205\n",
+            "sauvegarde_last_drill_success_timestamp_seconds{job=\"j\",database=\"b\"} 1796169610\n",
+            "sauvegarde_last_drill_success{job=\"j\",database=\"a\"} 0\n",
+            "sauvegarde_last_drill_success{job=\"j\",database=\"b\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
     }
 
     #[test]

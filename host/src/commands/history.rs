@@ -1,15 +1,17 @@
-//! `history [--job J] [--limit N] [--json]`.
+//! `history [--job J] [--limit N] [--json]`: backups, with their exports and restore
+//! drills under them.
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::history::{BackupRow, ExportRow, History};
+use crate::history::{BackupRow, DrillRow, ExportRow, History};
 
-/// A backup with its export attempts (the JSON of `history --json`: the backup's keys plus
-/// `exports`).
+/// A backup with its export attempts and restore drills (the JSON of `history --json`: the
+/// backup's keys plus `exports` and `drills`).
 #[derive(serde::Serialize)]
 struct HistoryLine {
     #[serde(flatten)]
     backup: BackupRow,
     exports: Vec<ExportRow>,
+    drills: Vec<DrillRow>,
 }
 
 /// Lists the latest backups.
@@ -29,7 +31,14 @@ pub fn run(
             let exports = history
                 .exports_of_backup(backup.id)
                 .map_err(CliError::failed)?;
-            rows.push(HistoryLine { backup, exports });
+            let drills = history
+                .drills_of_backup(backup.id)
+                .map_err(CliError::failed)?;
+            rows.push(HistoryLine {
+                backup,
+                exports,
+                drills,
+            });
         }
         rows
     } else {
@@ -57,7 +66,12 @@ fn render(rows: &[HistoryLine]) -> String {
         Column::right("SIZE"),
         Column::left("ARCHIVE"),
     ]);
-    for HistoryLine { backup: r, exports } in rows {
+    for HistoryLine {
+        backup: r,
+        exports,
+        drills,
+    } in rows
+    {
         table.row(vec![
             r.id.to_string(),
             r.job.clone(),
@@ -85,6 +99,9 @@ fn render(rows: &[HistoryLine]) -> String {
                     .map(|m| format!("  ({m})"))
                     .unwrap_or_default()
             ));
+        }
+        for d in drills {
+            table.note(format!("drill {} {}", d.finished, d.summary()));
         }
     }
     table.render()

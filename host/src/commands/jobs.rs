@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::history::{BackupRow, ConnectionTestRow, History};
+use crate::history::{BackupRow, ConnectionTestRow, DrillRow, History};
 use crate::schedule::Next;
 
 /// One line of `jobs`.
@@ -28,6 +28,11 @@ pub struct JobLine {
     pub databases: Vec<BackupRow>,
     /// The latest connection test of each destination (`test <job>`).
     pub tests: Vec<ConnectionTestRow>,
+    /// The latest restore drill of each database (`drill`).
+    pub drills: Vec<DrillRow>,
+    /// Next restore drill (RFC 3339), `now` when due, `null` without `drill`, for an
+    /// inactive job or before the first archive.
+    pub next_drill: Option<String>,
     /// Why the history could not be read, when it could not (then `last` and `tests` are
     /// empty and `next` is computed without it).
     pub history_unavailable: Option<String>,
@@ -50,16 +55,17 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     let mut lines = Vec::new();
     for (id, job) in &config.jobs {
         let read = history.as_ref().map(|h| {
-            h.last_of(id)
-                .and_then(|(last, _)| Ok((last, h.last_connection_tests(id)?)))
+            h.last_of(id).and_then(|(last, _)| {
+                Ok((last, h.last_connection_tests(id)?, h.last_drills(Some(id))?))
+            })
         });
-        let (last, tests) = match read {
+        let (last, tests, drills) = match read {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
                 unavailable = Some(crate::redact::scrub(&e.to_string()).into_owned());
-                (None, Vec::new())
+                (None, Vec::new(), Vec::new())
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), Vec::new()),
         };
         let databases = match (&history, job.database.fixed()) {
             (_, Some(d)) if d.len() == 1 => Vec::new(),
@@ -77,12 +83,22 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             &crate::schedule::Rules::system(),
         )
         .map_err(CliError::failed)?;
-        let next = match next {
+        let when = |next: Next| match next {
             Next::Now => Some("now".to_string()),
             Next::At(t) if t <= now => Some("now".to_string()),
             Next::At(t) => Some(t.to_string()),
             Next::Manual | Next::Inactive => None,
         };
+        let next = when(next);
+        let next_drill = crate::daemon::records::next_drill(
+            &config,
+            usable,
+            None,
+            id,
+            &crate::schedule::Rules::system(),
+        )
+        .unwrap_or_default()
+        .and_then(when);
         let schedule = match &job.schedule {
             Some(s) => format!(
                 "every {} {:?}{}",
@@ -105,6 +121,8 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             next,
             databases,
             tests,
+            drills,
+            next_drill,
             history_unavailable: None,
         });
     }
@@ -173,6 +191,23 @@ fn render(lines: &[JobLine]) -> String {
                 r.started,
                 r.file_name
             ));
+        }
+        for d in &l.drills {
+            table.note(format!(
+                "drill {} {} {}{}",
+                d.database,
+                d.started,
+                d.summary(),
+                l.next_drill
+                    .as_deref()
+                    .map(|n| format!("; next drill {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if l.drills.is_empty() {
+            if let Some(n) = &l.next_drill {
+                table.note(format!("no restore drill yet; next drill {n}"));
+            }
         }
         for t in &l.tests {
             table.note(format!(

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod config;
 pub mod daemon;
 pub mod docs;
+pub mod drill;
 pub mod export;
 pub mod export_progress;
 pub mod history;
@@ -40,8 +41,8 @@ Exit codes (every command):
   0  success
   1  the operation failed: backup (of any database of the job: the others are
      still backed up), restore (rolled back), test of a destination, prune, a
-     history that cannot be read, an archive that fails verify, a contract point
-     of `plugins check` that fails or is not checked
+     history that cannot be read, an archive that fails verify or a restore drill,
+     a contract point of `plugins check` that fails or is not checked
   2  usage or configuration error, or a refusal before anything changed: restore of an
      unsafe, altered or oversized archive, or onto an existing database or filestore
   3  the local backup is fine but an export failed (backup, export)";

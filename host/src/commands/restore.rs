@@ -8,8 +8,6 @@ use super::{exit, load_config, print_json, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
 use crate::config::{Config, JobConfig};
-use crate::dump::pg_restore_for;
-use crate::dump::{Connection, PgTools};
 use crate::history::History;
 use crate::odoo_conf::OdooConf;
 use crate::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
@@ -90,22 +88,8 @@ pub fn setup(
     if target.db_user.is_some() {
         settings.db_user = target.db_user.clone();
     }
-    let mut conn = Connection::for_job(&settings, odoo.as_ref());
-    conn.database = target.maintenance_db.clone();
-    let (psql, pg_restore) =
-        match PgTools::discover(job.as_ref().and_then(|j| j.pg_dump.as_deref())) {
-            Some(tools) => {
-                let pg_restore = pg_restore_for(&tools.pg_dump);
-                (tools.psql, pg_restore)
-            }
-            None => (PathBuf::from("psql"), PathBuf::from("pg_restore")),
-        };
     Ok(Setup {
-        server: Server {
-            conn,
-            psql,
-            pg_restore,
-        },
+        server: Server::for_job(&settings, odoo.as_ref(), &target.maintenance_db),
         job,
         odoo,
     })

@@ -393,27 +393,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
         }
     }
     if let Some(schedule) = &job.schedule {
-        if schedule.every == 0 {
+        errors.extend(validate_timing(figment, &key("schedule"), schedule));
+    }
+    if let Some(drill) = &job.drill {
+        errors.extend(validate_timing(figment, &key("drill"), &drill.schedule()));
+        if job.encrypt.is_some() && drill.identity.is_none() {
             errors.push(error_at(
                 figment,
-                &key("schedule.every"),
-                "must be at least 1",
+                &key("drill"),
+                "the job encrypts its archives: a drill needs `identity`, the age identity file that decrypts them",
             ));
-        }
-        if let Some(at) = &schedule.at {
-            if !matches!(schedule.unit, ScheduleUnit::Days | ScheduleUnit::Weeks) {
-                errors.push(error_at(
-                    figment,
-                    &key("schedule.at"),
-                    "only applies to unit = \"days\" or \"weeks\"",
-                ));
-            } else if parse_time_of_day(at).is_none() {
-                errors.push(error_at(
-                    figment,
-                    &key("schedule.at"),
-                    format!("`{at}` is not a time of day HH:MM (00:00 to 23:59)"),
-                ));
-            }
         }
     }
     if let Some(encrypt) = &job.encrypt {
@@ -450,6 +439,34 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 figment,
                 &format!("{dkey}.plugin_timeout_secs"),
                 "must be at least 1 (seconds)",
+            ));
+        }
+    }
+    errors
+}
+
+/// `every`, `unit` and `at` of a schedule or a drill (`table` is its key).
+fn validate_timing(figment: &Figment, table: &str, schedule: &super::Schedule) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if schedule.every == 0 {
+        errors.push(error_at(
+            figment,
+            &format!("{table}.every"),
+            "must be at least 1",
+        ));
+    }
+    if let Some(at) = &schedule.at {
+        if !matches!(schedule.unit, ScheduleUnit::Days | ScheduleUnit::Weeks) {
+            errors.push(error_at(
+                figment,
+                &format!("{table}.at"),
+                "only applies to unit = \"days\" or \"weeks\"",
+            ));
+        } else if parse_time_of_day(at).is_none() {
+            errors.push(error_at(
+                figment,
+                &format!("{table}.at"),
+                format!("`{at}` is not a time of day HH:MM (00:00 to 23:59)"),
             ));
         }
     }

@@ -114,6 +114,52 @@ pub struct JobConfig {
     pub destinations: BTreeMap<String, DestinationConfig>,
     /// Encrypt archives with age to these recipients (`<name>.zip.age`).
     pub encrypt: Option<EncryptConfig>,
+    /// Restore drills run by the daemon: `drill = { every = 1, unit = "weeks" }`.
+    pub drill: Option<DrillConfig>,
+}
+
+/// A job's restore drills: how often the daemon restores the newest archive of each of
+/// the job's databases into a scratch database, compares its row counts and drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// Interval length in `unit`s, at least 1.
+    pub every: u32,
+    /// Interval unit.
+    pub unit: ScheduleUnit,
+    /// Time of day `HH:MM` (server local time), for `days` and `weeks` only.
+    pub at: Option<String>,
+    /// The age identity file that decrypts the job's archives (needed when the job has
+    /// `encrypt`: an encrypted archive is only drilled once decrypted).
+    pub identity: Option<PathBuf>,
+    /// The database the scratch database is created and dropped from.
+    #[serde(default = "defaults::maintenance_db")]
+    pub maintenance_db: String,
+}
+
+impl Default for DrillConfig {
+    /// Weekly, no identity, through `postgres`: the settings of `sauvegarde drill` for a
+    /// job without `drill`.
+    fn default() -> Self {
+        DrillConfig {
+            every: 1,
+            unit: ScheduleUnit::Weeks,
+            at: None,
+            identity: None,
+            maintenance_db: defaults::maintenance_db(),
+        }
+    }
+}
+
+impl DrillConfig {
+    /// The drill's timing as a schedule (the same rules as backups).
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            every: self.every,
+            unit: self.unit,
+            at: self.at.clone(),
+        }
+    }
 }
 
 /// A job's `encrypt` table: age recipients (public keys, not secrets).
@@ -365,6 +411,9 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn maintenance_db() -> String {
+        "postgres".into()
     }
     pub fn notify_on() -> Vec<super::NotifyEvent> {
         vec![super::NotifyEvent::Failure]

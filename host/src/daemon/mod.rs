@@ -2,8 +2,10 @@
 //! (`Type=notify`).
 //!
 //! The loop computes every job's next backup with [`crate::schedule`], starts the due ones
-//! (at most `max_parallel` at once, each in `spawn_blocking`), then sleeps until the
-//! earliest next backup, a finished backup, a signal or the watchdog tick — no polling.
+//! (at most `max_parallel` at once, each in `spawn_blocking`), then the due restore drills
+//! (`drill`, see [`crate::drill`]; never while the job backs up), then sleeps until the
+//! earliest next backup or drill, a finished task, a signal or the watchdog tick — no
+//! polling.
 //! SIGHUP reloads the configuration (an invalid one is logged and the old one kept);
 //! SIGTERM/SIGINT stop scheduling, cancel running backups (their partial archives are
 //! removed and the history says `failed` "interrupted") and exit 0.
@@ -12,7 +14,7 @@ pub mod records;
 pub mod runner;
 pub mod sd_notify;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use crate::history::History;
 use crate::job::JobHistory;
 use crate::plugins::PluginRegistry;
 use crate::schedule::{self, JobRecord, Next, Rules};
-use runner::Finished;
+use runner::{Finished, TaskKind};
 use sd_notify::SdNotify;
 
 /// How long a shutdown waits for cancelled backups to clean up before giving up.
@@ -72,6 +74,9 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
         task_jobs: HashMap::new(),
         not_before: HashMap::new(),
         memory: HashMap::new(),
+        drilling: HashSet::new(),
+        drill_memory: HashMap::new(),
+        drill_not_before: HashMap::new(),
         history_unavailable: None,
         sd: SdNotify::from_env(),
         plugins,
@@ -159,15 +164,28 @@ fn check_plugins(config: &Config, plugins: &PluginRegistry) -> Result<(), String
     Err(crate::export::join_errors(&errors))
 }
 
+/// What is due when: each job's next backup and next restore drill.
+struct Plan {
+    backups: BTreeMap<String, Next>,
+    drills: BTreeMap<String, Next>,
+}
+
 struct Daemon {
     files: Vec<PathBuf>,
     config: Arc<Config>,
     rules: Rules,
-    /// Running backups by job, with their cancel flags.
+    /// Running backups and drills by job, with their cancel flags.
     running: HashMap<String, CancelFlag>,
+    /// The jobs of `running` that are drilling, not backing up.
+    drilling: HashSet<String>,
     tasks: JoinSet<Finished>,
     /// The job of each task, to clean up after a task that panicked.
     task_jobs: HashMap<tokio::task::Id, String>,
+    /// The start of the latest drill this daemon ran of each job (the history may not
+    /// be writable).
+    drill_memory: HashMap<String, Timestamp>,
+    /// Jobs whose drill could not start (lock busy, history unreadable): not before this.
+    drill_not_before: HashMap<String, Timestamp>,
     /// Jobs whose last attempt failed without a history row (lock held by a manual
     /// backup, unreadable odoo.conf …): not retried before this instant.
     not_before: HashMap<String, Timestamp>,
@@ -181,8 +199,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Every scheduled job's next backup (running jobs excluded).
-    fn next_times(&mut self) -> BTreeMap<String, Next> {
+    /// Every scheduled job's next backup and next drill (running jobs excluded).
+    fn next_times(&mut self) -> Plan {
         let history = match History::open_read_only(&self.config.state_dir) {
             Ok(h) => {
                 let problem = h.as_ref().and_then(History::write_problem);
@@ -207,9 +225,28 @@ impl Daemon {
             }
         };
         let mut out = BTreeMap::new();
+        let mut drills = BTreeMap::new();
         for id in self.config.jobs.keys() {
             if self.running.contains_key(id) {
                 continue;
+            }
+            match records::next_drill(
+                &self.config,
+                history.as_ref(),
+                self.drill_memory.get(id).copied(),
+                id,
+                &self.rules,
+            ) {
+                Ok(Some(next)) => {
+                    let next = match (next, self.drill_not_before.get(id)) {
+                        (Next::Now, Some(nb)) => Next::At(*nb),
+                        (Next::At(t), Some(nb)) => Next::At(t.max(*nb)),
+                        (n, _) => n,
+                    };
+                    drills.insert(id.clone(), next);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(job = id, "cannot compute the next restore drill: {e}"),
             }
             let next = records::next_for(
                 &self.config,
@@ -239,32 +276,50 @@ impl Daemon {
                 Err(e) => tracing::error!(job = id, "cannot compute the next backup: {e}"),
             }
         }
-        out
+        Plan {
+            backups: out,
+            drills,
+        }
     }
 
     /// Starts the due jobs (up to `max_parallel`); returns the status line.
     fn schedule_round(&mut self) -> String {
         let now = Timestamp::now();
-        for (id, next) in self.next_times() {
+        let plan = self.next_times();
+        // Backups first: a drill never delays a backup.
+        let due = plan
+            .backups
+            .iter()
+            .map(|b| (b, TaskKind::Backup))
+            .chain(plan.drills.iter().map(|d| (d, TaskKind::Drill)));
+        for ((id, next), kind) in due {
             if self.running.len() >= self.config.max_parallel {
                 break;
             }
-            if next.is_due(now) {
-                self.start(&id);
+            if next.is_due(now) && !self.running.contains_key(id) {
+                self.start(id, kind);
             }
         }
         self.status_line()
     }
 
-    fn start(&mut self, id: &str) {
+    fn start(&mut self, id: &str, kind: TaskKind) {
         let cancel = CancelFlag::new();
         self.running.insert(id.to_string(), cancel.clone());
         let config = Arc::clone(&self.config);
-        let plugins = Arc::clone(&self.plugins);
         let job = id.to_string();
-        let handle = self
-            .tasks
-            .spawn_blocking(move || runner::run_job(config, plugins, job, cancel));
+        let handle = match kind {
+            TaskKind::Backup => {
+                let plugins = Arc::clone(&self.plugins);
+                self.tasks
+                    .spawn_blocking(move || runner::run_job(config, plugins, job, cancel))
+            }
+            TaskKind::Drill => {
+                self.drilling.insert(id.to_string());
+                self.tasks
+                    .spawn_blocking(move || runner::run_drill(config, job, cancel))
+            }
+        };
         self.task_jobs.insert(handle.id(), id.to_string());
     }
 
@@ -273,6 +328,18 @@ impl Daemon {
             Ok((task, f)) => {
                 self.task_jobs.remove(&task);
                 self.running.remove(&f.job);
+                if f.kind == TaskKind::Drill {
+                    self.drilling.remove(&f.job);
+                    if f.not_run {
+                        let wait = schedule::backoff(1, &self.rules, jiff::SignedDuration::MAX);
+                        self.drill_not_before
+                            .insert(f.job, schedule::add(Timestamp::now(), wait));
+                    } else if !f.cancelled {
+                        self.drill_not_before.remove(&f.job);
+                        self.drill_memory.insert(f.job, f.started);
+                    }
+                    return;
+                }
                 if !f.cancelled {
                     let m = self.memory.entry(f.job.clone()).or_default();
                     if f.ok {
@@ -305,8 +372,11 @@ impl Daemon {
             }
             Err(e) => {
                 let job = self.task_jobs.remove(&e.id()).unwrap_or_default();
-                tracing::error!(job, "a backup task ended abnormally: {e}");
+                tracing::error!(job, "a backup or drill task ended abnormally: {e}");
                 self.running.remove(&job);
+                if self.drilling.remove(&job) {
+                    self.drill_memory.insert(job.clone(), Timestamp::now());
+                }
                 let wait = schedule::backoff(1, &self.rules, jiff::SignedDuration::from_secs(3600));
                 self.not_before
                     .insert(job, schedule::add(Timestamp::now(), wait));
@@ -322,8 +392,10 @@ impl Daemon {
         if self.running.len() >= self.config.max_parallel {
             return max;
         }
-        self.next_times()
+        let plan = self.next_times();
+        plan.backups
             .values()
+            .chain(plan.drills.values())
             .filter_map(|n| n.instant(now))
             .min()
             .map(|t| {
@@ -339,10 +411,16 @@ impl Daemon {
 
     fn status_line(&mut self) -> String {
         let now = Timestamp::now();
-        let next_times = self.next_times();
-        let mut running: Vec<&str> = self.running.keys().map(String::as_str).collect();
+        let plan = self.next_times();
+        let (mut drilling, mut running): (Vec<&str>, Vec<&str>) = self
+            .running
+            .keys()
+            .map(String::as_str)
+            .partition(|id| self.drilling.contains(*id));
         running.sort_unstable();
-        let next = next_times
+        drilling.sort_unstable();
+        let next = plan
+            .backups
             .into_iter()
             .filter_map(|(id, n)| n.instant(now).map(|t| (t, id)))
             .min();
@@ -351,10 +429,17 @@ impl Daemon {
             Some((t, id)) => format!("next: {id} at {}", t.round(jiff::Unit::Second).unwrap_or(t)),
             None => "no scheduled job".to_string(),
         };
-        let line = if running.is_empty() {
+        let mut busy = Vec::new();
+        if !running.is_empty() {
+            busy.push(format!("backing up {}", running.join(", ")));
+        }
+        if !drilling.is_empty() {
+            busy.push(format!("restore drill of {}", drilling.join(", ")));
+        }
+        let line = if busy.is_empty() {
             format!("idle; {next}")
         } else {
-            format!("backing up {}; {next}", running.join(", "))
+            format!("{}; {next}", busy.join("; "))
         };
         match &self.history_unavailable {
             Some(reason) => format!("history unavailable: {reason}; {line}"),
@@ -379,6 +464,8 @@ impl Daemon {
                     .collect();
                 tracing::info!(jobs = config.jobs.len(), ?added, "configuration reloaded");
                 self.not_before.retain(|k, _| config.jobs.contains_key(k));
+                self.drill_not_before
+                    .retain(|k, _| config.jobs.contains_key(k));
                 self.config = Arc::new(config);
             }
             Err(e) => tracing::error!(

@@ -107,6 +107,39 @@ pub fn next_for(
     )?)
 }
 
+/// When `job_id`'s next restore drill is due: `None` for a job without `drill`, an
+/// inactive one, or one with no archive yet. The interval counts from the latest drill the
+/// history records or this daemon ran (`memory`), whatever its result: a failed drill is
+/// notified, not retried at once.
+pub fn next_drill(
+    config: &Config,
+    history: Option<&History>,
+    memory: Option<Timestamp>,
+    job_id: &str,
+    rules: &Rules,
+) -> Result<Option<Next>, HistoryError> {
+    let Some(job) = config.jobs.get(job_id) else {
+        return Ok(None);
+    };
+    let (Some(drill), true, Some(history)) = (&job.drill, job.active, history) else {
+        return Ok(None);
+    };
+    if history.last_of(job_id)?.1.is_none() {
+        return Ok(None);
+    }
+    let recorded = history
+        .last_drills(Some(job_id))?
+        .iter()
+        .filter_map(|d| d.started.parse::<Timestamp>().ok())
+        .max();
+    let record = JobRecord {
+        last_success: recorded.max(memory),
+        ..JobRecord::default()
+    };
+    let record = clamp_future(job_id, record, Timestamp::now());
+    Ok(next_backup(Some(&drill.schedule()), true, &record, rules).ok())
+}
+
 /// Why the next backup time is unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum NextError {
@@ -157,6 +190,81 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("ts")
+    }
+
+    fn drill_config(drill: &str) -> Config {
+        let text = format!("state_dir = \"/nonexistent\"\n[jobs.j]\ndatabase = \"d\"\n{drill}\n");
+        let config: Config = figment::Figment::new()
+            .merge(<figment::providers::Toml as figment::providers::Format>::string(&text))
+            .extract()
+            .expect("config");
+        config
+    }
+
+    #[test]
+    fn a_drill_is_due_once_there_is_an_archive_then_an_interval_after_the_last_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let h = History::open(dir.path()).expect("history");
+        let rules = Rules::system();
+        let config = drill_config("drill = { every = 1, unit = \"days\" }");
+        // No archive: nothing to drill.
+        assert_eq!(
+            next_drill(&config, Some(&h), None, "j", &rules).unwrap(),
+            None
+        );
+        let id = h
+            .start_backup(
+                "j",
+                "d_x.zip",
+                Path::new("/b/d_x.zip"),
+                "2026-01-01T00:00:00Z",
+            )
+            .expect("start");
+        h.finish_backup(id, 10, "00").expect("finish");
+        assert_eq!(
+            next_drill(&config, Some(&h), None, "j", &rules).unwrap(),
+            Some(Next::Now)
+        );
+        // No history at all: no drill (only the history tells which archives are the job's).
+        assert_eq!(next_drill(&config, None, None, "j", &rules).unwrap(), None);
+        // A failed drill counts like a good one: the next is a day after it.
+        let started = crate::schedule::add(Timestamp::now(), jiff::SignedDuration::from_hours(-2))
+            .round(jiff::Unit::Second)
+            .expect("round");
+        h.record_drill(&crate::history::NewDrill {
+            job: "j",
+            database: "d",
+            backup_id: Some(id),
+            archive: "/b/d_x.zip",
+            started: &started.to_string(),
+            ok: false,
+            tables: None,
+            rows: None,
+            message: "lost rows",
+        })
+        .expect("record");
+        let day = jiff::SignedDuration::from_hours(24);
+        assert_eq!(
+            next_drill(&config, Some(&h), None, "j", &rules).unwrap(),
+            Some(Next::At(crate::schedule::add(started, day)))
+        );
+        // A later drill this daemon remembers (the history was not written) wins.
+        let later = crate::schedule::add(started, jiff::SignedDuration::from_hours(1));
+        assert_eq!(
+            next_drill(&config, Some(&h), Some(later), "j", &rules).unwrap(),
+            Some(Next::At(crate::schedule::add(later, day)))
+        );
+        // No `drill`, or an inactive job: never.
+        let none = drill_config("");
+        assert_eq!(
+            next_drill(&none, Some(&h), None, "j", &rules).unwrap(),
+            None
+        );
+        let inactive = drill_config("active = false\ndrill = { every = 1, unit = \"days\" }");
+        assert_eq!(
+            next_drill(&inactive, Some(&h), None, "j", &rules).unwrap(),
+            None
+        );
     }
 
     #[test]

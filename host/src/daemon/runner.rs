@@ -1,5 +1,5 @@
-//! One scheduled backup: the engine's job runner on a blocking thread, then the
-//! notifications. Never panics the daemon: every outcome comes back as a [`Finished`].
+//! One scheduled backup or restore drill on a blocking thread, then its notifications.
+//! Never panics the daemon: every outcome comes back as a [`Finished`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +12,25 @@ use crate::job::{run_backup, BackupError, BackupOptions};
 use crate::notify::{self, Event};
 use crate::plugins::PluginRegistry;
 
-/// The end of one backup, reported to the loop.
+/// What a daemon task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A backup of the job.
+    Backup,
+    /// A restore drill of the job's newest archives.
+    Drill,
+}
+
+/// The end of one backup or drill, reported to the loop.
 #[derive(Debug)]
 pub struct Finished {
     /// Job id.
     pub job: String,
+    /// Backup or drill.
+    pub kind: TaskKind,
+    /// A drill that could not start (lock busy, history or odoo.conf unreadable): retried
+    /// after a backoff, not after the drill interval.
+    pub not_run: bool,
     /// Whether it succeeded.
     pub ok: bool,
     /// Whether it stopped because the daemon cancelled it.
@@ -86,6 +100,41 @@ pub fn run_job(
     }
     Finished {
         job: job_id,
+        kind: TaskKind::Backup,
+        not_run: false,
+        ok,
+        cancelled,
+        started,
+    }
+}
+
+/// Runs a restore drill of `job_id`'s newest archives and sends its notifications.
+/// Blocking: run it in `spawn_blocking`.
+pub fn run_drill(config: Arc<Config>, job_id: String, cancel: CancelFlag) -> Finished {
+    let started = Timestamp::now();
+    tracing::info!(job = job_id, "scheduled restore drill starting");
+    let (ok, cancelled, not_run) = match crate::drill::run(&config, &job_id, None, &cancel) {
+        Ok(run) => {
+            if run.interrupted {
+                crate::metrics::refresh(&config);
+            } else {
+                crate::drill::report(&config, &job_id, &run);
+            }
+            (run.all_ok(), run.interrupted, false)
+        }
+        Err(e) => {
+            tracing::error!(
+                job = job_id,
+                "restore drill not run: {}; retrying later",
+                crate::redact::scrub(&e.to_string())
+            );
+            (false, false, true)
+        }
+    };
+    Finished {
+        job: job_id,
+        kind: TaskKind::Drill,
+        not_run,
         ok,
         cancelled,
         started,

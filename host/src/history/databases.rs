@@ -74,9 +74,31 @@ impl History {
         database: &str,
         format: ArchiveFormat,
     ) -> Result<Option<BackupRow>, HistoryError> {
+        self.newest_of(job, database, format, "('done', 'deleted')")
+    }
+
+    /// The newest archive of `job`'s `database` that is still on disk (`done`).
+    pub fn newest_kept_of(
+        &self,
+        job: &str,
+        database: &str,
+        format: ArchiveFormat,
+    ) -> Result<Option<BackupRow>, HistoryError> {
+        self.newest_of(job, database, format, "('done')")
+    }
+
+    fn newest_of(
+        &self,
+        job: &str,
+        database: &str,
+        format: ArchiveFormat,
+        states: &str,
+    ) -> Result<Option<BackupRow>, HistoryError> {
         let rows = self.query(
-            "WHERE job = ?1 AND state IN ('done', 'deleted') AND size IS NOT NULL \
-             ORDER BY started DESC, id DESC LIMIT 500",
+            &format!(
+                "WHERE job = ?1 AND state IN {states} AND size IS NOT NULL \
+                 ORDER BY started DESC, id DESC LIMIT 500"
+            ),
             params![job],
         )?;
         Ok(rows

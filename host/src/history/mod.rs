@@ -1,11 +1,13 @@
 //! The history database (SQLite in `state_dir`): a row per backup, per export attempt and
-//! per connection test, with a schema version table for migrations.
+//! per connection test and per restore drill, with a schema version table for migrations.
 
 mod connection_tests;
 mod databases;
+mod drills;
 mod exports;
 
 pub use connection_tests::ConnectionTestRow;
+pub use drills::{DrillRow, NewDrill};
 pub use exports::{ExportRow, ExportState};
 
 use std::path::{Path, PathBuf};
@@ -223,6 +225,8 @@ pub struct History {
     path: PathBuf,
     /// Whether `backups.database` exists (a read-only history may predate it).
     has_database: bool,
+    /// Whether the `drills` table exists (a read-only history may predate it).
+    has_drills: bool,
 }
 
 /// Now, RFC 3339 UTC with seconds.
@@ -271,6 +275,7 @@ impl History {
         }
         tx.execute_batch(exports::SCHEMA).map_err(err)?;
         databases::migrate(&tx).map_err(err)?;
+        drills::migrate(&tx).map_err(err)?;
         if version.is_none_or(|v| v < SCHEMA_VERSION) {
             tx.execute_batch(&format!(
                 "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION});"
@@ -282,6 +287,7 @@ impl History {
             conn,
             path,
             has_database: true,
+            has_drills: true,
         })
     }
 
@@ -314,10 +320,12 @@ impl History {
             return Ok(None);
         }
         let has_database = databases::has_column(&conn, "backups", "database").map_err(err)?;
+        let has_drills = drills::has_table(&conn).map_err(err)?;
         Ok(Some(History {
             conn,
             path,
             has_database,
+            has_drills,
         }))
     }
 

@@ -38,7 +38,8 @@ pub struct DestinationState {
 /// One backup's result, as sent to every channel (the webhook's JSON body).
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
-    /// `backup`, or `history` for a problem with the history database.
+    /// `backup`, `drill` for a restore drill, or `history` for a problem with the history
+    /// database.
     pub event: &'static str,
     /// Job id.
     pub job: String,
@@ -80,6 +81,8 @@ impl Event {
     pub fn subject(&self) -> String {
         let what = match (self.event, self.state) {
             ("history", _) => "history database problem",
+            ("drill", EventState::Success) => "restore drill succeeded",
+            ("drill", EventState::Failure) => "restore drill FAILED",
             (_, EventState::Success) => "backup succeeded",
             (_, EventState::Failure) => "backup FAILED",
         };

@@ -1,4 +1,5 @@
-//! The events the engine notifies: a backup's result, and a history database problem.
+//! The events the engine notifies: a backup's result, a restore drill's, and a history
+//! database problem.
 
 use jiff::Timestamp;
 
@@ -140,6 +141,39 @@ impl Event {
             duration_secs: 0.0,
             destinations: Vec::new(),
             message: message.to_string(),
+            host: host_name(),
+        }
+        .scrubbed()
+    }
+}
+
+impl Event {
+    /// The result of a restore drill of one archive (`event` = `drill`).
+    pub fn for_drill(config: &Config, job_id: &str, drill: &crate::drill::DrillOutcome) -> Event {
+        let job = config.jobs.get(job_id);
+        Event {
+            event: "drill",
+            job: job_id.to_string(),
+            job_name: job
+                .map(|j| j.display_name(job_id).to_string())
+                .unwrap_or_else(|| job_id.to_string()),
+            database: drill.database.clone(),
+            state: if drill.result.is_ok() {
+                EventState::Success
+            } else {
+                EventState::Failure
+            },
+            archive: Some(drill.archive.display().to_string()),
+            size: drill.backup.size,
+            sha256: drill.backup.sha256.clone(),
+            started: drill
+                .started
+                .round(jiff::Unit::Second)
+                .unwrap_or(drill.started)
+                .to_string(),
+            duration_secs: drill.duration_secs,
+            destinations: Vec::new(),
+            message: drill.message(),
             host: host_name(),
         }
         .scrubbed()

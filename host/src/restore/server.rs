@@ -74,6 +74,30 @@ pub fn restrict_supported(version: &str) -> bool {
 }
 
 impl Server {
+    /// The server of a job's connection settings (`odoo`: its odoo.conf, read), reached
+    /// through `maintenance_db`, with the client programs of the job's `pg_dump`
+    /// installation (else `psql` and `pg_restore` from the PATH).
+    pub fn for_job(
+        settings: &crate::config::JobConfig,
+        odoo: Option<&crate::odoo_conf::OdooConf>,
+        maintenance_db: &str,
+    ) -> Server {
+        let mut conn = Connection::for_job(settings, odoo);
+        conn.database = maintenance_db.to_string();
+        let (psql, pg_restore) = match crate::dump::PgTools::discover(settings.pg_dump.as_deref()) {
+            Some(tools) => {
+                let pg_restore = crate::dump::pg_restore_for(&tools.pg_dump);
+                (tools.psql, pg_restore)
+            }
+            None => (PathBuf::from("psql"), PathBuf::from("pg_restore")),
+        };
+        Server {
+            conn,
+            psql,
+            pg_restore,
+        }
+    }
+
     /// Whether this psql knows `\restrict` (asked with `psql --version`).
     pub fn psql_restricts(&self) -> bool {
         match std::process::Command::new(&self.psql)
