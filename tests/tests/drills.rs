@@ -288,19 +288,83 @@ fn a_drill_of_a_corrupted_newest_archive_fails_and_notifies() {
 }
 
 #[test]
-fn a_job_that_encrypts_needs_an_identity_to_drill() {
+fn an_encrypted_archive_is_drilled_with_the_identity_and_only_with_it() {
     let w = OdooWorld::new(50);
     let hook = WebhookServer::start();
-    let (cfg, _) = drill_config(
-        &w,
-        &hook,
-        "encrypt = { recipients = [\"age1tzz8e2qny7wz68ny78957gny2dhs28hu24az4qte8crdrhuh2fsqywhsv9\"] }",
-    );
+    let key = w.path("drill.key");
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen (Debian package age)");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = std::process::Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let encrypt = format!("encrypt = {{ recipients = [{recipient:?}] }}");
+    let (cfg, _) = drill_config(&w, &hook, &encrypt);
+    // Without `identity`: a configuration error naming the key.
     let out = cli::run(&cfg, &["jobs"], "warn");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("jobs.prod.drill") && err.contains("identity"),
         "{err}"
+    );
+
+    let (cfg, _) = drill_config(
+        &w,
+        &hook,
+        &format!("{encrypt}\ndrill = {{ every = 1, unit = \"days\", identity = {key:?} }}"),
+    );
+    // `drill_config` wrote a `drill` line already: keep the one with the identity.
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replacen("drill = { every = 1, unit = \"days\" }\n", "", 1),
+    )
+    .unwrap();
+    let out = cli::run(&cfg, &["backup", "prod", "--no-notify"], "warn");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tmp = w.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = cli::host(&cfg, &["drill", "prod", "--json", "--no-notify"], "warn")
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        lines[0]["archive"].as_str().unwrap().ends_with(".zip.age"),
+        "{lines}"
+    );
+    assert!(lines[0]["rows"].as_u64().unwrap() >= 50, "{lines}");
+    // The decrypted copy is gone.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    assert_eq!(leftovers(&w), "");
+
+    // A wrong identity: the drill fails, saying why.
+    let other = w.path("other.key");
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replace(&format!("{key:?}"), &format!("{other:?}")),
+    )
+    .unwrap();
+    let out = cli::run(&cfg, &["drill", "prod", "--no-notify"], "warn");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("✗ prod: "),
+        "{}",
+        text(&out)
     );
 }

@@ -99,9 +99,7 @@ impl Event {
         Event {
             event: "backup",
             job: job_id.to_string(),
-            job_name: job
-                .map(|j| j.display_name(job_id).to_string())
-                .unwrap_or_else(|| job_id.to_string()),
+            job_name: job_name(config, job_id),
             database: job.map(|j| j.database.to_string()).unwrap_or_default(),
             state,
             archive,
@@ -129,9 +127,7 @@ impl Event {
         Event {
             event: "history",
             job: job.to_string(),
-            job_name: j
-                .map(|j| j.display_name(job).to_string())
-                .unwrap_or_else(|| job.to_string()),
+            job_name: job_name(config, job),
             database: j.map(|j| j.database.to_string()).unwrap_or_default(),
             state: EventState::Failure,
             archive: None,
@@ -150,13 +146,10 @@ impl Event {
 impl Event {
     /// The result of a restore drill of one archive (`event` = `drill`).
     pub fn for_drill(config: &Config, job_id: &str, drill: &crate::drill::DrillOutcome) -> Event {
-        let job = config.jobs.get(job_id);
         Event {
             event: "drill",
             job: job_id.to_string(),
-            job_name: job
-                .map(|j| j.display_name(job_id).to_string())
-                .unwrap_or_else(|| job_id.to_string()),
+            job_name: job_name(config, job_id),
             database: drill.database.clone(),
             state: if drill.result.is_ok() {
                 EventState::Success
@@ -178,4 +171,13 @@ impl Event {
         }
         .scrubbed()
     }
+}
+
+/// The display name of `job_id` (its id when it has none, or is not configured).
+fn job_name(config: &Config, job_id: &str) -> String {
+    config
+        .jobs
+        .get(job_id)
+        .map(|j| j.display_name(job_id).to_string())
+        .unwrap_or_else(|| job_id.to_string())
 }
