@@ -37,7 +37,7 @@ pub enum DrillError {
     /// A backup, prune or drill of the job holds its lock.
     #[error(transparent)]
     Busy(#[from] LockError),
-    /// The history cannot be opened: it alone says which archives are the job's.
+    /// The history cannot be read: it alone says which archives are the job's.
     #[error("job `{job}`: no drill without the history, which says which archives are the job's: {reason}")]
     History {
         /// The job.
@@ -142,7 +142,23 @@ pub fn run(
         job: job_id.to_string(),
         reason: crate::redact::scrub(&reason).into_owned(),
     };
-    let history = History::open(&config.state_dir).map_err(|e| history_err(e.to_string()))?;
+    // The history is a record, not a gate: one that cannot be written (newer schema, full
+    // or read-only disk) still says which archives are the job's; the result is then
+    // logged and notified, not recorded.
+    let history = match History::open(&config.state_dir) {
+        Ok(h) => h,
+        Err(e) => match History::open_read_only(&config.state_dir) {
+            Ok(Some(h)) => {
+                tracing::warn!(
+                    job = job_id,
+                    "{}; the drill runs, its result is not recorded",
+                    crate::redact::scrub(&e.to_string())
+                );
+                h
+            }
+            _ => return Err(history_err(e.to_string())),
+        },
+    };
     let mut names = databases(&history, job_id, job).map_err(history_err)?;
     if let Some(only) = only {
         if !names.iter().any(|n| n == only) {

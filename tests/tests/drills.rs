@@ -368,3 +368,47 @@ fn an_encrypted_archive_is_drilled_with_the_identity_and_only_with_it() {
         text(&out)
     );
 }
+
+#[test]
+fn a_history_that_cannot_be_written_does_not_stop_a_drill() {
+    let w = OdooWorld::new(50);
+    let hook = WebhookServer::start();
+    let (cfg, _) = drill_config(&w, &hook, "");
+    let out = cli::run(&cfg, &["backup", "prod", "--no-notify"], "warn");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A history written by a "newer sauvegarde": read, never written.
+    let db = w.path("state/history.sqlite");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); \
+             c.execute('UPDATE schema_version SET version = 99'); c.commit(); \
+             c.execute('PRAGMA journal_mode = DELETE'); c.close()",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let before = std::fs::read(&db).unwrap();
+    let out = cli::run(&cfg, &["drill", "prod"], "warn");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("✓ prod: "),
+        "{}",
+        text(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("newer sauvegarde") && stderr.contains("not recorded"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the history was written"
+    );
+    // Still heard of: the success reached the webhook.
+    let event = hook.wait_for(Duration::from_secs(10), |r| r.json()["event"] == "drill");
+    assert_eq!(event.json()["state"], "success");
+}
