@@ -215,16 +215,24 @@ fn copy_blocks(
     }
 }
 
-/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress.
+/// How long an upload waits after each 64 KiB block, as a network would: the host's
+/// cancellation (a signal sent when it reads a progress report) then lands mid-upload even
+/// when the machine is too busy to schedule the host at once. Without it a 9 MiB copy can
+/// end before the host has read the first report.
+const UPLOAD_BLOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress and waiting
+/// `pause` after each block.
 fn copy(
     from: &Path,
     to: &Path,
     progress: &mut Progress<'_>,
     ignore_cancel: bool,
+    pause: std::time::Duration,
 ) -> Result<(), PluginError> {
     let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let partial = to.with_file_name(format!(".{name}.part"));
-    let result = copy_blocks(from, &partial, progress, ignore_cancel, Default::default())
+    let result = copy_blocks(from, &partial, progress, ignore_cancel, pause)
         .and_then(|()| std::fs::rename(&partial, to).map_err(|e| io(&to.display().to_string(), e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -274,7 +282,13 @@ impl Exporter for Probe {
         }
         match self.file(remote_name) {
             Some(to) if self.wrong("non_atomic") => copy_in_place(local, &to, progress),
-            Some(to) => copy(local, &to, progress, self.wrong("ignores_cancel")),
+            Some(to) => copy(
+                local,
+                &to,
+                progress,
+                self.wrong("ignores_cancel"),
+                UPLOAD_BLOCK_PAUSE,
+            ),
             None => progress.report(1, 1),
         }
     }
@@ -327,7 +341,7 @@ impl Exporter for Probe {
         self.maybe_fail("download");
         self.login()?;
         match self.file(name) {
-            Some(from) => copy(&from, local, progress, false),
+            Some(from) => copy(&from, local, progress, false, Default::default()),
             None => Err(PluginError::not_found(format!("{name}: no such file"))),
         }
     }
