@@ -164,7 +164,12 @@ pub fn collect(rows: &Rows) -> Vec<Sample> {
     let mut out = Vec::new();
     let mut by_db: BTreeMap<(&str, &str), Vec<&BackupRow>> = BTreeMap::new();
     for row in backups.iter().filter(|r| r.state != BackupState::Running) {
-        let db = database_of(&row.file_name).unwrap_or("");
+        // A failure recorded before any archive was named has only its database column.
+        let db = row
+            .database
+            .as_deref()
+            .or_else(|| database_of(&row.file_name))
+            .unwrap_or("");
         by_db.entry((&row.job, db)).or_default().push(row);
     }
     let ok = |r: &BackupRow| matches!(r.state, BackupState::Done | BackupState::Deleted);
@@ -360,6 +365,34 @@ mod tests {
             Some("my_db")
         );
         assert_eq!(database_of("notes.txt"), None);
+    }
+
+    #[test]
+    fn a_failure_before_any_archive_was_named_counts_for_its_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let path = dir.path().join("prod_2026-12-01_02-00-00.zip");
+        let id = h
+            .start_backup(
+                "j",
+                "prod_2026-12-01_02-00-00.zip",
+                &path,
+                "2026-12-01T02:00:00Z",
+            )
+            .unwrap();
+        h.set_database(id, "prod").unwrap();
+        h.finish_backup(id, 10, "00").unwrap();
+        h.record_failure("j", "prod", "2026-12-02T02:00:00Z", "no space")
+            .unwrap();
+        let text = render(&collect(&Rows::read(&h).unwrap()));
+        for line in [
+            "sauvegarde_last_run_success{job=\"j\",database=\"prod\"} 0\n",
+            "sauvegarde_backups_total{job=\"j\",database=\"prod\",result=\"failure\"} 1\n",
+            "sauvegarde_backups_total{job=\"j\",database=\"prod\",result=\"success\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+        assert!(!text.contains("database=\"\""), "{text}");
     }
 
     #[test]

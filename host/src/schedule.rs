@@ -72,9 +72,11 @@ impl Rules {
 pub struct JobRecord {
     /// Start of the latest successful backup.
     pub last_success: Option<Timestamp>,
-    /// Start of the latest failed backup, when it is later than the latest success.
+    /// Start of the latest failed backup of a database whose latest backup failed (it
+    /// may precede `last_success`: another database of that run succeeded after it).
     pub last_failure: Option<Timestamp>,
-    /// Failed backups since the latest success (0 when the latest backup succeeded).
+    /// Consecutive failures of the database failing longest (0 when every database's
+    /// latest backup succeeded); it drives the backoff.
     pub failures: u32,
 }
 
@@ -192,10 +194,7 @@ pub fn next_backup(
         return Ok(Next::Inactive);
     }
     let every = interval(schedule, rules);
-    let regular = record.last_success.map(|success| match at {
-        None => add(success, every),
-        Some(time) => pinned(success, time, schedule, rules),
-    });
+    let regular = regular_time(schedule, at, record, rules);
     let retry = match record.last_failure {
         Some(failed) if record.failures > 0 => {
             Some(add(failed, backoff(record.failures, rules, every)))
@@ -211,6 +210,40 @@ pub fn next_backup(
         (Some(r), Some(t), Some(failed)) if r > failed => Next::At(r.min(t)),
         (Some(_), Some(t), _) => Next::At(t),
     })
+}
+
+/// The regular time after the last success: `every × unit` later, or pinned at `at`.
+fn regular_time(
+    schedule: &Schedule,
+    at: Option<Time>,
+    record: &JobRecord,
+    rules: &Rules,
+) -> Option<Timestamp> {
+    let every = interval(schedule, rules);
+    record.last_success.map(|success| match at {
+        None => add(success, every),
+        Some(time) => pinned(success, time, schedule, rules),
+    })
+}
+
+/// Whether a run starting `now` is a retry of a failed run rather than a regular one: the
+/// job failed since its last success, which was recent enough that its regular time has
+/// not come. A retry backs up only the databases that still need it.
+pub fn is_retry(
+    schedule: Option<&Schedule>,
+    record: &JobRecord,
+    rules: &Rules,
+    now: Timestamp,
+) -> bool {
+    let Some(schedule) = schedule else {
+        return false;
+    };
+    let Ok(at) = validate(schedule) else {
+        return false;
+    };
+    record.failures > 0
+        && record.last_failure.is_some()
+        && regular_time(schedule, at, record, rules).is_some_and(|r| r > now)
 }
 
 /// `t + d`, clamped to the representable range.
@@ -353,6 +386,39 @@ mod tests {
         let hour = interval(&sched(1, ScheduleUnit::Hours, None), &r);
         assert_eq!(backoff(5, &r, hour).as_secs(), 3600);
         assert_eq!(backoff(u32::MAX, &r, hour).as_secs(), 3600);
+    }
+
+    #[test]
+    fn a_retry_is_a_run_after_a_failure_in_the_cycle_of_the_last_success() {
+        let r = rules("UTC");
+        let s = sched(1, ScheduleUnit::Days, None);
+        let now = ts("2026-03-02T10:05:05Z");
+        // One database failed, another succeeded in the same run: the retry is partial.
+        let partial = JobRecord {
+            last_success: Some(ts("2026-03-02T10:00:01Z")),
+            last_failure: Some(ts("2026-03-02T10:00:05Z")),
+            failures: 1,
+        };
+        assert!(is_retry(Some(&s), &partial, &r, now));
+        // The whole regular run failed: the last success is a cycle old, run everything.
+        let whole = JobRecord {
+            last_success: Some(ts("2026-03-01T10:00:00Z")),
+            ..partial
+        };
+        assert!(!is_retry(Some(&s), &whole, &r, now));
+        // Never succeeded, no failure, or no schedule: never a retry.
+        let never = JobRecord {
+            last_success: None,
+            ..partial
+        };
+        assert!(!is_retry(Some(&s), &never, &r, now));
+        assert!(!is_retry(
+            Some(&s),
+            &success("2026-03-02T10:00:01Z"),
+            &r,
+            now
+        ));
+        assert!(!is_retry(None, &partial, &r, now));
     }
 
     #[test]

@@ -93,6 +93,9 @@ fn less_room_than_the_last_archive_with_its_margin_refuses_at_once_keeping_the_o
     let tmpfs = Tmpfs::mount(w.backups(), 16);
     let hook = WebhookServer::start();
     let cfg = config(&w, &hook, "");
+    let metrics = w.path("sauvegarde.prom");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("metrics_file = {metrics:?}\n{text_cfg}")).unwrap();
     let out = cli::run(&cfg, &["backup", "prod"], "info");
     assert!(out.status.success(), "{}", text(&out));
     let first = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -130,6 +133,15 @@ fn less_room_than_the_last_archive_with_its_margin_refuses_at_once_keeping_the_o
     let history = cli::history(&cfg);
     assert_eq!(history[0]["state"], "failed", "{history:#}");
     assert_eq!(history[0]["database"], "prod", "{history:#}");
+    // So does the metrics file, under the database's own labels.
+    let samples = std::fs::read_to_string(&metrics).expect("metrics file");
+    for line in [
+        "sauvegarde_last_run_success{job=\"prod\",database=\"prod\"} 0\n",
+        "sauvegarde_backups_total{job=\"prod\",database=\"prod\",result=\"failure\"} 1\n",
+    ] {
+        assert!(samples.contains(line), "{line} not in {samples}");
+    }
+    assert!(!samples.contains("database=\"\""), "{samples}");
 
     // Room made: the backup runs again.
     std::fs::remove_file(w.backups().join("filler.bin")).expect("remove filler");

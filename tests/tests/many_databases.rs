@@ -3,13 +3,16 @@
 //! excluded Odoo one and a plain PostgreSQL one on one cluster. `database = "*"` backs up
 //! exactly the Odoo ones, each restorable with its filestore; `exclude` is honoured;
 //! retention counts per database; one made unreadable (`REVOKE CONNECT`) fails alone; a
-//! database created later is picked up at the next run.
+//! database created later is picked up at the next run; the daemon retries only the
+//! database that failed; a run that cannot list the databases fails each of them.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::postgres::{read_tree, PgCluster};
+use sauvegarde_tests::process::KillOnDrop;
 
 const ODOO: [&str; 3] = ["gamma", "shop", "shop_eu"];
 
@@ -205,26 +208,7 @@ fn a_database_the_role_cannot_connect_to_fails_alone_and_one_created_later_is_pi
         .find(|r| r["database"] == "gamma")
         .expect("a row for gamma");
     assert_eq!(gamma["state"], "failed", "{gamma}");
-    let out = w.run(&cfg, &["jobs", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let all = jobs
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .find(|j| j["id"] == "all")
-        .expect("job all");
-    let states: Vec<(String, String)> = all["databases"]
-        .as_array()
-        .expect("databases")
-        .iter()
-        .map(|r| {
-            (
-                r["database"].as_str().unwrap().to_string(),
-                r["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let states = job_states(&w, &cfg);
     assert_eq!(
         states,
         [("gamma", "failed"), ("shop", "done"), ("shop_eu", "done")]
@@ -252,4 +236,139 @@ fn an_exclude_that_leaves_nothing_fails_the_run_saying_so() {
         "{}",
         text(&out)
     );
+}
+
+/// The databases of job `all` in `jobs --json`, with the state of each one's latest run.
+fn job_states(w: &World, cfg: &Path) -> Vec<(String, String)> {
+    let out = w.run(cfg, &["jobs", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let all = jobs
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["id"] == "all")
+        .expect("job all")
+        .clone();
+    all["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .map(|r| {
+            (
+                r["database"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_that_cannot_list_the_databases_is_a_failure_of_each_database_it_backs_up() {
+    let w = World::new();
+    let cfg = w.config("\"*\"", "");
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The server moved away: `"*"` cannot list the databases. The run fails, and the
+    // history, `jobs` and the metrics say so for each database the job backs up, instead
+    // of going on showing the last success.
+    let metrics = w.path("sauvegarde.prom");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let moved = good.replacen(&format!("db_port = {}", w.pg.port()), "db_port = 1", 1);
+    std::fs::write(&cfg, format!("metrics_file = {metrics:?}\n{moved}")).unwrap();
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let history = cli::history(&cfg);
+    let mut failed: Vec<&str> = history
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["job"] == "all" && r["state"] == "failed")
+        .map(|r| r["database"].as_str().expect("database"))
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ODOO, "{history:#}");
+    assert_eq!(
+        job_states(&w, &cfg),
+        ODOO.map(|db| (db.to_string(), "failed".to_string()))
+    );
+    let samples = std::fs::read_to_string(&metrics).expect("metrics file");
+    for db in ODOO {
+        let line = format!("sauvegarde_last_run_success{{job=\"all\",database=\"{db}\"}} 0\n");
+        assert!(samples.contains(&line), "{line} not in {samples}");
+    }
+    assert!(!samples.contains("database=\"\""), "{samples}");
+    // Nothing was deleted for it.
+    for db in ODOO {
+        assert_eq!(w.archives_of(db).len(), 1, "{db}: {:?}", w.archives());
+    }
+
+    // A job that never listed its databases has none to record: the error alone says it.
+    std::fs::remove_dir_all(w.path("state")).unwrap();
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let history = cli::history(&cfg);
+    assert_eq!(history.as_array().map(Vec::len), Some(0), "{history:#}");
+}
+
+/// The `failed` rows of `database` in the history of job `all`.
+fn failures_of(cfg: &Path, database: &str) -> usize {
+    cli::history(cfg)
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["job"] == "all" && r["database"] == database && r["state"] == "failed")
+        .count()
+}
+
+/// Polls `done` every 200 ms for at most two minutes; false on time-out.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn a_daemon_retry_backs_up_only_the_database_that_failed() {
+    let w = World::new();
+    // `gamma` comes first in a run: the later successes of the others must not hide it.
+    w.pg.psql("postgres", "REVOKE CONNECT ON DATABASE gamma FROM PUBLIC;");
+    let cfg = w.config("\"*\"", "schedule = { every = 1, unit = \"days\" }");
+    let log = w.path("daemon.log");
+    let mut daemon = KillOnDrop::spawn(
+        cli::host(&cfg, &["daemon"], "info")
+            .env("SGD_TEST_MINUTE_SECS", "1")
+            .env_remove("PGPASSWORD")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file")),
+    );
+    // The first run backs up `shop` and `shop_eu`; `gamma` fails, and is retried after
+    // the backoff (a minute lasts 1 s here: 5 s, then 10 s), alone.
+    let retried = eventually(|| failures_of(&cfg, "gamma") >= 3);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(retried, "gamma was not retried:\n{}", log_text());
+    assert_eq!(w.archives_of("shop").len(), 1, "{:?}", w.archives());
+    assert_eq!(w.archives_of("shop_eu").len(), 1, "{:?}", w.archives());
+    assert!(
+        log_text().contains("retry: skipped, its latest backup succeeded"),
+        "{}",
+        log_text()
+    );
+
+    // Access granted: the next retry backs it up, and still only it.
+    w.pg.psql("postgres", "GRANT CONNECT ON DATABASE gamma TO PUBLIC;");
+    let backed_up = eventually(|| w.archives_of("gamma").len() == 1);
+    assert!(backed_up, "gamma was not backed up:\n{}", log_text());
+    // No retry follows a retry that left nothing failing.
+    std::thread::sleep(Duration::from_secs(6));
+    daemon.kill();
+    assert_eq!(w.archives_of("gamma").len(), 1, "{:?}", w.archives());
+    assert_eq!(w.archives_of("shop").len(), 1, "{:?}", w.archives());
+    assert_eq!(w.archives_of("shop_eu").len(), 1, "{:?}", w.archives());
 }

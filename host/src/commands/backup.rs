@@ -80,6 +80,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
         progress: bar
             .clone()
             .map(|b| Arc::new(move |n: u64| b.set_position(n)) as Arc<crate::archive::ProgressFn>),
+        retry: false,
     };
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();

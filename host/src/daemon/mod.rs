@@ -168,6 +168,8 @@ fn check_plugins(config: &Config, plugins: &PluginRegistry) -> Result<(), String
 struct Plan {
     backups: BTreeMap<String, Next>,
     drills: BTreeMap<String, Next>,
+    /// Due backups that retry a run some of whose databases failed.
+    retries: HashSet<String>,
 }
 
 struct Daemon {
@@ -226,6 +228,8 @@ impl Daemon {
         };
         let mut out = BTreeMap::new();
         let mut drills = BTreeMap::new();
+        let mut retries = HashSet::new();
+        let now = Timestamp::now();
         for id in self.config.jobs.keys() {
             if self.running.contains_key(id) {
                 continue;
@@ -271,6 +275,17 @@ impl Daemon {
                         (Next::At(t), Some(nb)) => Next::At(t.max(*nb)),
                         (n, _) => n,
                     };
+                    if next.is_due(now)
+                        && records::is_retry(
+                            &self.config,
+                            history.as_ref(),
+                            self.memory.get(id),
+                            id,
+                            &self.rules,
+                        )
+                    {
+                        retries.insert(id.clone());
+                    }
                     out.insert(id.clone(), next);
                 }
                 Err(e) => tracing::error!(job = id, "cannot compute the next backup: {e}"),
@@ -279,6 +294,7 @@ impl Daemon {
         Plan {
             backups: out,
             drills,
+            retries,
         }
     }
 
@@ -297,13 +313,15 @@ impl Daemon {
                 break;
             }
             if next.is_due(now) && !self.running.contains_key(id) {
-                self.start(id, kind);
+                let retry = kind == TaskKind::Backup && plan.retries.contains(id);
+                self.start(id, kind, retry);
             }
         }
         self.status_line()
     }
 
-    fn start(&mut self, id: &str, kind: TaskKind) {
+    /// Starts `kind` for job `id`; a `retry` backs up only the databases that need it.
+    fn start(&mut self, id: &str, kind: TaskKind, retry: bool) {
         let cancel = CancelFlag::new();
         self.running.insert(id.to_string(), cancel.clone());
         let config = Arc::clone(&self.config);
@@ -312,7 +330,7 @@ impl Daemon {
             TaskKind::Backup => {
                 let plugins = Arc::clone(&self.plugins);
                 self.tasks
-                    .spawn_blocking(move || runner::run_job(config, plugins, job, cancel))
+                    .spawn_blocking(move || runner::run_job(config, plugins, job, cancel, retry))
             }
             TaskKind::Drill => {
                 self.drilling.insert(id.to_string());

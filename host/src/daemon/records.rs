@@ -1,6 +1,8 @@
 //! Adapter from the history database to the schedule's [`JobRecord`], and the next
 //! backup time of a configured job (shared by the daemon and, later, `jobs`).
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 
 use crate::config::Config;
@@ -11,31 +13,45 @@ use crate::schedule::{next_backup, JobRecord, Next, Rules, ScheduleError};
 /// already give the longest backoff.
 const LOOKBACK: usize = 64;
 
-/// Latest success, latest failure after it and the number of failures since, from the
-/// job's history rows (`running` rows are ignored; `deleted` archives were successes).
+/// The job's record from its history rows (`running` rows are ignored; `deleted`
+/// archives were successes). Read per database, so the order of a run's databases does
+/// not matter: the latest success of any database; and, when some databases' latest
+/// backups failed, the latest of those failures and the longest run of consecutive
+/// failures among them (it drives the backoff).
 pub fn record_of(history: &History, job: &str) -> Result<JobRecord, HistoryError> {
     let mut record = JobRecord::default();
+    // Per database: whether a success was seen (its failure streak is over), and the
+    // failures seen before it.
+    let mut streaks: HashMap<String, (bool, u32)> = HashMap::new();
     for row in history.list(Some(job), LOOKBACK)? {
         let started = row.started.parse::<Timestamp>().ok();
+        let database = row
+            .database
+            .clone()
+            .or_else(|| crate::metrics::database_of(&row.file_name).map(str::to_string))
+            .unwrap_or_default();
+        let (settled, failures) = streaks.entry(database).or_default();
         match row.state {
             BackupState::Running => {}
             BackupState::Done | BackupState::Deleted => {
-                record.last_success = started;
-                break;
+                record.last_success = record.last_success.or(started);
+                *settled = true;
             }
-            BackupState::Failed => {
-                if record.last_failure.is_none() {
-                    record.last_failure = started;
-                }
-                record.failures += 1;
+            BackupState::Failed if !*settled => {
+                *failures += 1;
+                record.last_failure = record.last_failure.max(started);
+                record.failures = record.failures.max(*failures);
             }
+            BackupState::Failed => {}
         }
     }
     Ok(record)
 }
 
 /// The later of two records of one job: the history's and the one a daemon keeps in memory
-/// of its own runs (which goes on when the history cannot be written).
+/// of its own runs (which goes on when the history cannot be written). A failure stands
+/// until a run this daemon saw succeed whole after it (`memory.last_success`): the
+/// history's own latest success may be another database's, from the run that failed.
 pub fn merge(history: &JobRecord, memory: &JobRecord) -> JobRecord {
     let last_success = history.last_success.max(memory.last_success);
     let (last_failure, failures) = if memory.last_failure > history.last_failure {
@@ -43,7 +59,11 @@ pub fn merge(history: &JobRecord, memory: &JobRecord) -> JobRecord {
     } else {
         (history.last_failure, history.failures)
     };
-    if last_failure.is_some() && last_failure > last_success {
+    // A whole run succeeded since: this daemon's own, or one the history shows clean
+    // (a manual backup after a failure the history could not record).
+    let settled = last_failure <= memory.last_success
+        || (history.last_failure.is_none() && history.last_success > last_failure);
+    if last_failure.is_some() && !settled {
         JobRecord {
             last_success,
             last_failure,
@@ -90,6 +110,22 @@ pub fn next_for(
     let Some(job) = config.jobs.get(job_id) else {
         return Ok(Next::Manual);
     };
+    let record = record_for(history, memory, job_id, Timestamp::now())?;
+    Ok(next_backup(
+        job.schedule.as_ref(),
+        job.active,
+        &record,
+        rules,
+    )?)
+}
+
+/// The record the schedule of `job_id` goes by: the history's merged with `memory`.
+fn record_for(
+    history: Option<&History>,
+    memory: Option<&JobRecord>,
+    job_id: &str,
+    now: Timestamp,
+) -> Result<JobRecord, HistoryError> {
     let record = match history {
         Some(h) => record_of(h, job_id)?,
         None => JobRecord::default(),
@@ -98,13 +134,25 @@ pub fn next_for(
         Some(m) => merge(&record, m),
         None => record,
     };
-    let record = clamp_future(job_id, record, Timestamp::now());
-    Ok(next_backup(
-        job.schedule.as_ref(),
-        job.active,
-        &record,
-        rules,
-    )?)
+    Ok(clamp_future(job_id, record, now))
+}
+
+/// Whether `job_id`'s run due now retries a run that failed for some databases only
+/// ([`crate::schedule::is_retry`]): it then backs up only those that still need it.
+/// Unreadable rows: not a retry (everything is backed up).
+pub fn is_retry(
+    config: &Config,
+    history: Option<&History>,
+    memory: Option<&JobRecord>,
+    job_id: &str,
+    rules: &Rules,
+) -> bool {
+    let Some(job) = config.jobs.get(job_id) else {
+        return false;
+    };
+    let now = Timestamp::now();
+    record_for(history, memory, job_id, now)
+        .is_ok_and(|record| crate::schedule::is_retry(job.schedule.as_ref(), &record, rules, now))
 }
 
 /// When `job_id`'s next restore drill is due: `None` for a job without `drill`, an
@@ -186,6 +234,72 @@ mod tests {
             Some("2026-01-04T00:00:00Z".parse().expect("ts"))
         );
         assert_eq!(r.failures, 2);
+    }
+
+    #[test]
+    fn a_database_that_failed_keeps_the_job_failing_whatever_the_order_of_the_run() {
+        for (first, second) in [("a", "b"), ("b", "a")] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let h = History::open(dir.path()).expect("history");
+            let add = |db: &str, started: &str, ok: bool| {
+                let id = h
+                    .start_backup("j", &format!("{db}_x.zip"), Path::new("/x"), started)
+                    .expect("start");
+                h.set_database(id, db).expect("database");
+                if ok {
+                    h.finish_backup(id, 1, "00").expect("finish");
+                } else {
+                    h.fail_backup(id, "boom").expect("fail");
+                }
+            };
+            add("a", "2026-01-01T00:00:00Z", true);
+            add("b", "2026-01-01T00:00:01Z", true);
+            // Yesterday both succeeded; today `a` fails twice, `b` succeeds.
+            add(first, "2026-01-02T00:00:00Z", first == "b");
+            add(second, "2026-01-02T00:00:01Z", second == "b");
+            add("a", "2026-01-02T00:05:00Z", false);
+            let r = record_of(&h, "j").expect("record");
+            let b_today = if first == "b" {
+                "2026-01-02T00:00:00Z"
+            } else {
+                "2026-01-02T00:00:01Z"
+            };
+            assert_eq!(r.last_success, Some(ts(b_today)), "{first} then {second}");
+            assert_eq!(r.last_failure, Some(ts("2026-01-02T00:05:00Z")));
+            assert_eq!(r.failures, 2, "{first} then {second}");
+            // `a` succeeds: nothing fails any more.
+            add("a", "2026-01-02T00:15:00Z", true);
+            let r = record_of(&h, "j").expect("record");
+            assert_eq!((r.last_failure, r.failures), (None, 0));
+        }
+    }
+
+    #[test]
+    fn a_failure_stands_until_a_whole_run_succeeds_after_it() {
+        // The history: one database failed after another succeeded in the same run.
+        let partial = JobRecord {
+            last_success: Some(ts("2026-01-02T00:00:01Z")),
+            last_failure: Some(ts("2026-01-02T00:00:00Z")),
+            failures: 1,
+        };
+        let ran = |at: &str, ok: bool| JobRecord {
+            last_success: ok.then(|| ts(at)),
+            last_failure: (!ok).then(|| ts(at)),
+            failures: u32::from(!ok),
+        };
+        // This daemon's run failed: the failure stands.
+        let m = merge(&partial, &ran("2026-01-01T23:59:59Z", false));
+        assert_eq!(m.failures, 1);
+        // A later whole success of this daemon settles it.
+        let m = merge(&partial, &ran("2026-01-02T00:05:00Z", true));
+        assert_eq!((m.last_failure, m.failures), (None, 0));
+        // A failure the history could not record, then a clean manual backup it shows.
+        let manual = JobRecord {
+            last_success: Some(ts("2026-01-02T01:00:00Z")),
+            ..JobRecord::default()
+        };
+        let m = merge(&manual, &ran("2026-01-02T00:00:00Z", false));
+        assert_eq!((m.last_failure, m.failures), (None, 0));
     }
 
     fn ts(s: &str) -> Timestamp {

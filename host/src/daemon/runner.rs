@@ -40,19 +40,45 @@ pub struct Finished {
 }
 
 /// Runs a backup of `job_id` and sends its notifications (not for a backup cancelled by
-/// the daemon's shutdown: that is recorded in the history, it is not an incident).
-/// Blocking: run it in `spawn_blocking`.
+/// the daemon's shutdown: that is recorded in the history, it is not an incident). A
+/// `retry` backs up only the databases whose latest backup did not succeed: the others
+/// were backed up in this cycle, and backing them up again would only push older archives
+/// out of a `keep_count`. Blocking: run it in `spawn_blocking`.
 pub fn run_job(
     config: Arc<Config>,
     plugins: Arc<PluginRegistry>,
     job_id: String,
     cancel: CancelFlag,
+    retry: bool,
 ) -> Finished {
     let started = Timestamp::now();
     let clock = Instant::now();
-    tracing::info!(job = job_id, "scheduled backup starting");
+    if retry && !crate::job::retry_pending(&config, &job_id) {
+        tracing::info!(
+            job = job_id,
+            "retry not needed: every database of the job was backed up since it failed"
+        );
+        return Finished {
+            job: job_id,
+            kind: TaskKind::Backup,
+            not_run: false,
+            ok: true,
+            cancelled: false,
+            started,
+        };
+    }
+    tracing::info!(
+        job = job_id,
+        "{}",
+        if retry {
+            "scheduled retry starting, for the databases whose last backup failed"
+        } else {
+            "scheduled backup starting"
+        }
+    );
     let options = BackupOptions {
         registry: Some(plugins),
+        retry,
         ..BackupOptions::default()
     };
     let pings = notify::RunPings::start(notify::settings_for(&config, &job_id), &job_id);

@@ -143,6 +143,19 @@ pub fn known(config: &Config, job_id: &str, history: &History) -> Vec<String> {
     without_excluded(names, &job.exclude)
 }
 
+/// The databases a run of `job_id` would back up, known without connecting: the listed
+/// ones, or for `"*"` those its history rows record; minus `exclude`.
+pub fn known_without_listing(config: &Config, job_id: &str, history: &History) -> Vec<String> {
+    let Some(job) = config.jobs.get(job_id) else {
+        return Vec::new();
+    };
+    let names = match job.database.fixed() {
+        Some(names) => names,
+        None => history.databases_of(job_id).unwrap_or_default(),
+    };
+    without_excluded(names, &job.exclude)
+}
+
 /// Database names of the archive-shaped files (`<db>_<YYYY-MM-DD_HH-MM-SS>.<ext>`) in `dir`.
 fn in_dir(dir: &std::path::Path, format: crate::config::ArchiveFormat) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -43,7 +43,7 @@ pub use prune::{prune, PruneOptions, PruneReport, RemotePrune};
 pub use record::JobHistory;
 pub use recovery::recover_stale;
 pub use retention::apply_retention;
-pub use run::{run_backup, DatabaseRun, JobRun};
+pub use run::{retry_pending, run_backup, DatabaseRun, JobRun};
 
 /// Options of one backup run.
 #[derive(Clone, Default)]
@@ -56,6 +56,9 @@ pub struct BackupOptions {
     pub registry: Option<Arc<PluginRegistry>>,
     /// Progress of the exports (default: none).
     pub export_observer: Option<Arc<dyn ExportObserver + Send>>,
+    /// A retry after a run some of whose databases failed: back up only the databases
+    /// whose latest backup did not succeed (the history decides; all when it cannot).
+    pub retry: bool,
 }
 
 /// A finished backup.

@@ -96,4 +96,19 @@ impl JobHistory {
             }
         }
     }
+
+    /// Records a backup of `job`'s `database` that failed with `error` before it had a row
+    /// (no archive name claimed yet), dated `started`, so `history`, `jobs` and the metrics
+    /// show the failure. The message is masked.
+    pub fn record_failure(
+        &mut self,
+        job: &str,
+        database: &str,
+        started: jiff::Timestamp,
+        error: &super::BackupError,
+    ) {
+        let message = crate::redact::scrub(&error.to_string()).into_owned();
+        let at = started.round(jiff::Unit::Second).unwrap_or(started);
+        self.write(|h| h.record_failure(job, database, &at.to_string(), &message));
+    }
 }

@@ -6,6 +6,7 @@
 //! database failing never stops the others. The history is a record, never a gate: when
 //! it is unavailable the archive is still written, and retention waits.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -18,8 +19,9 @@ use super::retention::{apply_retention, Protect};
 use super::write::Run;
 use super::{backup_dir, io_err, job_of, BackupError, BackupOptions, BackupOutcome};
 use crate::cancel::CancelFlag;
-use crate::config::Config;
+use crate::config::{Config, JobConfig};
 use crate::export::{DestinationOutcome, ExportObserver, ExportRun, Quiet};
+use crate::history::{BackupState, History};
 use crate::lock::JobLock;
 use crate::odoo_conf::OdooConf;
 use crate::plugins::PluginRegistry;
@@ -80,21 +82,19 @@ pub fn run_backup(
         recover_stale(h, &config.state_dir, Some(job_id));
     }
 
-    let odoo = match &job.odoo_conf {
-        Some(p) => Some(OdooConf::read(p).map_err(|source| BackupError::OdooConf {
-            job: job_id.into(),
-            source,
-        })?),
-        None => None,
+    let started = Timestamp::now();
+    let (odoo, targets) = match targets_of(job_id, job, cancel) {
+        Ok(found) => found,
+        Err(e) => {
+            record_run_failure(config, job_id, &mut history, started, &e);
+            return Err(e);
+        }
     };
-    let odoo = crate::odoo_conf::with_data_dir(odoo, job.data_dir.as_deref());
-    let targets = databases::resolve(job_id, job, odoo.as_ref(), cancel)?;
-    if targets.is_empty() {
-        return Err(BackupError::NoDatabase {
-            job: job_id.into(),
-            selection: job.database.to_string(),
-        });
-    }
+    let targets = if options.retry {
+        still_to_back_up(history.get(), job_id, targets)
+    } else {
+        targets
+    };
     let mut run = JobRun {
         job: job_id.into(),
         databases: Vec::new(),
@@ -128,13 +128,8 @@ pub fn run_backup(
         if let Err(e) = &result {
             let message = crate::redact::scrub(&e.to_string()).into_owned();
             tracing::error!(job = job_id, database, "backup failed: {message}");
-            if matches!(
-                e,
-                BackupError::Unreachable { .. } | BackupError::NoSpace { .. }
-            ) {
-                // Failed before an archive name was claimed: no row yet.
-                let at = started.round(jiff::Unit::Second).unwrap_or(started);
-                history.write(|h| h.record_failure(job_id, &database, &at.to_string(), &message));
+            if matches!(e, BackupError::Unreachable { .. }) {
+                history.record_failure(job_id, &database, started, e);
             }
         }
         run.databases.push(DatabaseRun {
@@ -158,18 +153,15 @@ fn backup_database(
     cancel: &CancelFlag,
 ) -> Result<BackupOutcome, BackupError> {
     let job = job_of(config, job_id)?;
-    let dir = backup_dir(config, job);
-    std::fs::create_dir_all(&dir).map_err(io_err(
-        job_id,
-        "cannot create backup directory",
-        &dir,
-    ))?;
-    let last_size = history
-        .get()
-        .and_then(|h| h.last_good_of(job_id, database, job.format).ok().flatten())
-        .and_then(|row| row.size);
-    super::space::check(job_id, database, &dir, last_size, job.min_free_mib)?;
-    let claimed = claim(&dir, job_id, database, job.format, job.encrypt.is_some())?;
+    let started = Timestamp::now();
+    let claimed = match make_room(config, job_id, job, database, history) {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            // Failed before an archive name was claimed: no row yet.
+            history.record_failure(job_id, database, started, &e);
+            return Err(e);
+        }
+    };
     let (final_path, partial) = (claimed.final_path.clone(), claimed.partial.clone());
     let id = history.write(|h| {
         let id = h.start_backup(
@@ -239,6 +231,117 @@ fn backup_database(
             Err(e)
         }
     }
+}
+
+/// The databases whose latest backup by `job_id` succeeded (`done`, or since deleted).
+fn backed_up_last(history: &History, job_id: &str) -> HashSet<String> {
+    history
+        .last_per_database(job_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| matches!(r.state, BackupState::Done | BackupState::Deleted))
+        .filter_map(|r| r.database)
+        .collect()
+}
+
+/// For a retry: `targets` without the databases whose latest backup succeeded. All of
+/// them when the history is unavailable.
+fn still_to_back_up(history: Option<&History>, job_id: &str, targets: Vec<Target>) -> Vec<Target> {
+    let Some(h) = history else {
+        return targets;
+    };
+    let done = backed_up_last(h, job_id);
+    let (skipped, left): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| done.contains(t.database()));
+    for t in &skipped {
+        tracing::info!(
+            job = job_id,
+            database = t.database(),
+            "retry: skipped, its latest backup succeeded"
+        );
+    }
+    left
+}
+
+/// Whether a retry of `job_id` has anything to do: a database it backs up (known without
+/// connecting) whose latest backup did not succeed. True when the history cannot tell.
+pub fn retry_pending(config: &Config, job_id: &str) -> bool {
+    let Ok(Some(h)) = History::open_read_only(&config.state_dir) else {
+        return true;
+    };
+    let known = databases::known_without_listing(config, job_id, &h);
+    let done = backed_up_last(&h, job_id);
+    known.is_empty() || known.iter().any(|d| !done.contains(d))
+}
+
+/// The odoo.conf and the databases of this run; an error here fails the whole run.
+fn targets_of(
+    job_id: &str,
+    job: &JobConfig,
+    cancel: &CancelFlag,
+) -> Result<(Option<OdooConf>, Vec<Target>), BackupError> {
+    let odoo = match &job.odoo_conf {
+        Some(p) => Some(OdooConf::read(p).map_err(|source| BackupError::OdooConf {
+            job: job_id.into(),
+            source,
+        })?),
+        None => None,
+    };
+    let odoo = crate::odoo_conf::with_data_dir(odoo, job.data_dir.as_deref());
+    let targets = databases::resolve(job_id, job, odoo.as_ref(), cancel)?;
+    if targets.is_empty() {
+        return Err(BackupError::NoDatabase {
+            job: job_id.into(),
+            selection: job.database.to_string(),
+        });
+    }
+    Ok((odoo, targets))
+}
+
+/// Records a run that failed before reaching any database as a failure of each database
+/// the job backs up (the listed ones, or for `"*"` those its history knows), so `history`,
+/// `jobs` and the metrics do not go on showing the last success. An interrupted run is
+/// not a failure; a `"*"` job that never listed its databases has none to record.
+fn record_run_failure(
+    config: &Config,
+    job_id: &str,
+    history: &mut JobHistory,
+    started: Timestamp,
+    error: &BackupError,
+) {
+    if matches!(error, BackupError::Cancelled { .. }) {
+        return;
+    }
+    let known = match history.get() {
+        Some(h) => databases::known_without_listing(config, job_id, h),
+        None => return,
+    };
+    for database in known {
+        history.record_failure(job_id, &database, started, error);
+    }
+}
+
+/// The backup directory made, room checked and an archive name claimed for `database`.
+fn make_room(
+    config: &Config,
+    job_id: &str,
+    job: &JobConfig,
+    database: &str,
+    history: &JobHistory,
+) -> Result<super::claim::Claim, BackupError> {
+    let dir = backup_dir(config, job);
+    std::fs::create_dir_all(&dir).map_err(io_err(
+        job_id,
+        "cannot create backup directory",
+        &dir,
+    ))?;
+    let last_size = history
+        .get()
+        .and_then(|h| h.last_good_of(job_id, database, job.format).ok().flatten())
+        .and_then(|row| row.size);
+    super::space::check(job_id, database, &dir, last_size, job.min_free_mib)?;
+    claim(&dir, job_id, database, job.format, job.encrypt.is_some())
 }
 
 /// Exports a fresh archive to the job's destinations, under the job's lock (held by the

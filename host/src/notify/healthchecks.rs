@@ -101,6 +101,7 @@ pub fn ping(config: &HealthchecksConfig, which: Ping, body: &str) -> Result<(), 
 /// The Healthchecks side of one backup run: `/start` sent, its log captured until
 /// [`RunPings::finish`].
 pub struct RunPings {
+    job: String,
     config: Option<HealthchecksConfig>,
     capture: Option<Capture>,
 }
@@ -111,6 +112,7 @@ impl RunPings {
     pub fn start(settings: &NotifyConfig, job: &str) -> Self {
         let Some(config) = settings.healthchecks.clone() else {
             return RunPings {
+                job: job.to_string(),
                 config: None,
                 capture: None,
             };
@@ -119,20 +121,20 @@ impl RunPings {
             tracing::warn!(job, "{e}; the backup itself is not affected");
         }
         RunPings {
+            job: job.to_string(),
             config: Some(config),
             capture: Some(Capture::start(job)),
         }
     }
 
     /// Sends one ping for the run's `events` (one per database): `/fail` when any failed,
-    /// else the success ping; the run's last log lines and each event's line as body.
+    /// else the success ping (also for a retry that found nothing left to do, so the
+    /// check never stays started); the run's last log lines and each event's line as body.
     pub fn finish(self, events: &[Event]) {
         let (Some(config), Some(capture)) = (self.config, self.capture) else {
             return;
         };
-        let Some(first) = events.first() else {
-            return;
-        };
+        let job = self.job;
         let mut body = capture.text();
         drop(capture);
         for event in events {
@@ -148,8 +150,8 @@ impl RunPings {
             .any(|e| matches!(e.state, EventState::Failure));
         let which = if failed { Ping::Fail } else { Ping::Success };
         match ping(&config, which, &body) {
-            Ok(()) => tracing::info!(job = first.job, "healthchecks pinged"),
-            Err(e) => tracing::warn!(job = first.job, "{e}; the backup itself is not affected"),
+            Ok(()) => tracing::info!(job, "healthchecks pinged"),
+            Err(e) => tracing::warn!(job, "{e}; the backup itself is not affected"),
         }
     }
 }
