@@ -1,7 +1,8 @@
 //! The log of one run, kept in memory for a notification that carries it (the Healthchecks
 //! ping body): [`CaptureLayer`] is part of the host's `tracing` subscriber; a run started
-//! with [`Capture::start`] enters a span, and every event inside it (on that thread) is
-//! formatted, scrubbed of secrets and kept in a ring buffer of at most [`MAX_BYTES`].
+//! with [`Capture::start`] enters a span, and every event inside it (on that thread, or on
+//! a thread that enters the span too, as each export's does) is formatted, scrubbed of
+//! secrets and kept in a ring buffer of at most [`MAX_BYTES`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;

@@ -123,6 +123,59 @@ fn healthchecks_hears_start_then_success_or_fail_with_the_runs_log_secrets_maske
     assert_eq!(hc.requests().len(), 2);
 }
 
+/// An export that fails: the `/fail` body holds what each destination's thread logged (the
+/// good upload's throughput, the failed one's error) and what the plugin itself logged from
+/// its worker process, its declared secret masked.
+#[test]
+fn the_fail_ping_holds_the_exports_and_their_plugins_lines_secrets_masked() {
+    const PASSCODE: &str = "probe-passcode-93c1";
+    let w = OdooWorld::new(50);
+    let hc = WebhookServer::start();
+    let plugins = w.path("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        artifacts().plugin("test_plugin"),
+        plugins.join("libprobe.so"),
+    )
+    .unwrap();
+    let cfg = w.config(
+        &format!(
+            "[jobs.prod.destinations.copy]\ntype = \"test-probe\"\ndir = {:?}\n\
+             [jobs.prod.destinations.careless]\ntype = \"test-probe\"\nleak_secrets = true\n\
+             passcode = {PASSCODE:?}\nretries = 0\n",
+            w.path("remote")
+        ),
+        &format!(
+            "[notify]\nhealthchecks = {{ url = {:?} }}\n",
+            hc.url("/ping/exports-uuid")
+        ),
+    );
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replace("plugin_dirs = []", &format!("plugin_dirs = [{plugins:?}]")),
+    )
+    .unwrap();
+    let out = cli::run(&cfg, &["backup", "prod"], "info");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        pings(&hc),
+        vec![
+            pair("POST", "/ping/exports-uuid/start"),
+            pair("POST", "/ping/exports-uuid/fail")
+        ]
+    );
+    let body = &hc.requests()[1].body;
+    // The good destination's own line, from its export thread.
+    assert!(body.contains("uploaded prod_"), "{body}");
+    assert!(body.contains("MiB/s"), "{body}");
+    // The plugin's log line, relayed from its worker process, and the failed export's.
+    assert!(body.contains("probe upload with"), "{body}");
+    assert!(body.contains("export failed"), "{body}");
+    assert!(!body.contains(PASSCODE), "{body}");
+    assert!(!text(&out).contains(PASSCODE), "{}", text(&out));
+}
+
 #[test]
 fn a_healthchecks_server_that_fails_is_retried_and_never_fails_the_backup() {
     let w = OdooWorld::new(50);

@@ -59,6 +59,15 @@ fn tiers_keep_the_newest_of_each_local_day_week_and_month_and_prune_says_which()
         ),
         "{listed}"
     );
+    // `config show` says which mode each job is in, before anything is pruned.
+    let shown = at(&tiers, now, &["config", "show"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains(
+            "jobs.prod.retention = \"tiers: an archive is kept if any rule keeps it (keep_daily = 3, keep_weekly = 2, keep_monthly = 2)\""
+        ),
+        "{shown}"
+    );
     let path = |i: usize| w.backups().join(&names[i]).display().to_string();
     let expect_line = |i: usize, why: &str| {
         let line = format!("{}: {why}", path(i));
@@ -92,6 +101,30 @@ fn tiers_keep_the_newest_of_each_local_day_week_and_month_and_prune_says_which()
         .filter_map(|r| r["file_name"].as_str())
         .collect();
     assert_eq!(deleted.len(), 3, "{history}");
+
+    // (Each `w.config` rewrites the one configuration file: these come last.)
+    let plain = w.config("", "");
+    let shown = at(&plain, now, &["config", "show"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains(
+            "jobs.prod.retention = \"none: no keep_* rule is set, every archive is kept\""
+        ),
+        "{shown}"
+    );
+    // A destination's own keys override the job's, key by key.
+    let with_destination = w.config(
+        "keep_days = 30\n[jobs.prod.destinations.nas]\ntype = \"nowhere\"\nkeep_count = 4",
+        "",
+    );
+    let shown = at(&with_destination, now, &["config", "show"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains(
+            "jobs.prod.destinations.nas.retention = \"limits: an archive goes when older than keep_days or beyond keep_count (keep_days = 30, keep_count = 4)\""
+        ),
+        "{shown}"
+    );
 }
 
 fn files(dir: &Path) -> Vec<String> {

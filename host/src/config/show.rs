@@ -74,7 +74,35 @@ impl DeclaredSecrets {
 pub fn rows(loaded: &LoadedConfig, declared: &DeclaredSecrets) -> Vec<ShownValue> {
     let mut out = Vec::new();
     flatten(loaded, declared, &loaded.tree, "", &mut out);
+    out.extend(retention_modes(&loaded.config));
     out
+}
+
+/// One `….retention` row per job and per destination: the retention mode its `keep_*`
+/// keys put it in (limits, tiers or none) and the rules, as `prune --dry-run` applies them.
+fn retention_modes(config: &Config) -> Vec<ShownValue> {
+    let mut out = Vec::new();
+    for (job_id, job) in &config.jobs {
+        out.push(derived(
+            format!("jobs.{job_id}.retention"),
+            crate::job::retention::job_policy(job).to_string(),
+        ));
+        for (name, dest) in &job.destinations {
+            out.push(derived(
+                format!("jobs.{job_id}.destinations.{name}.retention"),
+                crate::export::remote_retention::policy(job, dest).to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn derived(key: String, value: String) -> ShownValue {
+    ShownValue {
+        key,
+        value: serde_json::Value::String(value),
+        source: Some("derived from the keep_* keys".into()),
+    }
 }
 
 fn flatten(

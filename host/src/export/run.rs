@@ -119,6 +119,9 @@ impl ExportRun<'_> {
             }
         };
         let history = history.as_ref();
+        // Each destination's thread logs inside the caller's span, so the run's log (the
+        // Healthchecks body) holds the exports' lines and the plugin workers' too.
+        let span = tracing::Span::current();
         std::thread::scope(|scope| {
             let handles: Vec<_> = job
                 .destinations
@@ -127,7 +130,10 @@ impl ExportRun<'_> {
                 .map(|(name, dest)| {
                     let handle = std::thread::Builder::new()
                         .name(format!("export-{name}"))
-                        .spawn_scoped(scope, move || self.one(job, name, dest, history));
+                        .spawn_scoped(scope, {
+                            let span = span.clone();
+                            move || span.in_scope(|| self.one(job, name, dest, history))
+                        });
                     (name, dest, handle)
                 })
                 .collect();
