@@ -46,6 +46,25 @@ fn pair(method: &str, path: &str) -> (String, String) {
     (method.to_string(), path.to_string())
 }
 
+/// Gives the configuration `cfg` a plugin directory holding the `test-probe` plugin, and
+/// the top-level lines `top` first.
+fn with_probe_plugin(w: &OdooWorld, cfg: &Path, top: &str) {
+    let plugins = w.path("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        artifacts().plugin("test_plugin"),
+        plugins.join("libprobe.so"),
+    )
+    .unwrap();
+    let text_cfg = std::fs::read_to_string(cfg).unwrap();
+    std::fs::write(
+        cfg,
+        format!("{top}{text_cfg}")
+            .replace("plugin_dirs = []", &format!("plugin_dirs = [{plugins:?}]")),
+    )
+    .unwrap();
+}
+
 #[test]
 fn healthchecks_hears_start_then_success_or_fail_with_the_runs_log_secrets_masked() {
     let w = OdooWorld::new(50);
@@ -131,13 +150,6 @@ fn the_fail_ping_holds_the_exports_and_their_plugins_lines_secrets_masked() {
     const PASSCODE: &str = "probe-passcode-93c1";
     let w = OdooWorld::new(50);
     let hc = WebhookServer::start();
-    let plugins = w.path("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(
-        artifacts().plugin("test_plugin"),
-        plugins.join("libprobe.so"),
-    )
-    .unwrap();
     let cfg = w.config(
         &format!(
             "[jobs.prod.destinations.copy]\ntype = \"test-probe\"\ndir = {:?}\n\
@@ -150,12 +162,7 @@ fn the_fail_ping_holds_the_exports_and_their_plugins_lines_secrets_masked() {
             hc.url("/ping/exports-uuid")
         ),
     );
-    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text_cfg.replace("plugin_dirs = []", &format!("plugin_dirs = [{plugins:?}]")),
-    )
-    .unwrap();
+    with_probe_plugin(&w, &cfg, "");
     let out = cli::run(&cfg, &["backup", "prod"], "info");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(
@@ -233,13 +240,6 @@ fn promtool_check(path: &Path) {
 #[test]
 fn the_metrics_file_parses_with_promtool_and_matches_the_history() {
     let w = OdooWorld::new(50);
-    let plugins = w.path("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(
-        artifacts().plugin("test_plugin"),
-        plugins.join("libprobe.so"),
-    )
-    .unwrap();
     let metrics = w.path("textfile/sauvegarde.prom");
     std::fs::create_dir(w.path("textfile")).unwrap();
     std::fs::create_dir(w.path("remote")).unwrap();
@@ -256,13 +256,7 @@ fn the_metrics_file_parses_with_promtool_and_matches_the_history() {
         ),
     );
     // `metrics_file` is a top-level key: put it first.
-    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        format!("metrics_file = {metrics:?}\n{text_cfg}")
-            .replace("plugin_dirs = []", &format!("plugin_dirs = [{plugins:?}]")),
-    )
-    .unwrap();
+    with_probe_plugin(&w, &cfg, &format!("metrics_file = {metrics:?}\n"));
 
     for _ in 0..2 {
         let out = cli::run(&cfg, &["backup", "prod"], "info");
