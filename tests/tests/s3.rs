@@ -158,6 +158,42 @@ fn cancelling_an_upload_aborts_the_multipart_upload() {
     assert_eq!(server.unfinished_uploads(), Vec::<String>::new());
 }
 
+/// The host's stop can arrive while the upload is being completed (a worker sees its
+/// SIGTERM late): the plugin sees it once the object is stored, deletes that object and
+/// says cancelled; but an object of that name that was there before is never deleted.
+#[test]
+fn a_stop_that_arrives_while_the_upload_completes_removes_only_what_it_made() {
+    let server = S3Server::start();
+    let local = tempfile::tempdir().unwrap();
+    let file = patterned_file(local.path(), "late.zip", 6 * MIB);
+    let size = 6 * MIB;
+    // Goes on through every report of the transfer; says stop at the first report after
+    // the last byte was sent (the one that follows the completion).
+    let stop_after_completion = || {
+        let mut finals = 0;
+        move |done: u64, total: u64| {
+            if (done, total) == (size, size) {
+                finals += 1;
+            }
+            finals < 2
+        }
+    };
+    let dest = destination(&server, json!({ "part_size_mib": 5 }));
+    let mut progress = stop_after_completion();
+    let err = dest.upload(&file, "late.zip", &mut progress).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(!server.object("late.zip").exists(), "{}", server.log());
+    assert_eq!(server.unfinished_uploads(), Vec::<String>::new());
+
+    // An earlier copy of that name: a late stop leaves the object in place.
+    dest.upload(&file, "late.zip", &mut no_progress())
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let mut progress = stop_after_completion();
+    let err = dest.upload(&file, "late.zip", &mut progress).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(sha256(&server.object("late.zip")), sha256(&file));
+}
+
 #[test]
 fn tls_with_ca_file_is_verified_and_an_unknown_certificate_refused() {
     let server = S3Server::start_tls();

@@ -5,7 +5,10 @@
 //! object exists only once the upload is completed). Memory: at most `concurrent + 2` parts.
 //! On any failure or cancellation the parts still in flight are stopped first, then the
 //! upload is aborted (S3: `AbortMultipartUpload`, retried for a while if the server does
-//! not answer), so no parts are left behind.
+//! not answer), so no parts are left behind. A cancellation that arrives while the upload
+//! is being completed (the last parts in flight, S3's `CompleteMultipartUpload`, or the one
+//! request of a file smaller than a part) is seen once it is done: the object it made is
+//! deleted again, unless one of that name was there before (it may be an earlier good copy).
 //!
 //! Download ([`download`]): streamed into a hidden temporary file beside the target,
 //! renamed into place when complete, removed otherwise.
@@ -99,6 +102,12 @@ pub async fn upload_parts(
         .metadata()
         .map_err(|e| errors::local(e, &format!("reading the size of {}", local.display())))?
         .len();
+    // Whether an object of this name is there already: a cancelled upload removes only
+    // what it made itself.
+    let existed = op
+        .exists(path)
+        .await
+        .map_err(|e| map(&e, &format!("checking whether {path} exists")))?;
     let executor = TrackedExecutor::default();
     let op = op
         .clone()
@@ -154,6 +163,20 @@ pub async fn upload_parts(
         return Err(PluginError::transient(format!(
             "upload of {path} incomplete: the server holds {stored} of {total} bytes; removed"
         )));
+    }
+    // The host may have said stop while the upload was being completed.
+    if let Err(cancelled) = progress.report(total, total) {
+        if existed {
+            tracing::warn!(
+                "cancelled after {path} was stored; an object of that name was there before, so it is left"
+            );
+        } else if let Err(e) = op.delete(path).await {
+            tracing::warn!(
+                "removing {path}, stored as the upload was cancelled: {}",
+                errors::describe(&e)
+            );
+        }
+        return Err(cancelled);
     }
     Ok(total)
 }
