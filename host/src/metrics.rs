@@ -111,23 +111,6 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// The database of an archive, from its name `<database>_<YYYY-MM-DD_HH-MM-SS>.<ext>`.
-pub fn database_of(file_name: &str) -> Option<&str> {
-    file_name
-        .char_indices()
-        .filter(|(_, c)| *c == '_')
-        .map(|(i, _)| i)
-        .rfind(|&i| {
-            let stamp = file_name.get(i + 1..i + 20);
-            let dot = file_name.get(i + 20..i + 21);
-            dot == Some(".")
-                && stamp.is_some_and(|s| {
-                    jiff::civil::DateTime::strptime("%Y-%m-%d_%H-%M-%S", s).is_ok()
-                })
-        })
-        .map(|i| &file_name[..i])
-}
-
 fn seconds(rfc3339: Option<&str>) -> Option<f64> {
     let t: Timestamp = rfc3339?.parse().ok()?;
     Some(t.as_millisecond() as f64 / 1000.0)
@@ -164,12 +147,7 @@ pub fn collect(rows: &Rows) -> Vec<Sample> {
     let mut out = Vec::new();
     let mut by_db: BTreeMap<(&str, &str), Vec<&BackupRow>> = BTreeMap::new();
     for row in backups.iter().filter(|r| r.state != BackupState::Running) {
-        // A failure recorded before any archive was named has only its database column.
-        let db = row
-            .database
-            .as_deref()
-            .or_else(|| database_of(&row.file_name))
-            .unwrap_or("");
+        let db = row.database_name().unwrap_or("");
         by_db.entry((&row.job, db)).or_default().push(row);
     }
     let ok = |r: &BackupRow| matches!(r.state, BackupState::Done | BackupState::Deleted);
@@ -356,16 +334,6 @@ pub fn refresh(config: &Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_database_comes_from_the_archive_name() {
-        assert_eq!(database_of("prod_2026-12-01_02-00-00.zip"), Some("prod"));
-        assert_eq!(
-            database_of("my_db_2026-12-01_02-00-00.zip.age"),
-            Some("my_db")
-        );
-        assert_eq!(database_of("notes.txt"), None);
-    }
 
     #[test]
     fn a_failure_before_any_archive_was_named_counts_for_its_database() {

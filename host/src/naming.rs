@@ -53,9 +53,33 @@ pub fn parse_archive_name(
     civil.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
 }
 
+/// The database of an archive, from its name `<database>_<YYYY-MM-DD_HH-MM-SS>.<ext>`.
+pub fn database_of(file_name: &str) -> Option<&str> {
+    file_name
+        .char_indices()
+        .filter(|(_, c)| *c == '_')
+        .map(|(i, _)| i)
+        .rfind(|&i| {
+            let stamp = file_name.get(i + 1..i + 20);
+            let dot = file_name.get(i + 20..i + 21);
+            dot == Some(".") && stamp.is_some_and(|s| DateTime::strptime(TIME_FORMAT, s).is_ok())
+        })
+        .map(|i| &file_name[..i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_comes_from_the_archive_name() {
+        assert_eq!(database_of("prod_2026-12-01_02-00-00.zip"), Some("prod"));
+        assert_eq!(
+            database_of("my_db_2026-12-01_02-00-00.zip.age"),
+            Some("my_db")
+        );
+        assert_eq!(database_of("notes.txt"), None);
+    }
 
     #[test]
     fn round_trip() {

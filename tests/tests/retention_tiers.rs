@@ -60,8 +60,7 @@ fn tiers_keep_the_newest_of_each_local_day_week_and_month_and_prune_says_which()
         "{listed}"
     );
     // `config show` says which mode each job is in, before anything is pruned.
-    let shown = at(&tiers, now, &["config", "show"]);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = config_show(&tiers, now);
     assert!(
         shown.contains(
             "jobs.prod.retention = \"tiers: an archive is kept if any rule keeps it (keep_daily = 3, keep_weekly = 2, keep_monthly = 2)\""
@@ -104,8 +103,7 @@ fn tiers_keep_the_newest_of_each_local_day_week_and_month_and_prune_says_which()
 
     // (Each `w.config` rewrites the one configuration file: these come last.)
     let plain = w.config("", "");
-    let shown = at(&plain, now, &["config", "show"]);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = config_show(&plain, now);
     assert!(
         shown.contains(
             "jobs.prod.retention = \"none: no keep_* rule is set, every archive is kept\""
@@ -117,14 +115,20 @@ fn tiers_keep_the_newest_of_each_local_day_week_and_month_and_prune_says_which()
         "keep_days = 30\n[jobs.prod.destinations.nas]\ntype = \"nowhere\"\nkeep_count = 4",
         "",
     );
-    let shown = at(&with_destination, now, &["config", "show"]);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = config_show(&with_destination, now);
     assert!(
         shown.contains(
             "jobs.prod.destinations.nas.retention = \"limits: an archive goes when older than keep_days or beyond keep_count (keep_days = 30, keep_count = 4)\""
         ),
         "{shown}"
     );
+}
+
+/// What `config show` prints for `config`, at local time `local`.
+fn config_show(config: &Path, local: &str) -> String {
+    let out = at(config, local, &["config", "show"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn files(dir: &Path) -> Vec<String> {

@@ -82,7 +82,8 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             id,
             &crate::schedule::Rules::system(),
         )
-        .map_err(CliError::failed)?;
+        .map_err(CliError::failed)?
+        .next;
         let when = |next: Next| match next {
             Next::Now => Some("now".to_string()),
             Next::At(t) if t <= now => Some("now".to_string()),

@@ -269,21 +269,13 @@ impl Daemon {
                 other => other,
             };
             match next {
-                Ok(next) => {
+                Ok(records::Due { next, retry }) => {
                     let next = match (next, self.not_before.get(id)) {
                         (Next::Now, Some(nb)) => Next::At(*nb),
                         (Next::At(t), Some(nb)) => Next::At(t.max(*nb)),
                         (n, _) => n,
                     };
-                    if next.is_due(now)
-                        && records::is_retry(
-                            &self.config,
-                            history.as_ref(),
-                            self.memory.get(id),
-                            id,
-                            &self.rules,
-                        )
-                    {
+                    if retry && next.is_due(now) {
                         retries.insert(id.clone());
                     }
                     out.insert(id.clone(), next);

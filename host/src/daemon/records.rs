@@ -25,11 +25,7 @@ pub fn record_of(history: &History, job: &str) -> Result<JobRecord, HistoryError
     let mut streaks: HashMap<String, (bool, u32)> = HashMap::new();
     for row in history.list(Some(job), LOOKBACK)? {
         let started = row.started.parse::<Timestamp>().ok();
-        let database = row
-            .database
-            .clone()
-            .or_else(|| crate::metrics::database_of(&row.file_name).map(str::to_string))
-            .unwrap_or_default();
+        let database = row.database_name().unwrap_or_default().to_string();
         let (settled, failures) = streaks.entry(database).or_default();
         match row.state {
             BackupState::Running => {}
@@ -98,34 +94,32 @@ pub fn clamp_future(job: &str, mut record: JobRecord, now: Timestamp) -> JobReco
     record
 }
 
+/// When `job_id` of `config` runs next, and whether that run is a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// When it runs next.
+    pub next: Next,
+    /// It retries a run that failed for some databases only
+    /// ([`crate::schedule::is_retry`]): it backs up only those that still need it.
+    pub retry: bool,
+}
+
 /// When `job_id` of `config` runs next, from its history (none yet when `history` is None)
-/// and what the caller remembers of its own runs (`memory`).
+/// and what the caller remembers of its own runs (`memory`); and whether that is a retry.
 pub fn next_for(
     config: &Config,
     history: Option<&History>,
     memory: Option<&JobRecord>,
     job_id: &str,
     rules: &Rules,
-) -> Result<Next, NextError> {
+) -> Result<Due, NextError> {
     let Some(job) = config.jobs.get(job_id) else {
-        return Ok(Next::Manual);
+        return Ok(Due {
+            next: Next::Manual,
+            retry: false,
+        });
     };
-    let record = record_for(history, memory, job_id, Timestamp::now())?;
-    Ok(next_backup(
-        job.schedule.as_ref(),
-        job.active,
-        &record,
-        rules,
-    )?)
-}
-
-/// The record the schedule of `job_id` goes by: the history's merged with `memory`.
-fn record_for(
-    history: Option<&History>,
-    memory: Option<&JobRecord>,
-    job_id: &str,
-    now: Timestamp,
-) -> Result<JobRecord, HistoryError> {
+    let now = Timestamp::now();
     let record = match history {
         Some(h) => record_of(h, job_id)?,
         None => JobRecord::default(),
@@ -134,25 +128,12 @@ fn record_for(
         Some(m) => merge(&record, m),
         None => record,
     };
-    Ok(clamp_future(job_id, record, now))
-}
-
-/// Whether `job_id`'s run due now retries a run that failed for some databases only
-/// ([`crate::schedule::is_retry`]): it then backs up only those that still need it.
-/// Unreadable rows: not a retry (everything is backed up).
-pub fn is_retry(
-    config: &Config,
-    history: Option<&History>,
-    memory: Option<&JobRecord>,
-    job_id: &str,
-    rules: &Rules,
-) -> bool {
-    let Some(job) = config.jobs.get(job_id) else {
-        return false;
-    };
-    let now = Timestamp::now();
-    record_for(history, memory, job_id, now)
-        .is_ok_and(|record| crate::schedule::is_retry(job.schedule.as_ref(), &record, rules, now))
+    let record = clamp_future(job_id, record, now);
+    let schedule = job.schedule.as_ref();
+    Ok(Due {
+        next: next_backup(schedule, job.active, &record, rules)?,
+        retry: crate::schedule::is_retry(schedule, &record, rules, now),
+    })
 }
 
 /// When `job_id`'s next restore drill is due: `None` for a job without `drill`, an

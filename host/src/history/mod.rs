@@ -194,6 +194,17 @@ pub struct BackupRow {
     pub pid: Option<i64>,
 }
 
+impl BackupRow {
+    /// The database backed up: the row's column, or for rows older than the column, the
+    /// one the archive's name gives. A failure recorded before any archive was named has
+    /// only the column.
+    pub fn database_name(&self) -> Option<&str> {
+        self.database
+            .as_deref()
+            .or_else(|| crate::naming::database_of(&self.file_name))
+    }
+}
+
 /// The schema version stored in `conn`, `None` for a new database.
 fn stored_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     let exists: bool = conn.query_row(
