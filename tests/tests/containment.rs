@@ -123,10 +123,11 @@ fn a_crashing_exporter_fails_only_its_destination_and_is_recorded_with_the_signa
 #[test]
 fn a_hung_plugin_call_is_killed_at_its_timeout_and_retried_like_a_transient_error() {
     let w = OdooWorld::new(300);
+    // An upload that never reports progress stalls from its start.
     let config = write_config(
         &w,
         "hang",
-        "misbehave_in = \"upload\"\nmisbehave = \"hang\"\nplugin_timeout_secs = 1",
+        "misbehave_in = \"upload\"\nmisbehave = \"hang\"\nstall_timeout_secs = 1",
     );
     sauvegarde_tests::build::artifacts(); // built before the clock starts
     let started = Instant::now();
@@ -141,7 +142,7 @@ fn a_hung_plugin_call_is_killed_at_its_timeout_and_retried_like_a_transient_erro
     for (_, state, message) in &bad {
         assert_eq!(state, "failed");
         assert!(
-            message.contains("exporter `test-probe` timed out after 1 s during upload")
+            message.contains("exporter `test-probe` made no progress for 1 s during upload")
                 && message.contains("(transient)"),
             "{message}"
         );

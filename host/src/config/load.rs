@@ -434,12 +434,17 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
                 errors.push(error_at(figment, &format!("{dkey}.{k}"), TIER_ZERO));
             }
         }
-        if dest.plugin_timeout_secs == Some(0) {
-            errors.push(error_at(
-                figment,
-                &format!("{dkey}.plugin_timeout_secs"),
-                "must be at least 1 (seconds)",
-            ));
+        for (k, v) in [
+            ("plugin_timeout_secs", dest.plugin_timeout_secs),
+            ("stall_timeout_secs", dest.stall_timeout_secs),
+        ] {
+            if v == Some(0) {
+                errors.push(error_at(
+                    figment,
+                    &format!("{dkey}.{k}"),
+                    "must be at least 1 (seconds)",
+                ));
+            }
         }
     }
     errors

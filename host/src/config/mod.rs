@@ -298,9 +298,12 @@ pub struct DestinationConfig {
     pub keep_yearly: Option<u32>,
     /// Attempts after the first for transient and connection errors.
     pub retries: Option<u32>,
-    /// Seconds a plugin call may run before its worker is killed (every call); default
-    /// 6 h for upload and download, 120 s for the others.
+    /// Seconds a plugin call other than upload and download (opening the destination,
+    /// test_connection, list, delete) may run before its worker is killed; default 120.
     pub plugin_timeout_secs: Option<u64>,
+    /// Seconds an upload or a download may go without progress before its worker is
+    /// killed; default 600. A transfer that moves has no time limit.
+    pub stall_timeout_secs: Option<u64>,
     /// Everything else: the plugin's settings.
     #[serde(flatten)]
     pub settings: serde_json::Map<String, serde_json::Value>,

@@ -30,6 +30,8 @@ pub const HOST_DESTINATION_KEYS: &[&str] = &[
     "keep_monthly",
     "keep_yearly",
     "retries",
+    "plugin_timeout_secs",
+    "stall_timeout_secs",
 ];
 
 /// The keys `config show` masks besides those secret by the host's own rules: the ones
@@ -75,6 +77,33 @@ pub fn rows(loaded: &LoadedConfig, declared: &DeclaredSecrets) -> Vec<ShownValue
     let mut out = Vec::new();
     flatten(loaded, declared, &loaded.tree, "", &mut out);
     out.extend(retention_modes(&loaded.config));
+    out.extend(time_limits(&loaded.config));
+    out
+}
+
+/// One `….time_limits` row per destination: when its worker is killed, defaults included.
+fn time_limits(config: &Config) -> Vec<ShownValue> {
+    let mut out = Vec::new();
+    for (job_id, job) in &config.jobs {
+        for (name, dest) in &job.destinations {
+            let limits = crate::worker::Timeouts::from_settings(
+                dest.plugin_timeout_secs,
+                dest.stall_timeout_secs,
+            );
+            out.push(ShownValue {
+                key: format!("jobs.{job_id}.destinations.{name}.time_limits"),
+                value: serde_json::Value::String(format!(
+                    "upload and download: {} s without progress; other calls: {} s",
+                    limits.stall.as_secs(),
+                    limits.other.as_secs()
+                )),
+                source: Some(
+                    "derived from stall_timeout_secs and plugin_timeout_secs (defaults 600 and 120)"
+                        .into(),
+                ),
+            });
+        }
+    }
     out
 }
 

@@ -7,7 +7,13 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 /// Keys of a destination table that are the host's, never passed to the plugin.
-const HOST_KEYS: &[&str] = &["type", "retries", "plugin_timeout_secs", "conformance"];
+const HOST_KEYS: &[&str] = &[
+    "type",
+    "retries",
+    "plugin_timeout_secs",
+    "stall_timeout_secs",
+    "conformance",
+];
 
 /// Default size of the multi-chunk file: above the 5 MiB multipart minimum of S3 and the
 /// chunk sizes of the shipped plugins, and not a multiple of any power of two.
@@ -32,8 +38,10 @@ pub struct KitConfig {
     pub kind: Option<String>,
     /// The destination's settings as the plugin gets them.
     pub settings: Map<String, Value>,
-    /// `plugin_timeout_secs`, when given.
+    /// `plugin_timeout_secs`, when given: the limit of calls other than transfers.
     pub timeout_secs: Option<u64>,
+    /// `stall_timeout_secs`, when given: the longest a transfer may go without progress.
+    pub stall_secs: Option<u64>,
     /// `[conformance] absent_directory`: settings naming a remote directory that does
     /// not exist.
     pub absent_directory: Variant,
@@ -108,15 +116,15 @@ impl KitConfig {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(key_error("type", "must be a string (the plugin's kind)")),
         };
-        let timeout_secs = match all.get("plugin_timeout_secs") {
-            None => None,
-            Some(v) => Some(v.as_u64().filter(|s| *s > 0).ok_or_else(|| {
-                key_error(
-                    "plugin_timeout_secs",
-                    "must be a positive number of seconds",
-                )
-            })?),
+        let seconds = |key: &str| match all.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_u64().filter(|s| *s > 0) {
+                Some(s) => Ok(Some(s)),
+                None => Err(key_error(key, "must be a positive number of seconds")),
+            },
         };
+        let timeout_secs = seconds("plugin_timeout_secs")?;
+        let stall_secs = seconds("stall_timeout_secs")?;
         let conformance = match all.remove("conformance") {
             None => Map::new(),
             Some(Value::Object(m)) => m,
@@ -131,6 +139,7 @@ impl KitConfig {
             kind,
             settings: all,
             timeout_secs,
+            stall_secs,
             absent_directory: Variant::Missing,
             wrong_credentials: Variant::Missing,
             unreachable: Variant::Missing,

@@ -14,7 +14,6 @@ mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use sauvegarde_plugin_api::{PluginError, RemoteFile};
 use serde_json::{Map, Value};
@@ -304,13 +303,7 @@ pub fn run(plugin: &Path, config: KitConfig) -> Result<Report, KitError> {
             });
         }
     }
-    let timeouts = match config.timeout_secs {
-        Some(s) => Timeouts::from_setting(Some(s)),
-        None => Timeouts {
-            transfer: Duration::from_secs(600),
-            other: Duration::from_secs(120),
-        },
-    };
+    let timeouts = Timeouts::from_settings(config.timeout_secs, config.stall_secs);
     let kit = Kit {
         plugin: std::path::absolute(plugin).unwrap_or_else(|_| plugin.to_path_buf()),
         kind: meta.kind.clone(),

@@ -328,7 +328,8 @@ pub fn cancel(kit: &Kit, d: &WorkerDestination, size: u64) -> Verdict {
         false
     };
     let result = kit.note("upload", d.upload(&local, &name, &mut stop));
-    let killed = crate::worker::process::Failure::Cancelled.into_error(kit.kind(), "upload");
+    let killed =
+        crate::worker::process::Failure::Cancelled.into_error(kit.kind(), &kit.plugin, "upload");
     let verdict = match &result {
         Ok(()) => Verdict::Fail(format!(
             "the upload succeeded although progress said stop at {} bytes",

@@ -55,8 +55,8 @@ impl ExportError {
 }
 
 /// Creates the destination `name` of job `job` through its plugin, in a worker process.
-/// The host's own keys (`type`, `keep_days`, `keep_count`, `retries`,
-/// `plugin_timeout_secs`) are not passed on.
+/// The host's own keys (`type`, `keep_*`, `retries`, `plugin_timeout_secs`,
+/// `stall_timeout_secs`) are not passed on.
 pub fn open_destination(
     registry: &PluginRegistry,
     job: &str,
@@ -77,7 +77,7 @@ pub fn open_destination(
     let declared: Vec<&str> = plugin.secret_keys().iter().map(String::as_str).collect();
     register_secrets(&config.settings, &declared);
     let settings = serde_json::Value::Object(config.settings.clone()).to_string();
-    let timeouts = Timeouts::from_setting(config.plugin_timeout_secs);
+    let timeouts = Timeouts::from_settings(config.plugin_timeout_secs, config.stall_timeout_secs);
     plugin.open(&settings, timeouts).map_err(|e| {
         let e = if e.kind() == ErrorKind::Config {
             e.context(format!("in `jobs.{job}.destinations.{name}`"))

@@ -1,7 +1,8 @@
 //! The host's handle on one configured destination: the same methods the engine used on
 //! the in-process plugin destination, each run in a worker process. One worker serves
 //! the handle's calls in turn (an export's upload and its remote retention); a worker
-//! that died, timed out or was cancelled is replaced by a fresh one at the next call.
+//! that died, timed out, stalled, broke the protocol or was cancelled is replaced by a
+//! fresh one at the next call.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,46 +11,50 @@ use std::time::Duration;
 
 use sauvegarde_plugin_api::{PluginError, RemoteFile};
 
-use super::process::{Call, Failure, Worker};
+use super::process::{Call, Failure, Limit, Worker};
 use super::protocol::{remote_files, Outcome, Request};
 use crate::plugins::log_bridge;
 
-/// How long a plugin call may take before its worker is killed.
+/// When a plugin call's worker is killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// upload and download.
-    pub transfer: Duration,
-    /// Every other call (opening, test_connection, list, delete).
+    /// upload and download: so long without progress (`stall_timeout_secs`); however
+    /// long a transfer takes, it goes on while it moves.
+    pub stall: Duration,
+    /// Every other call (opening, test_connection, list, delete): so long in all
+    /// (`plugin_timeout_secs`).
     pub other: Duration,
 }
 
 impl Default for Timeouts {
-    /// 6 hours for transfers, 120 s for the rest.
+    /// 10 minutes without progress for transfers, 120 s for the rest.
     fn default() -> Self {
         Timeouts {
-            transfer: Duration::from_secs(6 * 3600),
+            stall: Duration::from_secs(600),
             other: Duration::from_secs(120),
         }
     }
 }
 
 impl Timeouts {
-    /// The destination's `plugin_timeout_secs` for every call, else the defaults.
-    pub fn from_setting(secs: Option<u64>) -> Self {
-        match secs {
-            Some(s) => Timeouts {
-                transfer: Duration::from_secs(s),
-                other: Duration::from_secs(s),
-            },
-            None => Timeouts::default(),
+    /// A destination's `plugin_timeout_secs` and `stall_timeout_secs`, each its default
+    /// when not set.
+    pub fn from_settings(
+        plugin_timeout_secs: Option<u64>,
+        stall_timeout_secs: Option<u64>,
+    ) -> Self {
+        let default = Timeouts::default();
+        Timeouts {
+            stall: stall_timeout_secs.map_or(default.stall, Duration::from_secs),
+            other: plugin_timeout_secs.map_or(default.other, Duration::from_secs),
         }
     }
 
-    fn for_request(&self, request: &Request) -> Duration {
+    fn for_request(&self, request: &Request) -> Limit {
         if request.is_transfer() {
-            self.transfer
+            Limit::Stall(self.stall)
         } else {
-            self.other
+            Limit::Total(self.other)
         }
     }
 }
@@ -180,7 +185,7 @@ impl WorkerDestination {
             config_json: self.config_json.clone(),
             max_level: max_level as u8,
         };
-        let mut worker = Worker::start().map_err(|f| f.into_error(&self.kind, open.op()))?;
+        let mut worker = Worker::start().map_err(|f| self.error(f, open.op()))?;
         self.pid.store(worker.pid(), Ordering::SeqCst);
         tracing::debug!(
             kind = self.kind,
@@ -192,12 +197,12 @@ impl WorkerDestination {
             .call(
                 &open,
                 Call {
-                    timeout: self.timeouts.other,
+                    limit: Limit::Total(self.timeouts.other),
                     progress: None,
                     log: &log,
                 },
             )
-            .map_err(|f| f.into_error(&self.kind, open.op()))?;
+            .map_err(|f| self.error(f, open.op()))?;
         match outcome {
             Outcome::Opened => Ok(slot.insert(worker)),
             other => Err(plugin_error(other)),
@@ -216,7 +221,7 @@ impl WorkerDestination {
         let result = worker.call(
             &request,
             Call {
-                timeout: self.timeouts.for_request(&request),
+                limit: self.timeouts.for_request(&request),
                 progress,
                 log: &log,
             },
@@ -224,7 +229,12 @@ impl WorkerDestination {
         if !worker.is_usable() || result.is_err() {
             *slot = None;
         }
-        result.map_err(|f: Failure| f.into_error(&self.kind, request.op()))
+        result.map_err(|f| self.error(f, request.op()))
+    }
+
+    /// A worker's failure during `op` as the plugin error the engine sees.
+    fn error(&self, failure: Failure, op: &str) -> PluginError {
+        failure.into_error(&self.kind, &self.plugin, op)
     }
 
     /// The plugin kind.
@@ -293,5 +303,35 @@ impl WorkerDestination {
             Outcome::Unit => Ok(()),
             other => Err(plugin_error(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfers_get_the_stall_limit_and_other_calls_a_deadline() {
+        let t = Timeouts::from_settings(Some(30), Some(5));
+        let s = Duration::from_secs;
+        let upload = Request::Upload {
+            local_path: "/a".into(),
+            remote_name: "a".into(),
+        };
+        let download = Request::Download {
+            name: "a".into(),
+            local_path: "/a".into(),
+        };
+        assert_eq!(t.for_request(&upload), Limit::Stall(s(5)));
+        assert_eq!(t.for_request(&download), Limit::Stall(s(5)));
+        for other in [Request::List, Request::TestConnection] {
+            assert_eq!(t.for_request(&other), Limit::Total(s(30)));
+        }
+        // Unset: 10 minutes without progress, 120 s for the rest; one key leaves the other
+        // at its default (plugin_timeout_secs no longer bounds transfers).
+        assert_eq!(Timeouts::from_settings(None, None), Timeouts::default());
+        assert_eq!(Timeouts::default().stall, s(600));
+        assert_eq!(Timeouts::default().other, s(120));
+        assert_eq!(Timeouts::from_settings(Some(30), None).stall, s(600));
     }
 }

@@ -14,10 +14,13 @@
 //! kind), progress, results and typed errors the other. Cancellation is SIGTERM (the
 //! plugin's progress callback then returns `false`), SIGKILL 5 s later. A worker that
 //! dies is a failed call that names its signal (`exporter \`crash\` died: signal 11
-//! (SIGSEGV) during upload`), not retried; a call past its timeout (`plugin_timeout_secs`)
-//! is killed and fails as a transient error, retried like one.
+//! (SIGSEGV) during upload`), not retried; so is one that breaks the protocol (a line
+//! past [`protocol::MAX_LINE`], garbage, its output closed while it lives on). A transfer
+//! that makes no progress for `stall_timeout_secs`, or another call past
+//! `plugin_timeout_secs`, is killed and fails as a transient error, retried like one.
 
 pub mod destination;
+pub mod failure;
 pub mod process;
 pub mod protocol;
 pub mod serve;
@@ -30,7 +33,7 @@ pub use process::{set_executable, stop_all, WORKER_ARG};
 pub use protocol::PluginMeta;
 pub use serve::serve;
 
-use process::{Call, Worker};
+use process::{Call, Limit, Worker};
 use protocol::{Outcome, Request};
 
 /// How long reading a plugin file's metadata may take.
@@ -60,7 +63,7 @@ pub fn probe(plugin: &Path) -> Result<PluginMeta, ProbeError> {
         .call(
             &request,
             Call {
-                timeout: PROBE_TIMEOUT,
+                limit: Limit::Total(PROBE_TIMEOUT),
                 progress: None,
                 log: &|_, _, _| {},
             },
@@ -82,7 +85,14 @@ fn describe(failure: process::Failure) -> String {
             "loading it did not finish within {} s; the worker was killed",
             after.as_secs()
         ),
+        process::Failure::Stalled(after) => format!(
+            "loading it made no progress for {} s; the worker was killed",
+            after.as_secs()
+        ),
         process::Failure::Cancelled => "loading it was cancelled".into(),
+        process::Failure::Protocol(what) => {
+            format!("loading it broke the worker protocol: {what}; the worker was killed")
+        }
         process::Failure::Broken(why) => format!("cannot load it: {why}"),
     }
 }

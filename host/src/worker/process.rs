@@ -1,25 +1,32 @@
 //! One worker process seen from the host: started, fed requests, watched. The host never
-//! blocks on a worker without a deadline: every call has a timeout, a cancellation
-//! (SIGTERM, SIGKILL 5 s later) and a death check (the signal named).
+//! blocks on a worker without a deadline: every call has a limit (a deadline, or for a
+//! transfer a stall limit: so long without progress), a cancellation (SIGTERM, SIGKILL 5 s
+//! later) and a death check (the signal named). What the worker writes is read a bounded
+//! line at a time ([`super::protocol::MAX_LINE`]); a line too long or not of the protocol,
+//! or an output that closes while the worker lives on, gets it killed within seconds.
 
 use std::io::BufReader;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sauvegarde_plugin_api::PluginError;
-
-use super::protocol::{read_line, write_line, Frame, Outcome, Request};
+use super::failure::death;
+pub use super::failure::{describe_exit, signal_name, Failure, Limit};
+use super::protocol::{read_line, write_line, Frame, LineError, Outcome, Request, WireFile};
 
 /// The hidden subcommand that runs a worker.
 pub const WORKER_ARG: &str = "__worker";
 
 /// Time a worker gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Time a worker whose output closed gets to exit on its own (a dying process closes its
+/// output a moment before it can be reaped) before it is stopped as broken.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -45,97 +52,39 @@ pub fn stop_all() {
     STOP_ALL.store(true, Ordering::SeqCst);
 }
 
-/// Signal names for the messages users read.
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGSYS => "SIGSYS",
-        _ => "unknown signal",
-    }
-}
-
-/// How a worker ended, in words: `signal 11 (SIGSEGV)`, `exit status 3`.
-pub fn describe_exit(status: ExitStatus) -> String {
-    match (status.signal(), status.code()) {
-        (Some(s), _) => {
-            let core = if status.core_dumped() {
-                ", core dumped"
-            } else {
-                ""
-            };
-            format!("signal {s} ({}{core})", signal_name(s))
-        }
-        (None, Some(c)) => format!("exit status {c}"),
-        (None, None) => format!("{status}"),
-    }
-}
-
-/// Why a request got no answer from the plugin.
-#[derive(Debug)]
-pub enum Failure {
-    /// The worker died: its exit, in words.
-    Died(String),
-    /// The call overran its timeout and the worker was killed.
-    TimedOut(Duration),
-    /// The host cancelled the call (progress said stop, or [`stop_all`]).
-    Cancelled,
-    /// The worker could not be started or spoke nonsense.
+/// How the worker's output ended, as its reader thread saw it.
+enum Ended {
+    /// End of input (possibly in the middle of a line): the worker died, or closed it.
+    Closed,
+    /// A line the protocol does not allow: what was wrong with it.
     Broken(String),
-}
-
-impl Failure {
-    /// The error the engine sees: a death is not retried, a timeout is (as transient).
-    pub fn into_error(self, kind: &str, op: &str) -> PluginError {
-        match self {
-            Failure::Died(how) => {
-                PluginError::other(format!("exporter `{kind}` died: {how} during {op}"))
-            }
-            Failure::TimedOut(after) => PluginError::transient(format!(
-                "exporter `{kind}` timed out after {} s during {op}; its worker was killed",
-                after.as_secs()
-            )),
-            Failure::Cancelled => PluginError::cancelled(format!("{op} cancelled")),
-            Failure::Broken(why) => {
-                PluginError::other(format!("exporter `{kind}`: worker failed: {why}"))
-            }
-        }
-    }
 }
 
 /// A running worker.
 pub struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
-    frames: Receiver<Frame>,
+    frames: Receiver<Result<Frame, Ended>>,
     /// Set once SIGTERM (or SIGKILL) was sent: the worker is not reused.
     stopped: bool,
 }
 
 /// Settings of one call.
 pub struct Call<'a, 'p> {
-    /// Deadline from the call's start.
-    pub timeout: Duration,
+    /// When the worker is killed.
+    pub limit: Limit,
     /// Hears progress; `false` cancels. Also asked every 100 ms with the last values,
     /// so a cancellation is seen while a plugin is silent.
     pub progress: Option<&'a mut (dyn FnMut(u64, u64) -> bool + 'p)>,
     /// Receives the plugin's log events.
     pub log: &'a dyn Fn(u8, &str, &str),
+}
+
+/// A call being stopped: why, since when, whether SIGKILL went out.
+struct Stop {
+    failure: Failure,
+    since: Instant,
+    killed: bool,
 }
 
 impl Worker {
@@ -165,11 +114,18 @@ impl Worker {
             .name("worker-output".into())
             .spawn(move || {
                 let mut input = BufReader::new(stdout);
-                while let Ok(Some(frame)) = read_line::<Frame>(&mut input) {
-                    if tx.send(frame).is_err() {
-                        break;
+                let ended = loop {
+                    match read_line::<Frame>(&mut input) {
+                        Ok(Some(frame)) => {
+                            if tx.send(Ok(frame)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) | Err(LineError::Cut) => break Ended::Closed,
+                        Err(e) => break Ended::Broken(e.to_string()),
                     }
-                }
+                };
+                let _ = tx.send(Err(ended));
             })
             .map_err(|e| Failure::Broken(format!("cannot start a thread: {e}")))?;
         Ok(Worker {
@@ -198,81 +154,129 @@ impl Worker {
         }
     }
 
-    fn died(&mut self) -> Failure {
-        self.stopped = true;
-        match self.child.wait() {
-            Ok(status) if status.success() => {
-                Failure::Died("exited without answering (exit status 0)".into())
-            }
-            Ok(status) => Failure::Died(describe_exit(status)),
-            Err(e) => Failure::Broken(format!("cannot wait for the worker: {e}")),
+    /// Sends SIGTERM and starts the stop's clock (SIGKILL [`KILL_GRACE`] later).
+    fn stop(&mut self, failure: Failure) -> Stop {
+        self.signal(libc::SIGTERM);
+        Stop {
+            failure,
+            since: Instant::now(),
+            killed: false,
         }
     }
 
-    /// Sends `request` and waits for its outcome, relaying log and progress frames.
+    /// Sends `request` and waits for its outcome, relaying log and progress frames. The
+    /// call ends, whatever the worker does, within its limit (plus [`KILL_GRACE`]): past
+    /// the limit, at a cancellation, at a line the protocol does not allow, or
+    /// [`CLOSE_GRACE`] after its output closed while it lived, it is killed.
     pub fn call(&mut self, request: &Request, mut call: Call<'_, '_>) -> Result<Outcome, Failure> {
-        let sent = match self.stdin.as_mut() {
-            Some(stdin) => write_line(stdin, request),
-            None => Err(std::io::ErrorKind::BrokenPipe.into()),
-        };
-        if sent.is_err() {
-            // It died before reading: say how.
-            return Err(self.died());
+        if let Some(stdin) = self.stdin.as_mut() {
+            // A worker that cannot read it has died or is dying: its output closes and
+            // the loop below says how it ended.
+            let _ = write_line(stdin, request);
         }
         let started = Instant::now();
-        let mut stop: Option<(Failure, Instant)> = None;
-        let mut killed = false;
+        let mut moved = started;
         let mut last = (0, 0);
+        let mut listed = Vec::new();
+        let mut stop: Option<Stop> = None;
+        let mut closed: Option<Instant> = None;
         loop {
-            match self.frames.recv_timeout(TICK) {
-                Ok(Frame::Log {
-                    level,
-                    target,
-                    message,
-                }) => (call.log)(level, &target, &message),
-                Ok(Frame::Progress { done, total }) => {
-                    last = (done, total);
-                    if let Some(p) = call.progress.as_mut() {
-                        if !p(done, total) && stop.is_none() {
-                            self.signal(libc::SIGTERM);
-                            stop = Some((Failure::Cancelled, Instant::now()));
+            match closed {
+                None => match self.frames.recv_timeout(TICK) {
+                    Ok(Ok(Frame::Log {
+                        level,
+                        target,
+                        message,
+                    })) => (call.log)(level, &target, &message),
+                    Ok(Ok(Frame::Progress { done, total })) => {
+                        if done != last.0 {
+                            moved = Instant::now();
+                        }
+                        last = (done, total);
+                        if let Some(p) = call.progress.as_mut() {
+                            if !p(done, total) && stop.is_none() {
+                                stop = Some(self.stop(Failure::Cancelled));
+                            }
                         }
                     }
-                }
-                Ok(Frame::Done { outcome }) => {
-                    return match stop {
-                        Some((Failure::TimedOut(after), _)) => Err(Failure::TimedOut(after)),
-                        _ => Ok(outcome),
-                    };
-                }
-                Err(RecvTimeoutError::Timeout) => match stop.as_ref().map(|(_, since)| *since) {
-                    None => {
+                    Ok(Ok(Frame::Files { files })) => listed.extend(files),
+                    Ok(Ok(Frame::Done { outcome })) => {
+                        return match stop {
+                            Some(Stop {
+                                failure: failure @ (Failure::TimedOut(_) | Failure::Stalled(_)),
+                                ..
+                            }) => Err(failure),
+                            _ => Ok(with_listed(outcome, listed)),
+                        };
+                    }
+                    Ok(Err(Ended::Broken(what))) => {
+                        closed = Some(Instant::now());
+                        if stop.is_none() {
+                            stop = Some(self.stop(Failure::Protocol(what)));
+                        }
+                    }
+                    Ok(Err(Ended::Closed)) | Err(RecvTimeoutError::Disconnected) => {
+                        closed = Some(Instant::now());
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
                         let cancelled = STOP_ALL.load(Ordering::SeqCst)
                             || call.progress.as_mut().is_some_and(|p| !p(last.0, last.1));
-                        if started.elapsed() >= call.timeout {
-                            self.signal(libc::SIGTERM);
-                            stop = Some((Failure::TimedOut(call.timeout), Instant::now()));
-                        } else if cancelled {
-                            self.signal(libc::SIGTERM);
-                            stop = Some((Failure::Cancelled, Instant::now()));
-                        }
-                    }
-                    Some(since) => {
-                        if !killed && since.elapsed() >= KILL_GRACE {
-                            self.signal(libc::SIGKILL);
-                            killed = true;
+                        if cancelled && stop.is_none() {
+                            stop = Some(self.stop(Failure::Cancelled));
                         }
                     }
                 },
-                Err(RecvTimeoutError::Disconnected) => {
-                    let died = self.died();
-                    return Err(match stop {
-                        Some((failure, _)) => failure,
-                        None => died,
-                    });
+                // Nothing more can come: wait for the exit, a short while if it lives on.
+                Some(since) => {
+                    match self.child.try_wait() {
+                        Ok(Some(status)) => {
+                            self.stopped = true;
+                            return Err(match stop {
+                                Some(s) => s.failure,
+                                None => death(status),
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.stopped = true;
+                            return Err(Failure::Broken(format!(
+                                "cannot wait for the worker: {e}"
+                            )));
+                        }
+                    }
+                    if stop.is_none() && since.elapsed() >= CLOSE_GRACE {
+                        stop = Some(self.stop(Failure::Protocol(
+                            "it closed its output but went on running".into(),
+                        )));
+                    }
+                    std::thread::sleep(TICK);
+                }
+            }
+            if stop.is_none() {
+                if let Some(failure) = call.limit.overrun(started.elapsed(), moved.elapsed()) {
+                    stop = Some(self.stop(failure));
+                } else if STOP_ALL.load(Ordering::SeqCst) {
+                    stop = Some(self.stop(Failure::Cancelled));
+                }
+            }
+            if let Some(s) = stop.as_mut() {
+                if !s.killed && s.since.elapsed() >= KILL_GRACE {
+                    s.killed = true;
+                    self.signal(libc::SIGKILL);
                 }
             }
         }
+    }
+}
+
+/// `outcome`, with the files of the [`Frame::Files`] chunks before it when it is a listing.
+fn with_listed(outcome: Outcome, mut listed: Vec<WireFile>) -> Outcome {
+    match outcome {
+        Outcome::Files { files } if !listed.is_empty() => {
+            listed.extend(files);
+            Outcome::Files { files: listed }
+        }
+        other => other,
     }
 }
 
@@ -298,24 +302,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_crash_is_described_with_its_signal_name() {
-        let status = ExitStatus::from_raw(libc::SIGSEGV);
-        assert_eq!(describe_exit(status), "signal 11 (SIGSEGV)");
-        let status = ExitStatus::from_raw(3 << 8);
-        assert_eq!(describe_exit(status), "exit status 3");
-        let e = Failure::Died(describe_exit(ExitStatus::from_raw(libc::SIGSEGV)))
-            .into_error("crash", "upload");
-        assert_eq!(
-            e.message(),
-            "exporter `crash` died: signal 11 (SIGSEGV) during upload"
+    fn chunks_of_a_listing_come_before_its_last_part() {
+        let file = |name: &str| WireFile {
+            name: name.into(),
+            size: 1,
+            modified: None,
+        };
+        let out = with_listed(
+            Outcome::Files {
+                files: vec![file("c")],
+            },
+            vec![file("a"), file("b")],
         );
-        assert!(!e.kind().is_retryable());
-    }
-
-    #[test]
-    fn a_timeout_is_retried_like_a_transient_error() {
-        let e = Failure::TimedOut(Duration::from_secs(7)).into_error("slow", "list");
-        assert!(e.kind().is_retryable());
-        assert!(e.message().contains("timed out after 7 s"), "{e}");
+        let Outcome::Files { files } = out else {
+            panic!("{out:?}")
+        };
+        let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 }

@@ -1,8 +1,13 @@
 //! What host and worker say to each other: one JSON object per line. The host writes
 //! [`Request`]s to the worker's standard input; the worker answers on its standard output
-//! with any number of [`Frame::Log`] and [`Frame::Progress`] frames, then one
-//! [`Frame::Done`]. Secrets (the destination's settings) travel only here, never in argv
-//! or the environment.
+//! with any number of [`Frame::Log`], [`Frame::Progress`] and [`Frame::Files`] frames,
+//! then one [`Frame::Done`]. Secrets (the destination's settings) travel only here, never
+//! in argv or the environment.
+//!
+//! A line is at most [`MAX_LINE`] bytes: [`read_line`] never holds more, whatever the
+//! other side writes (a plugin is native code: it can write anything to the worker's
+//! descriptors). So the worker cuts the texts it relays ([`bounded_text`]) and sends a
+//! listing in chunks ([`FILES_CHUNK_BYTES`]), and a longer line is the worker's fault.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -67,7 +72,7 @@ impl Request {
         }
     }
 
-    /// Whether the call moves an archive (the long timeout applies).
+    /// Whether the call moves an archive (the stall limit applies instead of a deadline).
     pub fn is_transfer(&self) -> bool {
         matches!(self, Request::Upload { .. } | Request::Download { .. })
     }
@@ -108,10 +113,11 @@ pub struct WireError {
 }
 
 impl From<&PluginError> for WireError {
+    /// The error as the worker sends it: its message cut to [`MAX_TEXT`].
     fn from(e: &PluginError) -> Self {
         WireError {
             kind: e.kind().as_str().to_string(),
-            message: e.message().to_string(),
+            message: bounded_text(e.message()),
         }
     }
 }
@@ -187,6 +193,12 @@ pub enum Frame {
         /// Total.
         total: u64,
     },
+    /// Part of a listing: the host adds these to the files of the final
+    /// [`Outcome::Files`], so that no line of a long listing passes [`MAX_LINE`].
+    Files {
+        /// The files.
+        files: Vec<WireFile>,
+    },
     /// The request's result.
     Done {
         /// How it ended.
@@ -202,17 +214,83 @@ pub fn write_line<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Res
     out.flush()
 }
 
-/// Reads one line as a `T`; `None` at end of input.
+/// The longest line either side reads, newline excluded: 1 MiB.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The longest text (a log message, an error, `test_connection`'s answer) the worker
+/// relays; longer ones are cut (see [`bounded_text`]).
+pub const MAX_TEXT: usize = 64 * 1024;
+
+/// The most JSON a [`Frame::Files`] chunk holds, counting each file at its worst (one
+/// file of a [`MAX_TEXT`] name may pass it alone): far below [`MAX_LINE`].
+pub const FILES_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Why [`read_line`] got no value.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// The input ended in the middle of a line (the writer died while writing it).
+    #[error("the output ended in the middle of a line")]
+    Cut,
+    /// A line passed [`MAX_LINE`]; what was read of it is dropped.
+    #[error("it wrote a line longer than {} MiB", MAX_LINE >> 20)]
+    TooLong,
+    /// A line that is not the expected JSON (or not UTF-8).
+    #[error("it wrote a line that is not a frame of the protocol ({0})")]
+    Garbage(String),
+    /// Reading failed.
+    #[error("reading its output failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one line as a `T`; `None` at end of input. Holds at most [`MAX_LINE`] bytes
+/// of it, however long the line the other side writes.
 pub fn read_line<T: for<'de> Deserialize<'de>>(
     input: &mut impl BufRead,
-) -> std::io::Result<Option<T>> {
-    let mut line = String::new();
-    if input.read_line(&mut line)? == 0 {
-        return Ok(None);
+) -> Result<Option<T>, LineError> {
+    let mut line = Vec::new();
+    loop {
+        let available = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if available.is_empty() {
+            return match line.is_empty() {
+                true => Ok(None),
+                false => Err(LineError::Cut),
+            };
+        }
+        let (take, complete) = match available.iter().position(|b| *b == b'\n') {
+            Some(end) => (end, true),
+            None => (available.len(), false),
+        };
+        if line.len() + take > MAX_LINE {
+            return Err(LineError::TooLong);
+        }
+        line.extend_from_slice(&available[..take]);
+        input.consume(take + usize::from(complete));
+        if complete {
+            return serde_json::from_slice(&line)
+                .map(Some)
+                .map_err(|e| LineError::Garbage(e.to_string()));
+        }
     }
-    serde_json::from_str(&line)
-        .map(Some)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// `text`, or its first [`MAX_TEXT`] bytes (at a character boundary) and how much was cut.
+pub fn bounded_text(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… ({} more bytes cut by sauvegarde)",
+        &text[..end],
+        text.len() - end
+    )
 }
 
 /// Converts wire files to the API's.
@@ -258,5 +336,50 @@ mod tests {
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 1);
         let back: Frame = read_line(&mut buf.as_slice()).unwrap().unwrap();
         assert!(matches!(back, Frame::Log { message, .. } if message == "two\nlines"));
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_after_one_mib_without_holding_more() {
+        // `repeat` never ends: a reader that kept the line would never return.
+        let mut endless = std::io::BufReader::new(std::io::repeat(b'x'));
+        let read = read_line::<Frame>(&mut endless);
+        assert!(matches!(read, Err(LineError::TooLong)), "{read:?}");
+        let mut just_over = vec![b' '; MAX_LINE + 1];
+        just_over.push(b'\n');
+        assert!(matches!(
+            read_line::<Frame>(&mut just_over.as_slice()),
+            Err(LineError::TooLong)
+        ));
+    }
+
+    #[test]
+    fn a_line_of_max_length_is_read_and_garbage_or_a_cut_line_is_an_error() {
+        let mut line = serde_json::to_vec(&Frame::Progress { done: 1, total: 2 }).unwrap();
+        line.resize(MAX_LINE, b' ');
+        line.push(b'\n');
+        let mut input = std::io::BufReader::with_capacity(4096, line.as_slice());
+        assert!(matches!(
+            read_line::<Frame>(&mut input),
+            Ok(Some(Frame::Progress { done: 1, total: 2 }))
+        ));
+        assert!(matches!(read_line::<Frame>(&mut input), Ok(None)));
+        for garbage in [&b"not json\n"[..], b"{\"frame\":\"nope\"}\n", b"\xff\xfe\n"] {
+            let read = read_line::<Frame>(&mut &garbage[..]);
+            assert!(matches!(read, Err(LineError::Garbage(_))), "{read:?}");
+        }
+        let read = read_line::<Frame>(&mut &b"{\"frame\":"[..]);
+        assert!(matches!(read, Err(LineError::Cut)), "{read:?}");
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded_text("short"), "short");
+        let long = "é".repeat(MAX_TEXT);
+        let cut = bounded_text(&long);
+        assert!(cut.len() < MAX_TEXT + 100, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            "({} more bytes cut by sauvegarde)",
+            long.len() - MAX_TEXT
+        )));
     }
 }

@@ -1,7 +1,8 @@
 //! The worker's side: `sauvegarde __worker` reads requests on standard input, runs them
 //! against one plugin through the `abi_stable` loader, and answers on its original
 //! standard output. Whatever the plugin prints goes to standard error instead, so it
-//! cannot corrupt the protocol. SIGTERM asks a transfer to stop (its progress callback
+//! cannot corrupt the protocol. Texts are cut and listings chunked so that no line passes
+//! the host's bound ([`super::protocol::MAX_LINE`]). SIGTERM asks a transfer to stop (its progress callback
 //! returns `false`); the end of standard input (the host is gone) ends the process.
 
 use std::fs::File;
@@ -16,7 +17,10 @@ use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
 use sauvegarde_plugin_api::host::{HostDestination, LoadError, LoadedPlugin};
 use sauvegarde_plugin_api::PluginError;
 
-use super::protocol::{read_line, write_line, Frame, Outcome, PluginMeta, Request, WireFile};
+use super::protocol::{
+    bounded_text, read_line, write_line, Frame, Outcome, PluginMeta, Request, WireFile,
+    FILES_CHUNK_BYTES,
+};
 
 static OUT: OnceLock<Mutex<File>> = OnceLock::new();
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -45,8 +49,8 @@ extern "C" fn forward_log(
 ) {
     send(&Frame::Log {
         level: level as u8,
-        target: target.as_str().to_string(),
-        message: message.as_str().to_string(),
+        target: bounded_text(target.as_str()),
+        message: bounded_text(message.as_str()),
     });
 }
 
@@ -138,8 +142,8 @@ fn load(plugin: &std::path::Path) -> Result<LoadedPlugin, Outcome> {
             _ => None,
         };
         Outcome::LoadFailed {
-            message: e.to_string(),
-            detail,
+            message: bounded_text(&e.to_string()),
+            detail: detail.as_deref().map(bounded_text),
         }
     })
 }
@@ -155,6 +159,36 @@ fn progress(done: u64, total: u64) -> bool {
         send(&Frame::Progress { done, total });
     }
     !STOP.load(Ordering::SeqCst)
+}
+
+/// Sends `files` in [`Frame::Files`] chunks of at most [`FILES_CHUNK_BYTES`] of JSON
+/// (each file counted at its worst: every byte of its name escaped, 6 for 1); the last
+/// chunk is the outcome. A name longer than [`super::protocol::MAX_TEXT`] (no
+/// file system or object store has one) fails the listing rather than break the protocol.
+fn send_listing(files: impl Iterator<Item = WireFile>, send: &mut dyn FnMut(&Frame)) -> Outcome {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for file in files {
+        if file.name.len() > super::protocol::MAX_TEXT {
+            return Outcome::Error(
+                (&PluginError::other(format!(
+                    "the listing holds a name of {} bytes, longer than sauvegarde accepts",
+                    file.name.len()
+                )))
+                    .into(),
+            );
+        }
+        let worst = 6 * file.name.len() + 80;
+        if bytes + worst > FILES_CHUNK_BYTES && !chunk.is_empty() {
+            send(&Frame::Files {
+                files: std::mem::take(&mut chunk),
+            });
+            bytes = 0;
+        }
+        bytes += worst;
+        chunk.push(file);
+    }
+    Outcome::Files { files: chunk }
 }
 
 fn unit(result: Result<(), PluginError>) -> Outcome {
@@ -209,7 +243,9 @@ impl State {
                 };
                 match other {
                     Request::TestConnection => match d.test_connection() {
-                        Ok(text) => Outcome::Message { text },
+                        Ok(text) => Outcome::Message {
+                            text: bounded_text(&text),
+                        },
                         Err(e) => Outcome::Error((&e).into()),
                     },
                     Request::Upload {
@@ -217,16 +253,14 @@ impl State {
                         remote_name,
                     } => unit(d.upload(&local_path, &remote_name, &mut progress)),
                     Request::List => match d.list() {
-                        Ok(files) => Outcome::Files {
-                            files: files
-                                .iter()
-                                .map(|f| WireFile {
-                                    name: f.name().to_string(),
-                                    size: f.size(),
-                                    modified: f.modified(),
-                                })
-                                .collect(),
-                        },
+                        Ok(files) => send_listing(
+                            files.iter().map(|f| WireFile {
+                                name: f.name().to_string(),
+                                size: f.size(),
+                                modified: f.modified(),
+                            }),
+                            &mut send,
+                        ),
                         Err(e) => Outcome::Error((&e).into()),
                     },
                     Request::Delete { name } => unit(d.delete(&name)),
@@ -239,5 +273,58 @@ impl State {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::{MAX_LINE, MAX_TEXT};
+    use super::*;
+
+    fn file(name: String) -> WireFile {
+        WireFile {
+            name,
+            size: u64::MAX,
+            modified: Some(i64::MIN),
+        }
+    }
+
+    #[test]
+    fn a_long_listing_goes_in_chunks_each_within_the_line_bound_in_order() {
+        // 100 000 names, among them the longest allowed, made of characters JSON escapes
+        // six to one.
+        let names: Vec<String> = (0..100_000)
+            .map(|i| match i {
+                5000 => "\u{1}".repeat(MAX_TEXT),
+                _ => format!("prod_{i:06}.zip"),
+            })
+            .collect();
+        let mut frames = Vec::new();
+        let last = send_listing(names.iter().cloned().map(file), &mut |f: &Frame| {
+            frames.push(serde_json::to_vec(f).unwrap())
+        });
+        assert!(frames.len() > 10, "{} chunks", frames.len());
+        let mut got = Vec::new();
+        for line in &frames {
+            assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+            let Frame::Files { files } = serde_json::from_slice(line).unwrap() else {
+                panic!("not a Files frame")
+            };
+            got.extend(files.into_iter().map(|f| f.name));
+        }
+        let Outcome::Files { files } = last else {
+            panic!("{last:?}")
+        };
+        got.extend(files.into_iter().map(|f| f.name));
+        assert_eq!(got, names);
+    }
+
+    #[test]
+    fn a_name_past_the_text_bound_fails_the_listing() {
+        let out = send_listing(
+            std::iter::once(file("x".repeat(MAX_TEXT + 1))),
+            &mut |_: &Frame| {},
+        );
+        assert!(matches!(out, Outcome::Error(_)), "{out:?}");
     }
 }

@@ -5,7 +5,14 @@
 //! - It panics in the operation named by `panic_in`.
 //! - It misbehaves like native code can in the operation named by `misbehave_in`
 //!   (`new`, `test_connection`, `upload`, `list`, `delete`, `download`), the way
-//!   `misbehave` says: `segfault`, `abort`, `exit`, `stack_overflow` or `hang`.
+//!   `misbehave` says: `segfault`, `abort`, `exit`, `stack_overflow` or `hang`; or, on
+//!   the worker's protocol descriptor (found as native code could: the lowest write end
+//!   of a pipe above standard error), `flood` (100 MiB on one line), `garbage` (a line
+//!   that is no frame, then a hang) or `close_output` (closes it, then sleeps); or, in
+//!   `upload` only, `stall` (reports moving progress for 2 s, then the same byte count
+//!   every 100 ms until cancelled, having written `.stalled` into `dir` at that moment).
+//! - With `upload_secs`, an upload takes that long, moving all the time (about 60
+//!   steps).
 //! - With `dir`, it is a working exporter into that local directory (temporary name, then
 //!   rename); without, uploads succeed without storing anything.
 //! - It declares secrets under names the host cannot guess (`secret_access_key`,
@@ -51,9 +58,13 @@ struct Config {
     /// The operation that misbehaves.
     #[serde(default)]
     misbehave_in: Option<String>,
-    /// How: `segfault`, `abort`, `exit`, `stack_overflow`, `hang`.
+    /// How: `segfault`, `abort`, `exit`, `stack_overflow`, `hang`, `flood`, `garbage`,
+    /// `close_output`, `stall`.
     #[serde(default)]
     misbehave: Option<String>,
+    /// Seconds an upload takes, progress moving all along.
+    #[serde(default)]
+    upload_secs: Option<u64>,
     /// A local directory to export into.
     #[serde(default)]
     dir: Option<PathBuf>,
@@ -96,10 +107,87 @@ fn misbehave(how: &str) {
         "stack_overflow" => {
             std::hint::black_box(overflow(0));
         }
-        "hang" => loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        },
+        "hang" => hang(),
+        "flood" => {
+            let fd = protocol_fd();
+            let block = vec![b'x'; 1 << 20];
+            for _ in 0..100 {
+                if !write_all(fd, &block) {
+                    break;
+                }
+            }
+            write_all(fd, b"\n");
+            hang();
+        }
+        "garbage" => {
+            write_all(protocol_fd(), b"this is no frame of the protocol\n");
+            hang();
+        }
+        "close_output" => {
+            // SAFETY: closes a descriptor of this process; breaking the host's pipe is the point.
+            unsafe { libc::close(protocol_fd()) };
+            hang();
+        }
         _ => {}
+    }
+}
+
+fn hang() -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+/// The worker's protocol descriptor, as native code could find it: the lowest
+/// descriptor above standard error that is the write end of a pipe.
+fn protocol_fd() -> libc::c_int {
+    let mut fds: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    fds.sort();
+    fds.into_iter()
+        .find(|fd| {
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+            // SAFETY: F_GETFL only reads the descriptor's flags.
+            let flags = unsafe { libc::fcntl(*fd, libc::F_GETFL) };
+            link.to_string_lossy().starts_with("pipe:")
+                && flags >= 0
+                && flags & libc::O_ACCMODE == libc::O_WRONLY
+        })
+        .expect("the worker's protocol pipe")
+}
+
+/// Writes all of `bytes` to `fd`; `false` once a write fails (the host closed its end).
+fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live buffer of the given length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return false;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    true
+}
+
+/// `misbehave = "stall"`: moves for 2 s, writes `.stalled` into `dir`, then reports the
+/// same byte count every 100 ms (a plugin stuck on a dead connection whose keep-alive
+/// still calls back) until the host says stop.
+fn stall(dir: Option<&Path>, progress: &mut Progress<'_>) -> Result<(), PluginError> {
+    let total = 1_000_000;
+    for step in 1..=20 {
+        progress.report(step * 1000, total)?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if let Some(dir) = dir {
+        std::fs::write(dir.join(".stalled"), b"").map_err(|e| io(".stalled", e))?;
+    }
+    loop {
+        progress.report(20 * 1000, total)?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -175,14 +263,32 @@ fn io(context: &str, e: std::io::Error) -> PluginError {
     }
 }
 
-/// Copies `from` to `to` in 64 KiB blocks, reporting progress after each; with
-/// `ignore_cancel`, goes on when the host says stop; `pause` sleeps after each block.
+/// How [`copy_blocks`] copies: block size, wait after each block, whether a stop from
+/// the host is ignored.
+#[derive(Clone, Copy)]
+struct Pace {
+    block: usize,
+    pause: std::time::Duration,
+    ignore_cancel: bool,
+}
+
+impl Pace {
+    /// 64 KiB blocks, `pause` after each.
+    fn blocks(pause: std::time::Duration) -> Self {
+        Pace {
+            block: 64 * 1024,
+            pause,
+            ignore_cancel: false,
+        }
+    }
+}
+
+/// Copies `from` to `to` in blocks, reporting progress after each, as `pace` says.
 fn copy_blocks(
     from: &Path,
     to: &Path,
     progress: &mut Progress<'_>,
-    ignore_cancel: bool,
-    pause: std::time::Duration,
+    pace: Pace,
 ) -> Result<(), PluginError> {
     use std::io::{Read, Write};
     let mut input = std::fs::File::open(from).map_err(|e| io(&from.display().to_string(), e))?;
@@ -191,7 +297,7 @@ fn copy_blocks(
         .map_err(|e| io(&from.display().to_string(), e))?
         .len();
     let mut output = std::fs::File::create(to).map_err(|e| io(&to.display().to_string(), e))?;
-    let mut block = vec![0u8; 64 * 1024];
+    let mut block = vec![0u8; pace.block];
     let mut done = 0u64;
     loop {
         let n = input
@@ -208,10 +314,10 @@ fn copy_blocks(
             .map_err(|e| io(&to.display().to_string(), e))?;
         done += n as u64;
         let reported = progress.report(done, total);
-        if !ignore_cancel {
+        if !pace.ignore_cancel {
             reported?;
         }
-        std::thread::sleep(pause);
+        std::thread::sleep(pace.pause);
     }
 }
 
@@ -221,18 +327,17 @@ fn copy_blocks(
 /// end before the host has read the first report.
 const UPLOAD_BLOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress and waiting
-/// `pause` after each block.
+/// Copies `from` to `to` through `to`'s temporary sibling, reporting progress after each
+/// block.
 fn copy(
     from: &Path,
     to: &Path,
     progress: &mut Progress<'_>,
-    ignore_cancel: bool,
-    pause: std::time::Duration,
+    pace: Pace,
 ) -> Result<(), PluginError> {
     let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let partial = to.with_file_name(format!(".{name}.part"));
-    let result = copy_blocks(from, &partial, progress, ignore_cancel, pause)
+    let result = copy_blocks(from, &partial, progress, pace)
         .and_then(|()| std::fs::rename(&partial, to).map_err(|e| io(&to.display().to_string(), e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -246,8 +351,7 @@ fn copy_in_place(from: &Path, to: &Path, progress: &mut Progress<'_>) -> Result<
         from,
         to,
         progress,
-        false,
-        std::time::Duration::from_millis(20),
+        Pace::blocks(std::time::Duration::from_millis(20)),
     );
     if result.is_err() {
         let _ = std::fs::remove_file(to);
@@ -280,15 +384,29 @@ impl Exporter for Probe {
         if let Some(dir) = &self.0.dir {
             std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
         }
+        if self.0.misbehave.as_deref() == Some("stall") {
+            return stall(self.0.dir.as_deref(), progress);
+        }
+        let pace = match self.0.upload_secs {
+            // About 60 blocks, evenly spread over the time asked.
+            Some(secs) => {
+                let size = std::fs::metadata(local)
+                    .map_err(|e| io(&local.display().to_string(), e))?
+                    .len();
+                Pace {
+                    block: size.div_ceil(60).max(1) as usize,
+                    pause: std::time::Duration::from_millis(secs * 1000 / 60),
+                    ignore_cancel: false,
+                }
+            }
+            None => Pace {
+                ignore_cancel: self.wrong("ignores_cancel"),
+                ..Pace::blocks(UPLOAD_BLOCK_PAUSE)
+            },
+        };
         match self.file(remote_name) {
             Some(to) if self.wrong("non_atomic") => copy_in_place(local, &to, progress),
-            Some(to) => copy(
-                local,
-                &to,
-                progress,
-                self.wrong("ignores_cancel"),
-                UPLOAD_BLOCK_PAUSE,
-            ),
+            Some(to) => copy(local, &to, progress, pace),
             None => progress.report(1, 1),
         }
     }
@@ -341,7 +459,7 @@ impl Exporter for Probe {
         self.maybe_fail("download");
         self.login()?;
         match self.file(name) {
-            Some(from) => copy(&from, local, progress, false, Default::default()),
+            Some(from) => copy(&from, local, progress, Pace::blocks(Default::default())),
             None => Err(PluginError::not_found(format!("{name}: no such file"))),
         }
     }
