@@ -192,7 +192,14 @@ pub fn run(
         let clock = Instant::now();
         let archive = PathBuf::from(&backup.path);
         tracing::info!(job = job_id, database, archive = %archive.display(), "restore drill starting");
-        let result = match drill_archive(&server, &archive, &settings, &history, cancel) {
+        let result = match drill_archive(
+            &server,
+            &archive,
+            &settings,
+            &history,
+            &config.state_dir,
+            cancel,
+        ) {
             Err(Drilled::Interrupted) => {
                 run.interrupted = true;
                 tracing::warn!(job = job_id, database, "restore drill interrupted");
@@ -254,6 +261,7 @@ fn drill_archive(
     archive: &Path,
     settings: &DrillConfig,
     history: &History,
+    state_dir: &Path,
     cancel: &CancelFlag,
 ) -> Result<Restored, Drilled> {
     let failed = |e: &dyn std::fmt::Display| Drilled::Failed(e.to_string());
@@ -278,7 +286,7 @@ fn drill_archive(
             ));
         };
         let identities = crate::crypt::load_identities(identity).map_err(|e| failed(&e))?;
-        match crate::crypt::decrypt_to_temp(archive, &identities, cancel) {
+        match crate::crypt::decrypt_to_temp(archive, &identities, state_dir, cancel) {
             Ok(p) => Some(p),
             Err(_) if cancel.is_cancelled() => return Err(Drilled::Interrupted),
             Err(e) => return Err(failed(&e)),

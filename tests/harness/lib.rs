@@ -3,6 +3,7 @@
 //!
 //! Every server helper owns a temporary directory and stops its process on drop.
 
+pub mod age;
 pub mod apache;
 pub mod build;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod http_tap;
 pub mod net;
 pub mod odoo_world;
 pub mod process;
+pub mod tmpfs;
 
 pub mod dropbox;
 pub mod ftp;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use sauvegarde_tests::age;
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::odoo_world::OdooWorld;
 use sauvegarde_tests::process::KillOnDrop;
@@ -291,19 +292,7 @@ fn a_drill_of_a_corrupted_newest_archive_fails_and_notifies() {
 fn an_encrypted_archive_is_drilled_with_the_identity_and_only_with_it() {
     let w = OdooWorld::new(50);
     let hook = WebhookServer::start();
-    let key = w.path("drill.key");
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .expect("age-keygen (Debian package age)");
-    assert!(out.status.success(), "{}", text(&out));
-    let out = std::process::Command::new("age-keygen")
-        .arg("-y")
-        .arg(&key)
-        .output()
-        .unwrap();
-    let recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (key, recipient) = age::keygen(w.dir.path(), "drill.key");
     let encrypt = format!("encrypt = {{ recipients = [{recipient:?}] }}");
     let (cfg, _) = drill_config(&w, &hook, &encrypt);
     // Without `identity`: a configuration error naming the key.
@@ -342,18 +331,16 @@ fn an_encrypted_archive_is_drilled_with_the_identity_and_only_with_it() {
         "{lines}"
     );
     assert!(lines[0]["rows"].as_u64().unwrap() >= 50, "{lines}");
-    // The decrypted copy is gone.
+    // The decrypted copy is gone (and was never in $TMPDIR).
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    assert_eq!(
+        age::decrypted_copies(&w.path("state")),
+        Vec::<String>::new()
+    );
     assert_eq!(leftovers(&w), "");
 
     // A wrong identity: the drill fails, saying why.
-    let other = w.path("other.key");
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let (other, _) = age::keygen(w.dir.path(), "other.key");
     let text_cfg = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,

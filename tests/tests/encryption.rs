@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use sauvegarde_tests::age::{decrypted_copies, keygen as age_keygen};
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::dropbox::{DropboxServer, APP_KEY, APP_SECRET};
 use sauvegarde_tests::files::sha256;
@@ -91,7 +92,8 @@ impl World {
             .collect()
     }
 
-    /// Nothing decrypted was left behind in `$TMPDIR`.
+    /// Nothing decrypted was left behind, in `$TMPDIR` (never used) or in the private
+    /// directory under `state_dir`.
     fn assert_no_plaintext_left(&self) {
         let left: Vec<_> = std::fs::read_dir(&self.tmp)
             .unwrap()
@@ -99,25 +101,9 @@ impl World {
             .map(|e| e.path())
             .collect();
         assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+        let left = decrypted_copies(&self.path("state"));
+        assert!(left.is_empty(), "left in state_dir/decrypt: {left:?}");
     }
-}
-
-/// An age X25519 key pair made by `age-keygen`: (identity file, recipient).
-fn age_keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(name);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .expect("run age-keygen (Debian package age)");
-    assert!(out.status.success(), "{}", text(&out));
-    let out = Command::new("age-keygen")
-        .arg("-y")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    (key, String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// An unencrypted ed25519 SSH key pair: (private key file, public key line).

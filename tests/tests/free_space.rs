@@ -4,68 +4,14 @@
 //! is written and the older archives stay.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::odoo_world::OdooWorld;
+use sauvegarde_tests::tmpfs::Tmpfs;
 use sauvegarde_tests::webhook::WebhookServer;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A tmpfs of `mib` MiB mounted on a fresh directory; unmounted on drop.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: PathBuf, mib: u32) -> Self {
-        std::fs::create_dir_all(&dir).expect("mount point");
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={mib}m,mode=0700"),
-                "tmpfs",
-            ])
-            .arg(&dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mount tmpfs (the tests run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs { dir }
-    }
-
-    fn free(&self) -> u64 {
-        let out = Command::new("df")
-            .args(["--output=avail", "-B1"])
-            .arg(&self.dir)
-            .output()
-            .expect("df");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .expect("df avail")
-    }
-
-    /// Fills the file system until `left` bytes remain free.
-    fn fill_until(&self, left: u64) {
-        let take = self.free().saturating_sub(left);
-        let filler = self.dir.join("filler.bin");
-        std::fs::write(&filler, vec![0u8; take as usize]).expect("write filler");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
 
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

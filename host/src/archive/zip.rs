@@ -665,7 +665,10 @@ mod tests {
         assert!(on_disk.starts_with(crate::crypt::AGE_MAGIC));
         assert!(!on_disk.windows(4).any(|w| w == b"PK\x03\x04"));
         let ids = crate::crypt::load_identities(&key).unwrap();
-        let plain = crate::crypt::decrypt_to_temp(&archive, &ids, &cancel).unwrap();
+        let plain =
+            crate::crypt::decrypt_to_temp(&archive, &ids, &dir.path().join("state"), &cancel)
+                .unwrap();
+        assert!(plain.path().starts_with(dir.path().join("state/decrypt")));
         let mut read = ::zip::ZipArchive::new(File::open(plain.path()).unwrap()).unwrap();
         let mut expect = vec![("dump.sql".to_string(), dump.clone())];
         for (relative, data) in &files {

@@ -194,7 +194,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         )));
     }
     // An encrypted archive is decrypted whole (every chunk authenticated) into a private
-    // temporary directory before anything is created; removed when `plaintext` drops.
+    // directory under state_dir before anything is created; removed when `plaintext` drops.
     let plaintext = if super::verify::is_encrypted(archive)? {
         let Some(identity) = args.identity else {
             return Err(CliError::usage(format!(
@@ -203,7 +203,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
             )));
         };
         let identities = crate::crypt::load_identities(identity).map_err(CliError::usage)?;
-        let plain = crate::crypt::decrypt_to_temp(archive, &identities, &cancel)
+        let plain = crate::crypt::decrypt_to_temp(archive, &identities, &config.state_dir, &cancel)
             .map_err(|e| CliError::failed(format!("{e}; nothing was restored")))?;
         tracing::info!(archive = %archive.display(), "decrypted and authenticated");
         Some(plain)

@@ -58,11 +58,11 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
         encrypted: None,
     };
     // An encrypted archive with an identity: decrypted whole (and so authenticated) into a
-    // private temporary directory, removed when `plaintext` is dropped.
+    // private directory under state_dir, removed when `plaintext` is dropped.
     let plaintext = match args.identity {
         Some(identity) if is_encrypted(args.archive)? => {
             let identities = load_identities(identity).map_err(CliError::usage)?;
-            match decrypt_to_temp(args.archive, &identities, &cancel) {
+            match decrypt_to_temp(args.archive, &identities, &config.state_dir, &cancel) {
                 Ok(p) => Ok(Some(p)),
                 Err(e @ crate::crypt::DecryptError::Interrupted { .. }) => {
                     return Err(CliError::failed(e))

@@ -2,11 +2,12 @@
 //! marked beta, hence the exact pin in Cargo.toml). The backup host holds only recipients
 //! (public keys): it can encrypt, never decrypt. [`recipients`] parses the job's
 //! `encrypt` setting, [`identity`] reads the identity files given to `verify`/`restore`,
-//! [`plaintext`] decrypts an archive into a private temporary file.
+//! [`plaintext`] decrypts an archive into a private file of [`workdir`], under `state_dir`.
 
 pub mod identity;
 pub mod plaintext;
 pub mod recipients;
+pub mod workdir;
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};

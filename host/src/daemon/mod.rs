@@ -134,14 +134,16 @@ fn load(files: &[PathBuf]) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Creates `state_dir`, replaces a corrupt history and marks backups left `running` by a
-/// dead process as failed. A history that cannot be opened stops nothing: the daemon keeps
-/// its schedule in memory and says why in its status.
+/// Creates `state_dir`, replaces a corrupt history, marks backups left `running` by a
+/// dead process as failed and removes decrypted copies dead processes left. A history that
+/// cannot be opened stops nothing: the daemon keeps its schedule in memory and says why in
+/// its status.
 fn prepare_state(config: &Config) {
     let history = JobHistory::open(config, None);
     if let Some(h) = history.get() {
         crate::job::recover_stale(h, &config.state_dir, None);
     }
+    crate::crypt::workdir::sweep_leftovers(&config.state_dir);
 }
 
 fn discover_plugins(config: &Config) -> PluginRegistry {

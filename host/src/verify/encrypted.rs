@@ -1,5 +1,5 @@
 //! Verifying an age-encrypted archive. With an identity the archive is decrypted into a
-//! private temporary file first ([`crate::crypt::decrypt_to_temp`], by the command) and every
+//! private file under `state_dir` first ([`crate::crypt::decrypt_to_temp`], by the command) and every
 //! check runs on it; the SHA-256 compared with the history is the encrypted file's. Without
 //! one, only what needs no key is checked (the age header, the recorded SHA-256), and the
 //! report says which checks could not run.
@@ -50,7 +50,7 @@ pub fn as_encrypted(mut inner: VerifyReport, path: &Path, plaintext_bytes: u64) 
     first.push(
         "decrypt",
         Status::Ok,
-        format!("decrypted and authenticated ({plaintext_bytes} bytes of plaintext, in a private temporary directory)"),
+        format!("decrypted and authenticated ({plaintext_bytes} bytes of plaintext, in a private directory under state_dir)"),
     );
     first.checks.append(&mut inner.checks);
     inner.checks = first.checks;
