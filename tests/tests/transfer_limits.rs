@@ -174,6 +174,7 @@ fn a_worker_whose_output_closes_or_turns_to_garbage_is_killed_within_seconds() {
         assert!(message.contains(said), "{how}: {message}");
         // The plugin sleeps through SIGTERM: 1 s to exit on its own, 5 s to SIGKILL, and
         // the backup itself.
+        eprintln!("{how}: the backup took {:?}", run.took);
         assert!(run.took < Duration::from_secs(20), "{how}: took {:?}", run.took);
         let archive = PathBuf::from(String::from_utf8_lossy(&run.out.stdout).trim());
         assert!(archive.is_file(), "{how}: the local archive stays");
@@ -213,6 +214,7 @@ fn an_upload_that_stops_moving_fails_within_its_stall_limit() {
         .and_then(|m| m.modified())
         .expect("the plugin marked when it stopped moving");
     let after = ended.duration_since(stalled_at).unwrap();
+    eprintln!("the backup ended {after:?} after the upload stopped moving");
     // Not before the limit (the 2 s of movement did not count), and within it: the
     // plugin stops at the host's SIGTERM, so no kill grace is needed.
     assert!(

@@ -264,6 +264,11 @@ impl Worker {
                     s.killed = true;
                     self.signal(libc::SIGKILL);
                 }
+                // Killed, yet its output open (a process it forked holds the pipe): wait
+                // for its exit, not for the pipe.
+                if s.killed && closed.is_none() && s.since.elapsed() >= KILL_GRACE + CLOSE_GRACE {
+                    closed = Some(Instant::now());
+                }
             }
         }
     }
