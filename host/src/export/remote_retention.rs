@@ -3,7 +3,7 @@
 //! the history's `done` upload of that name to that destination, with the same size.
 //! Anything else (another server sharing the directory, another job, a file copied by hand)
 //! is never deleted, unless the admin claims it with `prune --adopt`. The protected names
-//! (the archive just exported, the newest one exported) are never deleted.
+//! (the archive just exported, the newest one exported of the database) are never deleted.
 
 use std::path::{Path, PathBuf};
 
@@ -105,13 +105,18 @@ fn plan(
     )
 }
 
-/// The protected names: `just_sent` (if any) and the newest archive exported there.
+/// The protected names: `just_sent` (if any) and the newest archive of the database (the
+/// scope's job is narrowed to one) exported there.
 pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
     if let Some(n) = just_sent {
         out.push((PathBuf::from(n), "the archive just exported"));
     }
-    match scope.history.newest_export(scope.job_id, scope.destination) {
+    let database = scope.job.database.name();
+    match scope
+        .history
+        .newest_export(scope.job_id, scope.destination, &database)
+    {
         Ok(Some(n)) => out.push((PathBuf::from(n), "the newest archive exported")),
         Ok(None) => {}
         Err(e) => tracing::error!(job = scope.job_id, destination = scope.destination, "{e}"),
