@@ -249,6 +249,23 @@ impl History {
         Ok(())
     }
 
+    /// Gives `from`'s `done` uploads of `remote_name` to `destination` to job `to` (`prune
+    /// --adopt --from-job`: the job was renamed). Returns how many rows changed.
+    pub fn reassign_export(
+        &self,
+        from: &str,
+        to: &str,
+        destination: &str,
+        remote_name: &str,
+    ) -> Result<usize, HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE exports SET job = ?2 WHERE job = ?1 AND destination = ?3 AND remote_name = ?4 AND state = 'done'",
+                params![from, to, destination, remote_name],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Every attempt to export the backup `backup_id`, oldest first.
     pub fn exports_of_backup(&self, backup_id: i64) -> Result<Vec<ExportRow>, HistoryError> {
         self.query_exports("WHERE backup_id = ?1 ORDER BY id", params![backup_id])

@@ -496,6 +496,22 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Gives `from`'s `done` row of the archive at `path` to job `to` (`prune --adopt
+    /// --from-job`: the job was renamed). Returns how many rows changed.
+    pub fn reassign_backup(
+        &self,
+        path: &Path,
+        from: &str,
+        to: &str,
+    ) -> Result<usize, HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE backups SET job = ?3 WHERE path = ?1 AND job = ?2 AND state = 'done'",
+                params![path.to_string_lossy(), from, to],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Rows in state `running`.
     pub fn running(&self) -> Result<Vec<BackupRow>, HistoryError> {
         self.query("WHERE state = 'running' ORDER BY id", params![])
