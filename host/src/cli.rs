@@ -119,8 +119,19 @@ pub enum Command {
         dry_run: bool,
         /// Claim the job's files that nobody is known to have made (after a history loss,
         /// or files copied by hand) as this job's, listing them; with --dry-run, only list.
+        /// Archives of the job's other format are the job's like the others.
         #[arg(long)]
         adopt: bool,
+        /// With --adopt: also claim the archives of job OLD on this host, a job id no
+        /// longer in the configuration (the job was renamed): those its history rows or
+        /// manifests name. Their history rows become this job's.
+        #[arg(long, value_name = "OLD", requires = "adopt")]
+        from_job: Option<String>,
+        /// With --adopt: read the manifests of encrypted archives the history does not know
+        /// with this identity file (age X25519 key or unencrypted SSH private key), and
+        /// claim those of this job (or of --from-job). Nothing decrypted reaches the disk.
+        #[arg(long, value_name = "FILE", requires = "adopt")]
+        identity: Option<PathBuf>,
     },
     /// Restore drill now: the newest archive of each of the job's databases verified,
     /// restored into a scratch database `sauvegarde_verify_<pid>_<time>`, its row counts

@@ -46,7 +46,16 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             job,
             dry_run,
             adopt,
-        } => commands::prune::run(files, job, *dry_run, *adopt),
+            from_job,
+            identity,
+        } => commands::prune::run(
+            files,
+            job,
+            *dry_run,
+            *adopt,
+            from_job.as_deref(),
+            identity.as_deref(),
+        ),
         Command::Drill {
             job,
             database,

@@ -53,6 +53,15 @@ pub fn parse_archive_name(
     civil.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
 }
 
+/// The time encoded in `file_name` when it is an archive of `database` in either format
+/// (`.zip` or `.dump`, encrypted or not): retention and `prune --adopt` look at both, so a
+/// job whose `format` changed still sees the archives it made in the other one.
+pub fn parse_any_archive_name(file_name: &str, database: &str) -> Option<Timestamp> {
+    [ArchiveFormat::Zip, ArchiveFormat::Dump]
+        .into_iter()
+        .find_map(|format| parse_archive_name(file_name, database, format))
+}
+
 /// The database of an archive, from its name `<database>_<YYYY-MM-DD_HH-MM-SS>.<ext>`.
 pub fn database_of(file_name: &str) -> Option<&str> {
     file_name
@@ -112,6 +121,25 @@ mod tests {
             Some(at)
         );
         assert_eq!(parse_archive_name(&dump, "prod", ArchiveFormat::Zip), None);
+    }
+
+    #[test]
+    fn either_format_is_an_archive_of_the_database() {
+        let at: Timestamp = "2024-03-05T07:08:09Z".parse().unwrap();
+        for name in [
+            "prod_2024-03-05_07-08-09.zip",
+            "prod_2024-03-05_07-08-09.dump",
+            "prod_2024-03-05_07-08-09.dump.age",
+        ] {
+            assert_eq!(parse_any_archive_name(name, "prod"), Some(at), "{name}");
+        }
+        for name in [
+            "prod_2024-03-05_07-08-09.tar",
+            "prod_eu_2024-03-05_07-08-09.dump",
+            "prod_2024-03-05_07-08-09.dump.partial",
+        ] {
+            assert_eq!(parse_any_archive_name(name, "prod"), None, "{name}");
+        }
     }
 
     #[test]

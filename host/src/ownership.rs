@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
+
+use crate::crypt::DecryptError;
 use sha2::{Digest, Sha256};
 
 /// Name of the manifest's ownership object.
@@ -72,6 +74,49 @@ pub fn manifest_owner(path: &Path) -> ManifestOwner {
         Some(m) => owner_of_manifest(&m),
         None => ManifestOwner::Unknown,
     }
+}
+
+/// Reads the ownership record of the age-encrypted archive at `path` with `identities`
+/// (`prune --adopt --identity`). The ZIP inside is read where it lies: age's STREAM is
+/// seekable, so only the chunks holding the end records, the central directory and the
+/// manifest are decrypted (each one authenticated), in memory — no plaintext reaches the
+/// disk, and a large archive costs a few reads. A `.dump.age` holds no manifest: when the
+/// identity opens it, it is `Unknown`. Errors: the identity does not open it, or the ZIP
+/// inside cannot be read (damaged or truncated).
+pub fn encrypted_manifest_owner(
+    path: &Path,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<ManifestOwner, DecryptError> {
+    let file = File::open(path).map_err(|source| DecryptError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let header = |message: String| DecryptError::Header {
+        path: path.to_path_buf(),
+        message,
+    };
+    let decryptor =
+        age::Decryptor::new_buffered(BufReader::new(file)).map_err(|e| header(e.to_string()))?;
+    let plaintext = decryptor
+        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => DecryptError::WrongIdentity {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
+            e => header(e.to_string()),
+        })?;
+    let name = path.to_string_lossy();
+    let inner = name.strip_suffix(crate::crypt::AGE_SUFFIX).unwrap_or(&name);
+    if !inner.ends_with(".zip") {
+        return Ok(ManifestOwner::Unknown);
+    }
+    let mut zip = zip::ZipArchive::new(plaintext).map_err(|e| DecryptError::Damaged {
+        path: path.to_path_buf(),
+        bytes: 0,
+        message: e.to_string(),
+    })?;
+    Ok(manifest_of(&mut zip).map_or(ManifestOwner::Unknown, |m| owner_of_manifest(&m)))
 }
 
 /// Who made an archive, according to its (parsed) manifest.
@@ -141,5 +186,51 @@ mod tests {
             ManifestOwner::Unknown
         );
         assert_eq!(host_id().len(), 32);
+    }
+
+    /// `zip_with_manifest`, encrypted to a fresh X25519 key; returns the key.
+    fn encrypted_zip(dir: &Path, name: &str, manifest: &str) -> age::x25519::Identity {
+        let key = age::x25519::Identity::generate();
+        let plain = zip_with_manifest(dir, "plain.zip", manifest);
+        let recipient = key.to_public();
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .unwrap();
+        let mut out = encryptor
+            .wrap_output(File::create(dir.join(name)).unwrap())
+            .unwrap();
+        out.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+        out.finish().unwrap();
+        std::fs::remove_file(plain).unwrap();
+        key
+    }
+
+    #[test]
+    fn an_encrypted_manifest_is_read_with_the_identity_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = json!({"sauvegarde": manifest_record("renamed")}).to_string();
+        let key = encrypted_zip(dir.path(), "a.zip.age", &manifest);
+        let path = dir.path().join("a.zip.age");
+        let ids: Vec<Box<dyn age::Identity>> = vec![Box::new(key)];
+        assert_eq!(
+            encrypted_manifest_owner(&path, &ids).unwrap(),
+            ManifestOwner::Here {
+                job: "renamed".into()
+            }
+        );
+        // Nothing but the archive was written.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let other: Vec<Box<dyn age::Identity>> = vec![Box::new(age::x25519::Identity::generate())];
+        assert!(matches!(
+            encrypted_manifest_owner(&path, &other),
+            Err(DecryptError::WrongIdentity { .. })
+        ));
+        // Truncated: the last chunk does not authenticate.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
+        assert!(matches!(
+            encrypted_manifest_owner(&path, &ids),
+            Err(DecryptError::Damaged { .. })
+        ));
     }
 }

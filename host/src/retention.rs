@@ -5,7 +5,8 @@
 //!
 //! The rules, in order, for each archive (newest first):
 //! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept;
-//! 2. protected (the archive just written, the newest one exported) → kept, whatever the clock;
+//! 2. protected (the archive just written, the newest one of the database exported there) →
+//!    kept, whatever the clock;
 //! 3. dated in the future → kept, with a warning (the clock was wrong when it was made, or is now);
 //! 4. the newest of the job's archives → kept;
 //! 5. without tiers (limits, the original add-on's rules): older than `keep_days` →
@@ -13,20 +14,30 @@
 //! 6. with any of `keep_daily`/`keep_weekly`/`keep_monthly`/`keep_yearly` (restic's
 //!    `forget`): every rule keeps, and an archive no rule keeps goes. `keep_count` keeps the
 //!    newest N, `keep_days` those younger than D days, each tier the newest archive of each
-//!    of its last N periods ([`tiers`]), read in the time zone given (the server's).
+//!    of its last N periods ([`tiers`]), read in the time zone given (the server's);
+//! 7. age never counts across a gap longer than `keep_days` in the dates of the job's
+//!    archives (a clock that jumped ahead, or backups that failed that long): an archive
+//!    from before the gap that only its age would delete is kept with a warning
+//!    ([`Keep::AcrossGap`]) until the archives since the gap cover `keep_days`, or until a
+//!    person runs `prune` ([`by_hand`]); see [`gap`].
 //!
 //! Archives of others, partial uploads and archives dated in the future never use up a
 //! count or a period; protected archives and the newest do.
 
+pub mod gap;
+mod policy;
 mod tiers;
+mod verdict;
 
-use std::fmt;
 use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+pub use gap::{by_hand, Gap};
+pub use policy::Policy;
 pub use tiers::Period;
+pub use verdict::{warnings, Decision, Delete, Keep, Rule, Verdict};
 
 /// Who made an archive, as far as the caller could prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +46,31 @@ pub enum Owner {
     ThisJob,
     /// Someone else, or nobody we know of; the text says who or why (for `prune --dry-run`).
     Other(String),
+    /// Not proven this job's, but it may be (no proof of anybody, a job no longer
+    /// configured, an encrypted archive): `why`, and `claim` says how to claim it if it is.
+    Unclaimed {
+        /// Who made it, or why nobody is known to.
+        why: String,
+        /// `to claim it if …: sauvegarde prune JOB --adopt …`.
+        claim: String,
+    },
     /// Not an archive: an upload's temporary file left behind (`<archive>.partial`), which
     /// the exporter itself removes at its next upload once it is a day old.
     Partial,
+}
+
+impl Owner {
+    /// Why an archive of someone else's is kept (`None` for this job's and partials).
+    fn not_ours(&self) -> Option<Keep> {
+        match self {
+            Owner::Other(why) => Some(Keep::NotOurs(why.clone())),
+            Owner::Unclaimed { why, claim } => Some(Keep::Unclaimed {
+                why: why.clone(),
+                claim: claim.clone(),
+            }),
+            Owner::ThisJob | Owner::Partial => None,
+        }
+    }
 }
 
 /// One of a job's archives, found locally or on a destination.
@@ -51,187 +84,32 @@ pub struct Archive {
     pub owner: Owner,
 }
 
-/// The rules. Without tiers, `keep_days` and `keep_count` are limits (delete what is older,
-/// then the oldest beyond the count); with any tier, every rule is a keep rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Policy {
-    /// Maximum age in days (limits), or keep those younger (tiers).
-    pub keep_days: Option<u32>,
-    /// Maximum number of archives (limits), or keep the newest N (tiers).
-    pub keep_count: Option<u32>,
-    /// Keep the newest archive of each of the last N days that have one.
-    pub keep_daily: Option<u32>,
-    /// Keep the newest archive of each of the last N ISO weeks that have one.
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest archive of each of the last N months that have one.
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest archive of each of the last N years that have one.
-    pub keep_yearly: Option<u32>,
-}
-
-impl Policy {
-    /// Whether any tier is set: every rule then keeps (restic's `forget`).
-    pub fn has_tiers(&self) -> bool {
-        [
-            self.keep_daily,
-            self.keep_weekly,
-            self.keep_monthly,
-            self.keep_yearly,
-        ]
-        .iter()
-        .any(Option::is_some)
-    }
-
-    /// The rules set, `keep_days = 30, keep_daily = 7`.
-    fn rules(&self) -> String {
-        [
-            ("keep_days", self.keep_days),
-            ("keep_count", self.keep_count),
-            ("keep_daily", self.keep_daily),
-            ("keep_weekly", self.keep_weekly),
-            ("keep_monthly", self.keep_monthly),
-            ("keep_yearly", self.keep_yearly),
-        ]
-        .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k} = {v}")))
-        .collect::<Vec<_>>()
-        .join(", ")
-    }
-}
-
-impl fmt::Display for Policy {
-    /// The mode and its rules, for `prune --dry-run` and `config show`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.has_tiers() {
-            write!(
-                f,
-                "tiers: an archive is kept if any rule keeps it ({})",
-                self.rules()
-            )
-        } else if self.keep_days.is_some() || self.keep_count.is_some() {
-            write!(
-                f,
-                "limits: an archive goes when older than keep_days or beyond keep_count ({})",
-                self.rules()
-            )
-        } else {
-            write!(f, "none: no keep_* rule is set, every archive is kept")
-        }
-    }
-}
-
-/// A rule that keeps an archive (tiers mode).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rule {
-    /// One of the newest `keep_count`.
-    Count(u32),
-    /// Younger than `keep_days`.
-    Days(u32),
-    /// The newest archive of this period.
-    Tier(Period),
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rule::Count(n) => write!(f, "keep_count (one of the newest {n})"),
-            Rule::Days(d) => write!(f, "keep_days (younger than {d} days)"),
-            Rule::Tier(p) => p.fmt(f),
-        }
-    }
-}
-
-/// Why an archive is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keep {
-    /// Not this job's archive.
-    NotOurs(String),
-    /// A temporary upload file left behind; the exporter removes it.
-    Partial,
-    /// Protected by the caller (e.g. "the archive just written").
-    Protected(&'static str),
-    /// Its name's time is later than now.
-    Future,
-    /// The newest of the job's archives.
-    Newest,
-    /// Within `keep_count` and `keep_days`.
-    Policy,
-    /// Kept by these rules (tiers mode).
-    Rules(Vec<Rule>),
-}
-
-/// Why an archive goes.
+/// When a plan is applied, which decides what age may do across a gap ([`gap`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delete {
-    /// Older than this many days.
-    OlderThan(u32),
-    /// Beyond the newest this many.
-    BeyondCount(u32),
-    /// No rule keeps it (tiers mode).
-    NoRule,
+pub enum Occasion {
+    /// After a backup or an upload (the daemon, `backup`, `export`): age is never counted
+    /// across a gap; the archives it spares are kept with a warning.
+    Backup,
+    /// `prune` run by a person: the verdicts are listed, and age across a gap is applied
+    /// ([`by_hand`]); with `dry_run`, listed only.
+    Prune {
+        /// Decide and list, delete nothing.
+        dry_run: bool,
+    },
 }
 
-/// What happens to one archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// It stays.
-    Keep(Keep),
-    /// It goes.
-    Delete(Delete),
-}
-
-/// One archive and its verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// The archive.
-    pub archive: Archive,
-    /// What happens to it.
-    pub verdict: Verdict,
-}
-
-impl Decision {
-    /// Whether the archive is to be deleted.
-    pub fn deletes(&self) -> bool {
-        matches!(self.verdict, Verdict::Delete(_))
+impl Occasion {
+    /// Whether nothing is to be deleted.
+    pub fn dry_run(self) -> bool {
+        matches!(self, Occasion::Prune { dry_run: true })
     }
-}
 
-impl fmt::Display for Keep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Keep::NotOurs(why) => write!(f, "not this job's ({why}), kept"),
-            Keep::Partial => write!(
-                f,
-                "a temporary upload left behind, kept: the exporter removes it at its next upload once it is a day old"
-            ),
-            Keep::Protected(what) => write!(f, "kept: {what}"),
-            Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
-            Keep::Newest => write!(f, "kept: the newest of this job's archives"),
-            Keep::Policy => write!(f, "kept: within keep_days/keep_count"),
-            Keep::Rules(rules) => {
-                let rules: Vec<String> = rules.iter().map(Rule::to_string).collect();
-                write!(f, "kept: {}", rules.join(", "))
-            }
+    /// The verdicts `plan` gave, as this occasion applies them.
+    pub fn apply(self, mut decisions: Vec<Decision>) -> Vec<Decision> {
+        if let Occasion::Prune { .. } = self {
+            by_hand(&mut decisions);
         }
-    }
-}
-
-impl fmt::Display for Delete {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Delete::OlderThan(d) => write!(f, "older than keep_days = {d}"),
-            Delete::BeyondCount(n) => write!(f, "beyond keep_count = {n}"),
-            Delete::NoRule => write!(f, "no keep rule keeps it"),
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::Keep(k) => k.fmt(f),
-            Verdict::Delete(d) => write!(f, "delete: {d}"),
-        }
+        decisions
     }
 }
 
@@ -254,13 +132,14 @@ pub fn plan(
         return plan_tiers(archives, policy, protected, now, zone);
     }
     let cutoff = days_cutoff(policy, now);
+    let gap = gap::find(archives, policy.keep_days, now);
     let mut kept = 0u32;
     let mut newest_seen = false;
     archives
         .iter()
         .map(|archive| {
-            let verdict = if let Owner::Other(why) = &archive.owner {
-                Verdict::Keep(Keep::NotOurs(why.clone()))
+            let verdict = if let Some(keep) = archive.owner.not_ours() {
+                Verdict::Keep(keep)
             } else if archive.owner == Owner::Partial {
                 Verdict::Keep(Keep::Partial)
             } else if let Some((_, what)) = protected.iter().find(|(p, _)| *p == archive.path) {
@@ -277,7 +156,14 @@ pub fn plan(
                 .keep_days
                 .filter(|_| cutoff.is_some_and(|c| archive.time < c))
             {
-                Verdict::Delete(Delete::OlderThan(d))
+                match gap.filter(|g| g.precedes(archive)) {
+                    // Its age does not count; the count still does.
+                    Some(gap) => match count_rule(policy, &mut kept) {
+                        Verdict::Keep(_) => Verdict::Keep(Keep::AcrossGap { keep_days: d, gap }),
+                        beyond => beyond,
+                    },
+                    None => Verdict::Delete(Delete::OlderThan(d)),
+                }
             } else {
                 count_rule(policy, &mut kept)
             };
@@ -306,6 +192,7 @@ fn plan_tiers(
     zone: &TimeZone,
 ) -> Vec<Decision> {
     let cutoff = days_cutoff(policy, now);
+    let gap = gap::find(archives, policy.keep_days, now);
     let mut tiers = tiers::Tiers::new(&policy, zone);
     let mut counted = 0u32;
     let mut newest_seen = false;
@@ -313,13 +200,11 @@ fn plan_tiers(
         .iter()
         .map(|archive| {
             let protection = protected.iter().find(|(p, _)| *p == archive.path);
-            let verdict = match &archive.owner {
-                Owner::Other(why) => Verdict::Keep(Keep::NotOurs(why.clone())),
-                Owner::Partial => Verdict::Keep(Keep::Partial),
-                Owner::ThisJob if protection.is_none() && archive.time > now => {
-                    Verdict::Keep(Keep::Future)
-                }
-                Owner::ThisJob => {
+            let verdict = match (&archive.owner, archive.owner.not_ours()) {
+                (_, Some(theirs)) => Verdict::Keep(theirs),
+                (Owner::Partial, None) => Verdict::Keep(Keep::Partial),
+                _ if protection.is_none() && archive.time > now => Verdict::Keep(Keep::Future),
+                _ => {
                     let mut rules = Vec::new();
                     if let Some(n) = policy.keep_count.filter(|n| counted < *n) {
                         counted += 1;
@@ -335,7 +220,15 @@ fn plan_tiers(
                     match protection {
                         Some((_, what)) => Verdict::Keep(Keep::Protected(what)),
                         None if newest => Verdict::Keep(Keep::Newest),
-                        None if rules.is_empty() => Verdict::Delete(Delete::NoRule),
+                        None if rules.is_empty() => {
+                            // Only keep_days, counted across a gap, let it go.
+                            match (policy.keep_days, gap.filter(|g| g.precedes(archive))) {
+                                (Some(keep_days), Some(gap)) => {
+                                    Verdict::Keep(Keep::AcrossGap { keep_days, gap })
+                                }
+                                _ => Verdict::Delete(Delete::NoRule),
+                            }
+                        }
                         None => Verdict::Keep(Keep::Rules(rules)),
                     }
                 }
@@ -395,7 +288,7 @@ mod tests {
             "2024-01-10T00:00:00Z",
             "2024-01-09T00:00:00Z",
             "2024-01-08T00:00:00Z",
-            "2024-01-01T00:00:00Z",
+            "2024-01-04T00:00:00Z",
         ]);
         let now = at("2024-01-10T12:00:00Z");
         let policy = |keep_days, keep_count| Policy {

@@ -26,7 +26,7 @@ use crate::config::{Schedule, ScheduleUnit};
 pub const BACKOFF_MINUTES: i64 = 5;
 
 /// The clock's rules: the server's time zone and how long a minute is (60 s; the daemon's
-/// end-to-end tests shorten it, see [`Rules::from_env`]).
+/// end-to-end tests shorten it in debug builds, see [`Rules::from_env`]).
 #[derive(Debug, Clone)]
 pub struct Rules {
     /// Time zone of `at` times.
@@ -37,7 +37,11 @@ pub struct Rules {
 
 /// Environment variable (tests only) giving the length of a schedule minute in seconds,
 /// e.g. `2` to make `every = 1, unit = "minutes"` run every 2 s. Deliberately outside
-/// the `SAUVEGARDE_` prefix, which the configuration loader owns.
+/// the `SAUVEGARDE_` prefix, which the configuration loader owns. Read by debug builds
+/// only (the end-to-end tests run those): a release build holds neither this name nor the
+/// code that reads it, so no environment makes a production daemon run on fake minutes
+/// (`scripts/build-release` checks the binary for it).
+#[cfg(debug_assertions)]
 pub const TEST_MINUTE_ENV: &str = "SGD_TEST_MINUTE_SECS";
 
 impl Rules {
@@ -49,22 +53,42 @@ impl Rules {
         }
     }
 
-    /// [`Rules::system`], with the minute shortened when [`TEST_MINUTE_ENV`] is set to a
-    /// positive number of seconds.
+    /// [`Rules::system`]; in a debug build, with the minute shortened when
+    /// `SGD_TEST_MINUTE_SECS` is set to a positive number of seconds.
     pub fn from_env() -> Self {
         let mut rules = Self::system();
-        if let Some(secs) = std::env::var(TEST_MINUTE_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-        {
-            rules.minute = SignedDuration::from_secs_f64(secs);
-            tracing::warn!(
-                "{TEST_MINUTE_ENV}={secs}: a schedule minute lasts {secs} s (test mode)"
-            );
+        if let Some(minute) = test_minute() {
+            rules.minute = minute;
         }
         rules
     }
+}
+
+/// The schedule minute [`TEST_MINUTE_ENV`] asks for, if it is set to a positive number.
+#[cfg(debug_assertions)]
+fn test_minute() -> Option<SignedDuration> {
+    let minute = test_minute_of(std::env::var(TEST_MINUTE_ENV).ok().as_deref())?;
+    tracing::warn!(
+        "{TEST_MINUTE_ENV}={}: a schedule minute lasts {} s (test mode)",
+        minute.as_secs_f64(),
+        minute.as_secs_f64()
+    );
+    Some(minute)
+}
+
+/// The schedule minute a value of [`TEST_MINUTE_ENV`] gives: a positive number of seconds.
+#[cfg(debug_assertions)]
+fn test_minute_of(value: Option<&str>) -> Option<SignedDuration> {
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(SignedDuration::from_secs_f64)
+}
+
+/// A release build has no test hook: minutes are minutes.
+#[cfg(not(debug_assertions))]
+fn test_minute() -> Option<SignedDuration> {
+    None
 }
 
 /// What the history says about a job, as far as scheduling is concerned.
@@ -277,6 +301,32 @@ fn pinned(success: Timestamp, time: Time, schedule: &Schedule, rules: &Rules) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test hook exists in debug builds (what the tests run) and reads only positive
+    /// numbers; release builds compile without it (`test_minute` is `None` there, and
+    /// `scripts/build-release` checks that the binary does not hold the variable's name).
+    #[test]
+    #[cfg(debug_assertions)]
+    fn the_test_minute_is_a_debug_build_hook_taking_positive_seconds() {
+        assert_eq!(
+            test_minute_of(Some(" 2 ")),
+            Some(SignedDuration::from_secs(2))
+        );
+        assert_eq!(
+            test_minute_of(Some("0.5")),
+            Some(SignedDuration::from_millis(500))
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("-1"),
+            Some("NaN"),
+            Some("inf"),
+        ] {
+            assert_eq!(test_minute_of(bad), None, "{bad:?}");
+        }
+    }
 
     fn rules(tz: &str) -> Rules {
         Rules {

@@ -16,6 +16,18 @@ pub fn host(config: &Path, args: &[&str], log_level: &str) -> Command {
     c
 }
 
+/// libfaketime's preload library (Debian package `faketime`, `scripts/install-test-deps`).
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// [`host`] with the clock faked by libfaketime: `spec` as `FAKETIME` takes it — an
+/// absolute start (`@2031-06-01 12:00:00`) or an offset from the real clock (`+1826d`,
+/// `-1d`); the processes it starts inherit it.
+pub fn faked(config: &Path, args: &[&str], log_level: &str, spec: &str) -> Command {
+    let mut c = host(config, args, log_level);
+    c.env("FAKETIME", spec).env("LD_PRELOAD", FAKETIME_LIB);
+    c
+}
+
 /// Runs `sauvegarde --config <config> <args>` to completion.
 pub fn run(config: &Path, args: &[&str], log_level: &str) -> Output {
     host(config, args, log_level)

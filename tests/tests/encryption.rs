@@ -476,10 +476,86 @@ fn retention_keeps_count_of_encrypted_archives_and_never_deletes_an_unknown_one(
     assert!(out.status.success(), "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains("prod_2001-01-01_00-00-00.zip.age: not this job's (encrypted, owner unknown without the identity), kept"),
+        said.contains("prod_2001-01-01_00-00-00.zip.age: not this job's (encrypted, owner unknown without the identity), kept; to claim it"),
         "{said}"
     );
     assert!(!said.contains("would adopt"), "{said}");
+}
+
+#[test]
+fn encrypted_archives_are_claimed_after_a_history_loss_with_adopt_and_the_identity() {
+    let w = World::new(50);
+    let (key, recipient) = age_keygen(w.dir.path(), "key.txt");
+    let (other_key, _) = age_keygen(w.dir.path(), "other.txt");
+    let encrypt = format!("encrypt = {{ recipients = [{recipient:?}] }}");
+    let plain = w.config(&encrypt, "");
+    let archives: Vec<PathBuf> = (0..2).map(|_| w.backup(&plain)).collect();
+    // The history is lost: the encrypted archives' manifests cannot be read without the key.
+    for f in ["history.sqlite", "history.sqlite-wal", "history.sqlite-shm"] {
+        let _ = std::fs::remove_file(w.path("state").join(f));
+    }
+    let cfg = w.config(&format!("keep_count = 1\n{encrypt}"), "");
+    let out = w.run(&cfg, &["prune", "prod", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let line = format!(
+        "{}: not this job's (encrypted, owner unknown without the identity), kept; to claim it if it is \
+         this job's (its manifest is read with the key): `sauvegarde prune prod --adopt --identity FILE`",
+        archives[0].display()
+    );
+    assert!(said.contains(&line), "{line}\nin:\n{said}");
+    // Without the key, or with another one, nothing is claimed.
+    let out = w.run(&cfg, &["prune", "prod", "--adopt", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("would adopt"),
+        "{}",
+        text(&out)
+    );
+    let out = w.run(
+        &cfg,
+        &[
+            "prune",
+            "prod",
+            "--adopt",
+            "--identity",
+            other_key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the identity does not decrypt this archive"),
+        "{}",
+        text(&out)
+    );
+    assert!(archives.iter().all(|a| a.exists()));
+    // With the key: their manifests name this job; listed as adopted, then pruned as the
+    // job's own (keep_count = 1). Nothing decrypted was written anywhere.
+    let out = w.run(
+        &cfg,
+        &[
+            "prune",
+            "prod",
+            "--adopt",
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    for a in &archives {
+        assert!(said.contains(&format!("adopted {}", a.display())), "{said}");
+    }
+    assert!(!archives[0].exists(), "{said}");
+    assert!(archives[1].exists(), "{said}");
+    w.assert_no_plaintext_left();
+    let names: Vec<String> = std::fs::read_dir(w.backups())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".zip.age")), "{names:?}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! exactly the Odoo ones, each restorable with its filestore; `exclude` is honoured;
 //! retention counts per database; one made unreadable (`REVOKE CONNECT`) fails alone; a
 //! database created later is picked up at the next run; the daemon retries only the
-//! database that failed; a run that cannot list the databases fails each of them.
+//! database that failed; a run that cannot list the databases fails each of them; each
+//! database's newest export to a destination (sshd) is kept.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::postgres::{read_tree, PgCluster};
 use sauvegarde_tests::process::KillOnDrop;
+use sauvegarde_tests::sshd::{self, Sshd};
 
 const ODOO: [&str; 3] = ["gamma", "shop", "shop_eu"];
 
@@ -182,6 +184,59 @@ fn retention_counts_each_database_apart_and_never_mixes_shop_with_shop_eu() {
         text(&out)
     );
     assert_eq!(w.archives().len(), 4, "{:?}", w.archives());
+}
+
+#[test]
+fn each_database_keeps_its_newest_export_on_a_destination() {
+    let w = World::new();
+    let sshd = Sshd::start();
+    // Locally everything stays; the destination keeps one archive per database.
+    let cfg = w.config(
+        "[\"gamma\", \"shop\"]",
+        &format!(
+            "[jobs.all.destinations.offsite]\ntype = \"sftp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             user = {:?}\npassword = {:?}\nhost_key_fingerprint = {:?}\nremote_dir = {:?}\n\
+             keep_count = 1\n",
+            sshd.port(),
+            sshd::PASSWORD_USER,
+            sshd::PASSWORD,
+            sshd.host_key_fingerprint(),
+            sshd.data_dir(),
+        ),
+    );
+    let out = w.run(&cfg, &["backup", "all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The clock set back a day: each database's newest export has an older name than its
+    // previous one (kept, dated in the future by this clock).
+    let out = cli::faked(&cfg, &["backup", "all"], "info", "-1d")
+        .env_remove("PGPASSWORD")
+        .output()
+        .expect("backup under faketime");
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = printed_paths(&out);
+    assert_eq!(exported.len(), 2, "{}", text(&out));
+    let remote = |name: &str| sshd.data_dir().join(name).exists();
+    // Clock right again, a prune: by name each database's older archive is beyond
+    // keep_count = 1, but it is that database's newest export (gamma's is not the job's
+    // newest: shop was exported after it), and so it stays.
+    let out = w.run(&cfg, &["prune", "all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for path in &exported {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(remote(name), "{name} was deleted\n{listed}");
+        assert!(
+            listed.contains(&format!(
+                "offsite:{name}: kept: the newest archive exported"
+            )),
+            "{listed}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(sshd.data_dir()).unwrap().count(),
+        4,
+        "{listed}"
+    );
 }
 
 #[test]

@@ -189,12 +189,7 @@ fn a_clock_that_ran_ahead_never_costs_the_archive_just_written() {
         "keep_count = 1\nkeep_days = 1\nschedule = { every = 1, unit = \"days\" }",
         "",
     );
-    let out = cli::host(&cfg, &["backup", "prod"], "info")
-        .env("FAKETIME", "@2031-06-01 12:00:00")
-        .env(
-            "LD_PRELOAD",
-            "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        )
+    let out = cli::faked(&cfg, &["backup", "prod"], "info", "@2031-06-01 12:00:00")
         .output()
         .expect("faketime backup");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -280,6 +275,113 @@ fn two_hosts_sharing_one_sftp_directory_never_prune_each_other() {
         )),
         "{listed}"
     );
+}
+
+#[test]
+fn a_job_whose_format_changed_still_prunes_its_archives_of_the_other_format() {
+    let w = World::new();
+    let dump = w.config("format = \"dump\"\nkeep_count = 2", "");
+    let dumps: Vec<PathBuf> = (0..2).map(|_| w.backup(&dump, "prod")).collect();
+    assert!(dumps.iter().all(|d| name_of(d).ends_with(".dump")));
+    let zip = w.config("keep_count = 2", "");
+    let first = w.backup(&zip, "prod");
+    assert!(!dumps[0].exists(), "{:?}", w.backup_files());
+    let second = w.backup(&zip, "prod");
+    assert_eq!(w.backup_files(), vec![name_of(&first), name_of(&second)]);
+}
+
+/// An SFTP destination `offsite` of job `job` on `sshd`.
+fn sftp_destination(job: &str, sshd: &Sshd) -> String {
+    format!(
+        "\n[jobs.{job}.destinations.offsite]\ntype = \"sftp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         user = {:?}\npassword = {:?}\nhost_key_fingerprint = {:?}\nremote_dir = {:?}\n",
+        sshd.port(),
+        sshd::PASSWORD_USER,
+        sshd::PASSWORD,
+        sshd.host_key_fingerprint(),
+        sshd.data_dir(),
+    )
+}
+
+#[test]
+fn a_renamed_jobs_archives_are_claimed_with_adopt_from_job_here_and_on_the_destination() {
+    let w = World::new();
+    let sshd = Sshd::start();
+    // The job was `nightly`…
+    let before = w.config(
+        "",
+        &(w.job("nightly", "") + &sftp_destination("nightly", &sshd)),
+    );
+    let old: Vec<String> = (0..2)
+        .map(|_| name_of(&w.backup(&before, "nightly")))
+        .collect();
+    // …and is now `prod`, which keeps one archive.
+    let after = w.config("keep_count = 1", &sftp_destination("prod", &sshd));
+    let newest = name_of(&w.backup(&after, "prod"));
+    let remote = |n: &str| sshd.data_dir().join(n).exists();
+    for n in &old {
+        assert!(w.backups().join(n).exists() && remote(n), "{n}");
+    }
+    // Kept as not this job's, and the listing says how to claim them.
+    let out = w.run(&after, &["prune", "prod", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let claim = "to claim it if this job was renamed from `nightly`: `sauvegarde prune prod --adopt --from-job nightly`";
+    let here = format!(
+        "{}: not this job's (made by job `nightly`, which is no longer configured), kept; {claim}",
+        w.backups().join(&old[0]).display()
+    );
+    let there = format!(
+        "offsite:{}: not this job's (uploaded by job `nightly`, which is no longer configured), kept; {claim}",
+        old[0]
+    );
+    assert!(listed.contains(&here), "{here}\nin:\n{listed}");
+    assert!(listed.contains(&there), "{there}\nin:\n{listed}");
+    // A configured job's archives are its own: never claimed.
+    let with_hourly = w.config(
+        "keep_count = 1",
+        &(sftp_destination("prod", &sshd) + &w.job("hourly", "")),
+    );
+    let out = w.run(
+        &with_hourly,
+        &["prune", "prod", "--adopt", "--from-job", "hourly"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--from-job `hourly` is a configured job"),
+        "{}",
+        text(&out)
+    );
+    // Claimed: listed as adopted, then pruned as the job's own, here and there.
+    let after = w.config("keep_count = 1", &sftp_destination("prod", &sshd));
+    let out = w.run(
+        &after,
+        &["prune", "prod", "--adopt", "--from-job", "nightly"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for n in &old {
+        let path = w.backups().join(n);
+        assert!(
+            listed.contains(&format!("adopted {}", path.display())),
+            "{listed}"
+        );
+        assert!(listed.contains(&format!("adopted offsite:{n}")), "{listed}");
+        assert!(!path.exists() && !remote(n), "{n} kept\n{listed}");
+    }
+    assert_eq!(w.backup_files(), vec![newest.clone()]);
+    assert!(remote(&newest));
+    // The history's rows of those archives are the job's now.
+    let history = cli::history(&after);
+    for row in history.as_array().unwrap() {
+        if old.iter().any(|n| row["file_name"] == n.as_str()) {
+            assert_eq!(
+                (row["job"].as_str(), row["state"].as_str()),
+                (Some("prod"), Some("deleted")),
+                "{row}"
+            );
+        }
+    }
 }
 
 /// A job with a command notifier that appends each event's state to `events.txt`.

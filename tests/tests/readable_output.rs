@@ -133,3 +133,24 @@ fn an_unknown_key_suggests_the_closest_valid_one() {
     );
     assert!(stderr.contains("jobs.prod.databse"), "{stderr}");
 }
+
+#[test]
+fn a_filestore_path_for_several_databases_is_refused_naming_the_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sauvegarde.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = {:?}\nplugin_dirs = []\n[jobs.shops]\ndatabase = [\"shop\", \"shop_eu\"]\n\
+             filestore = \"/var/lib/odoo/filestore/shop\"\n",
+            dir.path()
+        ),
+    )
+    .unwrap();
+    let out = cli::run(&cfg, &["config", "check"], "warn");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`jobs.shops.filestore`"), "{stderr}");
+    assert!(stderr.contains(&cfg.display().to_string()), "{stderr}");
+    assert!(stderr.contains("one job per database"), "{stderr}");
+}

@@ -8,14 +8,10 @@ use std::process::Output;
 use sauvegarde_tests::cli::{self, text};
 use sauvegarde_tests::odoo_world::OdooWorld;
 
-const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
 /// Runs sauvegarde with the clock at `local` (Europe/Paris local time) and `TZ` set.
 fn at(config: &Path, local: &str, args: &[&str]) -> Output {
-    cli::host(config, args, "info")
+    cli::faked(config, args, "info", &format!("@{local}"))
         .env("TZ", "Europe/Paris")
-        .env("FAKETIME", format!("@{local}"))
-        .env("LD_PRELOAD", FAKETIME_LIB)
         .output()
         .expect("run sauvegarde under faketime")
 }

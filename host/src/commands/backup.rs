@@ -122,6 +122,9 @@ fn report(run: &JobRun) -> Result<i32, CliError> {
                         "warning: history unavailable: {reason}; the archive was written, retention was skipped\n"
                     ));
                 }
+                for w in &outcome.warnings {
+                    print_stderr(&format!("warning: {w}\n"));
+                }
                 print_text(&format!("{}\n", outcome.path.display()))?;
                 if outcome.exports.is_empty() {
                     continue;

@@ -1,30 +1,47 @@
-//! `prune <JOB> [--dry-run] [--adopt]`: retention now, locally and on every destination.
+//! `prune <JOB> [--dry-run] [--adopt [--from-job OLD] [--identity FILE]]`: retention now,
+//! locally and on every destination.
+
+use std::path::{Path, PathBuf};
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
+use crate::job::adopt::ClaimFrom;
 use crate::job::{prune, PruneOptions};
 use crate::plugins::PluginRegistry;
-use crate::retention::Decision;
+use crate::retention::{Decision, Delete, Verdict};
 
 /// Applies (or with `dry_run` shows) the job's retention; every file of the job's pattern
 /// is listed with its verdict. Exit 1 when a destination could not be pruned.
 pub fn run(
-    files: &[std::path::PathBuf],
+    files: &[PathBuf],
     job_id: &str,
     dry_run: bool,
     adopt: bool,
+    from_job: Option<&str>,
+    identity: Option<&Path>,
 ) -> Result<i32, CliError> {
     let config = load_config(files)?.config;
     let job = config
         .jobs
         .get(job_id)
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
+    let identities = identity
+        .map(crate::crypt::load_identities)
+        .transpose()
+        .map_err(CliError::usage)?;
     let registry = if job.destinations.is_empty() {
         PluginRegistry::default()
     } else {
         discover(files)?
     };
-    let report = prune(&config, job_id, &registry, PruneOptions { dry_run, adopt })
-        .map_err(super::backup_error)?;
+    let options = PruneOptions {
+        dry_run,
+        adopt,
+        from: ClaimFrom {
+            job: from_job,
+            identities: identities.as_deref(),
+        },
+    };
+    let report = prune(&config, job_id, &registry, options).map_err(super::backup_error)?;
     let verb = if dry_run { "would delete" } else { "deleted" };
     let claim = if dry_run { "would adopt" } else { "adopted" };
     let mut text = String::new();
@@ -32,6 +49,23 @@ pub fn run(
     text.push_str(&format!("retention here: {}\n", report.local.policy));
     for r in &report.remote {
         text.push_str(&format!("retention on {}: {}\n", r.destination, r.policy));
+    }
+    for w in &report.local.warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    let all_decisions = report.local.decisions.iter().chain(
+        report
+            .remote
+            .iter()
+            .filter_map(|r| r.result.as_ref().ok())
+            .flatten(),
+    );
+    if let Some(gap) = across_gap(all_decisions) {
+        text.push_str(&format!(
+            "keep_days is counted across {gap}: backups and the daemon keep what it would delete; \
+             this prune, run by hand, {} it\n",
+            if dry_run { "would delete" } else { "deletes" }
+        ));
     }
     for path in &report.adopted {
         text.push_str(&format!("{claim} {}\n", path.display()));
@@ -69,10 +103,18 @@ pub fn run(
     Ok(if failed == 0 { exit::OK } else { exit::FAILED })
 }
 
+/// The gap across which this prune counts age, if it does anywhere.
+fn across_gap<'a>(decisions: impl Iterator<Item = &'a Decision>) -> Option<crate::retention::Gap> {
+    decisions.into_iter().find_map(|d| match d.verdict {
+        Verdict::Delete(Delete::AcrossGap { gap, .. }) => Some(gap),
+        _ => None,
+    })
+}
+
 /// `would delete NAME (older than …)` or `kept NAME: why`.
 fn line(verb: &str, name: &str, d: &Decision) -> String {
     match &d.verdict {
-        crate::retention::Verdict::Delete(why) => format!("{verb} {name} ({why})\n"),
-        crate::retention::Verdict::Keep(why) => format!("{name}: {why}\n"),
+        Verdict::Delete(why) => format!("{verb} {name} ({why})\n"),
+        Verdict::Keep(why) => format!("{name}: {why}\n"),
     }
 }

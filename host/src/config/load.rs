@@ -368,6 +368,20 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             "must not be empty: a database name, a list of names, or \"*\"",
         ));
     }
+    if let (super::FilestoreSetting::Path(_), Some(several)) =
+        (&job.filestore, several_databases(&job.database))
+    {
+        errors.push(error_at(
+            figment,
+            &key("filestore"),
+            format!(
+                "a filestore path is one database's attachments, but `database` = {several}: \
+                 every archive would carry that one filestore and no other database's. \
+                 Use filestore = \"auto\" (with `data_dir` if needed: each database's own \
+                 <data_dir>/filestore/<database>), or one job per database"
+            ),
+        ));
+    }
     if job.min_free_mib == Some(0) {
         errors.push(error_at(
             figment,
@@ -448,6 +462,16 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
         }
     }
     errors
+}
+
+/// The `database` setting as written, when it may name more than one database (a list of
+/// several, or `"*"`).
+fn several_databases(selection: &super::DatabaseSelection) -> Option<String> {
+    match selection.fixed() {
+        Some(names) if names.len() <= 1 => None,
+        Some(names) => Some(format!("{names:?}")),
+        None => Some("\"*\"".into()),
+    }
 }
 
 /// `every`, `unit` and `at` of a schedule or a drill (`table` is its key).
@@ -620,6 +644,54 @@ pub fn closest_key<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
         })
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
         .map(|(_, _, k)| k)
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::{load, Sources};
+
+    /// The errors about `[jobs.…]` of loading `text` as the only configuration file (other
+    /// unit tests may set `SAUVEGARDE_…` variables meanwhile).
+    fn errors_of(text: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sauvegarde.toml");
+        std::fs::write(&file, text).unwrap();
+        match load(&Sources { files: vec![file] }) {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                e.0.iter()
+                    .filter(|e| e.key.starts_with("jobs."))
+                    .map(ToString::to_string)
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn a_filestore_path_with_several_databases_is_an_error_naming_the_key_and_file() {
+        for database in [r#"["a", "b"]"#, r#""*""#] {
+            let errors = errors_of(&format!(
+                "[jobs.shop]\ndatabase = {database}\nfilestore = \"/srv/filestore/a\"\n"
+            ));
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let e = &errors[0];
+            assert!(e.starts_with("`jobs.shop.filestore`: "), "{e}");
+            assert!(e.contains("sauvegarde.toml"), "{e}");
+            assert!(e.contains("one job per database"), "{e}");
+        }
+        // One database, however written, or "auto" / "none" with several: fine.
+        for ok in [
+            "database = \"a\"\nfilestore = \"/srv/filestore/a\"",
+            "database = [\"a\"]\nfilestore = \"/srv/filestore/a\"",
+            "database = [\"a\", \"b\"]\nfilestore = \"auto\"",
+            "database = \"*\"\nfilestore = \"none\"",
+        ] {
+            assert_eq!(
+                errors_of(&format!("[jobs.shop]\n{ok}\n")),
+                Vec::<String>::new()
+            );
+        }
+    }
 }
 
 #[cfg(test)]

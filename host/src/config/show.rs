@@ -114,12 +114,12 @@ fn retention_modes(config: &Config) -> Vec<ShownValue> {
     for (job_id, job) in &config.jobs {
         out.push(derived(
             format!("jobs.{job_id}.retention"),
-            crate::job::retention::job_policy(job).to_string(),
+            crate::retention::Policy::of(job, None).to_string(),
         ));
         for (name, dest) in &job.destinations {
             out.push(derived(
                 format!("jobs.{job_id}.destinations.{name}.retention"),
-                crate::export::remote_retention::policy(job, dest).to_string(),
+                crate::retention::Policy::of(job, Some(dest)).to_string(),
             ));
         }
     }

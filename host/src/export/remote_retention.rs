@@ -3,8 +3,11 @@
 //! the history's `done` upload of that name to that destination, with the same size.
 //! Anything else (another server sharing the directory, another job, a file copied by hand)
 //! is never deleted, unless the admin claims it with `prune --adopt`. The protected names
-//! (the archive just exported, the newest one exported) are never deleted.
+//! (the archive just exported, the newest one exported of the database) are never deleted.
+//! Archives of either format are the job's (a job whose `format` changed still prunes its
+//! older uploads).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -12,21 +15,9 @@ use sauvegarde_plugin_api::{ErrorKind, PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
 use crate::history::History;
-use crate::naming::{parse_archive_name, PARTIAL_SUFFIX};
-use crate::retention::{self, Archive, Decision, Owner, Policy};
+use crate::naming::{parse_any_archive_name, PARTIAL_SUFFIX};
+use crate::retention::{self, Archive, Decision, Occasion, Owner, Policy};
 use crate::worker::WorkerDestination;
-
-/// The destination's policy: each of its own `keep_*` keys, else the job's.
-pub fn policy(job: &JobConfig, destination: &DestinationConfig) -> Policy {
-    Policy {
-        keep_days: destination.keep_days.or(job.keep_days),
-        keep_count: destination.keep_count.or(job.keep_count),
-        keep_daily: destination.keep_daily.or(job.keep_daily),
-        keep_weekly: destination.keep_weekly.or(job.keep_weekly),
-        keep_monthly: destination.keep_monthly.or(job.keep_monthly),
-        keep_yearly: destination.keep_yearly.or(job.keep_yearly),
-    }
-}
 
 /// Which job, destination and history a remote retention is for.
 pub struct Scope<'a> {
@@ -40,6 +31,9 @@ pub struct Scope<'a> {
     pub config: &'a DestinationConfig,
     /// The history that proves ownership.
     pub history: &'a History,
+    /// Every configured job: an upload of a job no longer configured (a renamed job) may be
+    /// claimed, another configured job's never.
+    pub jobs: &'a BTreeMap<String, JobConfig>,
 }
 
 /// Who put `file` on the destination, as this host's history knows it.
@@ -54,12 +48,30 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
             file.size()
         )),
         Ok(Some(_)) => Owner::ThisJob,
-        Ok(None) => match scope.history.uploader_of(scope.destination, name) {
-            Ok(Some(job)) if job != scope.job_id => {
-                Owner::Other(format!("uploaded by job `{job}`"))
+        Ok(None) => {
+            let claim = |how: &str, flags: &str| {
+                format!(
+                    "to claim it {how}: `sauvegarde prune {} --adopt{flags}`",
+                    scope.job_id
+                )
+            };
+            match scope.history.uploader_of(scope.destination, name) {
+                Ok(Some(job)) if scope.jobs.contains_key(&job) => {
+                    Owner::Other(format!("uploaded by job `{job}`"))
+                }
+                Ok(Some(job)) => Owner::Unclaimed {
+                    claim: claim(
+                        &format!("if this job was renamed from `{job}`"),
+                        &format!(" --from-job {job}"),
+                    ),
+                    why: format!("uploaded by job `{job}`, which is no longer configured"),
+                },
+                _ => Owner::Unclaimed {
+                    why: "not uploaded by this job from this host".into(),
+                    claim: claim("if it is this job's", ""),
+                },
             }
-            _ => Owner::Other("not uploaded by this job from this host".into()),
-        },
+        }
         Err(e) => Owner::Other(format!("the history cannot say who uploaded it: {e}")),
     }
 }
@@ -68,7 +80,7 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
 /// an upload's temporary file left behind (`<archive>.partial`) is listed too, never deleted
 /// here (the exporter removes its own stale ones at its next upload).
 pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
-    let parse = |name: &str| parse_archive_name(name, &scope.job.database.name(), scope.job.format);
+    let parse = |name: &str| parse_any_archive_name(name, &scope.job.database.name());
     let mut archives: Vec<Archive> = files
         .iter()
         .filter_map(|f| {
@@ -98,20 +110,25 @@ fn plan(
 ) -> Vec<Decision> {
     retention::plan(
         &archives(scope, files),
-        policy(scope.job, scope.config),
+        Policy::of(scope.job, Some(scope.config)),
         protected,
         now,
         &jiff::tz::TimeZone::UTC,
     )
 }
 
-/// The protected names: `just_sent` (if any) and the newest archive exported there.
+/// The protected names: `just_sent` (if any) and the newest archive of the database (the
+/// scope's job is narrowed to one) exported there.
 pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
     if let Some(n) = just_sent {
         out.push((PathBuf::from(n), "the archive just exported"));
     }
-    match scope.history.newest_export(scope.job_id, scope.destination) {
+    let database = scope.job.database.name();
+    match scope
+        .history
+        .newest_export(scope.job_id, scope.destination, &database)
+    {
         Ok(Some(n)) => out.push((PathBuf::from(n), "the newest archive exported")),
         Ok(None) => {}
         Err(e) => tracing::error!(job = scope.job_id, destination = scope.destination, "{e}"),
@@ -119,16 +136,17 @@ pub fn protected(scope: &Scope<'_>, just_sent: Option<&str>) -> Vec<(PathBuf, &'
     out
 }
 
-/// Lists the destination and deletes (or, with `dry_run`, only decides) what the policy
-/// says of the files this job owns there (and of `claimed`, what `prune --adopt --dry-run`
-/// would adopt); each deletion is recorded. A file that vanished meanwhile counts as
-/// deleted. Stops at the first error.
+/// Lists the destination and deletes (or, on a dry run, only decides) what the policy says
+/// of the files this job owns there (and of `claimed`, what `prune --adopt --dry-run` would
+/// adopt), as `occasion` applies it (age across a gap in the dates only by a person's
+/// `prune`); each deletion is recorded, the warnings are logged. A file that vanished
+/// meanwhile counts as deleted. Stops at the first error.
 pub fn apply(
     destination: &WorkerDestination,
     scope: &Scope<'_>,
     just_sent: Option<&str>,
     claimed: &[String],
-    dry_run: bool,
+    occasion: Occasion,
 ) -> Result<Vec<Decision>, PluginError> {
     let files = destination.list()?;
     let mut archives = archives(scope, &files);
@@ -138,19 +156,17 @@ pub fn apply(
     {
         a.owner = Owner::ThisJob;
     }
-    let decisions = retention::plan(
+    let decisions = occasion.apply(retention::plan(
         &archives,
-        policy(scope.job, scope.config),
+        Policy::of(scope.job, Some(scope.config)),
         &protected(scope, just_sent),
         Timestamp::now(),
         &jiff::tz::TimeZone::system(),
-    );
-    for d in &decisions {
-        if d.verdict == retention::Verdict::Keep(retention::Keep::Future) {
-            tracing::warn!(job = scope.job_id, destination = scope.destination, file = %d.archive.path.display(), "remote archive dated in the future: kept (check the clock)");
-        }
+    ));
+    for w in retention::warnings(scope.job_id, &decisions) {
+        tracing::warn!(job = scope.job_id, destination = scope.destination, "{w}");
     }
-    if dry_run {
+    if occasion.dry_run() {
         return Ok(decisions);
     }
     for d in decisions.iter().filter(|d| d.deletes()) {
@@ -171,41 +187,52 @@ pub fn apply(
     Ok(decisions)
 }
 
-/// `prune --adopt`: the job's files on the destination that this host's history does not
-/// know as anybody's, recorded as this job's uploads (with their listed size). Returns them.
+/// `prune --adopt`: the job's files on the destination (either format) that this host's
+/// history does not know as anybody's, recorded as this job's uploads (with their listed
+/// size); with `from_job` (a renamed job, no longer configured), also those it uploaded
+/// from this host, whose rows are rewritten to this job. Returns them.
 pub fn adopt_unclaimed(
     destination: &WorkerDestination,
     scope: &Scope<'_>,
+    from_job: Option<&str>,
     dry_run: bool,
 ) -> Result<Vec<String>, PluginError> {
     let files = destination.list()?;
     let mut adopted = Vec::new();
+    let history_err = |e: crate::history::HistoryError| PluginError::other(e.to_string());
     for f in &files {
-        if parse_archive_name(f.name(), &scope.job.database.name(), scope.job.format).is_none() {
+        let name = f.name();
+        if parse_any_archive_name(name, &scope.job.database.name()).is_none() {
             continue;
         }
-        let known = matches!(
-            scope
-                .history
-                .uploaded_size(scope.job_id, scope.destination, f.name()),
-            Ok(Some(_))
-        ) || matches!(
-            scope.history.uploader_of(scope.destination, f.name()),
-            Ok(Some(_))
-        );
-        if known {
+        let ours = scope
+            .history
+            .uploaded_size(scope.job_id, scope.destination, name)
+            .map_err(history_err)?
+            .is_some();
+        if ours {
+            continue;
+        }
+        let uploader = scope
+            .history
+            .uploader_of(scope.destination, name)
+            .map_err(history_err)?;
+        if uploader.as_deref().is_some_and(|job| from_job != Some(job)) {
             continue;
         }
         if !dry_run {
-            if let Err(e) =
-                scope
+            match &uploader {
+                None => scope
                     .history
-                    .adopt_export(scope.job_id, scope.destination, f.name(), f.size())
-            {
-                return Err(PluginError::other(e.to_string()));
+                    .adopt_export(scope.job_id, scope.destination, name, f.size()),
+                Some(job) => scope
+                    .history
+                    .reassign_export(job, scope.job_id, scope.destination, name)
+                    .map(drop),
             }
+            .map_err(history_err)?;
         }
-        adopted.push(f.name().to_string());
+        adopted.push(name.to_string());
     }
     Ok(adopted)
 }
@@ -261,12 +288,17 @@ mod tests {
             "notes.txt",
         ]);
         let (job, config) = (job(Some(2)), dest(None));
+        let jobs = BTreeMap::from([
+            ("daily".to_string(), job.clone()),
+            ("hourly".to_string(), job.clone()),
+        ]);
         let scope = Scope {
             job_id: "daily",
             job: &job,
             destination: "off",
             config: &config,
             history: &h,
+            jobs: &jobs,
         };
         let now = "2024-01-04T00:00:00Z".parse().unwrap();
         let decisions = plan(&scope, &list, &[], now);
@@ -290,9 +322,10 @@ mod tests {
         );
         assert_eq!(
             verdict("prod_2024-01-02_12-00-00.zip"),
-            Verdict::Keep(Keep::NotOurs(
-                "not uploaded by this job from this host".into()
-            ))
+            Verdict::Keep(Keep::Unclaimed {
+                why: "not uploaded by this job from this host".into(),
+                claim: "to claim it if it is this job's: `sauvegarde prune daily --adopt`".into(),
+            })
         );
         assert_eq!(
             verdict("prod_2024-01-01_00-00-00.zip"),
@@ -316,28 +349,12 @@ mod tests {
             destination: "off",
             config: &config,
             history: &h,
+            jobs: &BTreeMap::new(),
         };
         let owner = remote_owner(
             &scope,
             &RemoteFile::new("prod_2024-01-01_00-00-00.zip", 7, None),
         );
         assert!(matches!(owner, Owner::Other(ref why) if why.contains("differs")));
-    }
-
-    #[test]
-    fn the_destination_overrides_the_job() {
-        let job = job(Some(5));
-        assert_eq!(policy(&job, &dest(Some(1))).keep_count, Some(1));
-        assert_eq!(policy(&job, &dest(None)).keep_count, Some(5));
-        // Tiers too, key by key.
-        let job: JobConfig = serde_json::from_value(serde_json::json!({
-            "database": "prod", "keep_daily": 7, "keep_weekly": 4,
-        }))
-        .unwrap();
-        let dest: DestinationConfig =
-            serde_json::from_value(serde_json::json!({"type": "sftp", "keep_daily": 30})).unwrap();
-        let p = policy(&job, &dest);
-        assert_eq!((p.keep_daily, p.keep_weekly), (Some(30), Some(4)));
-        assert!(!dest.settings.contains_key("keep_daily"));
     }
 }

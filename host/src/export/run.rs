@@ -295,14 +295,23 @@ impl ExportRun<'_> {
             destination: name,
             config: dest,
             history: &history,
+            jobs: &self.config.jobs,
         };
-        match remote_retention::apply(destination, &scope, Some(record.remote_name), &[], false) {
+        let occasion = crate::retention::Occasion::Backup;
+        match remote_retention::apply(destination, &scope, Some(record.remote_name), &[], occasion)
+        {
             Ok(decisions) => {
                 outcome.deleted = decisions
                     .iter()
                     .filter(|d| d.deletes())
                     .map(|d| d.archive.path.to_string_lossy().into_owned())
                     .collect();
+                // What remote retention warns of (a gap in the dates, a clock behind)
+                // reaches the run's notification with the destination's state.
+                let warnings = crate::retention::warnings(self.job_id, &decisions);
+                if !warnings.is_empty() {
+                    outcome.message = Some(warnings.join("; "));
+                }
             }
             Err(e) => {
                 let message = format!(

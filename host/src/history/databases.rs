@@ -31,6 +31,20 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// `LIKE` pattern of the archive names of `database`: `<database>_%`, with the `%`, `_`
+/// and `\` of its name escaped.
+fn name_prefix(database: &str) -> String {
+    let mut pattern = String::new();
+    for c in database.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str("\\_%");
+    pattern
+}
+
 impl History {
     /// Records which database the backup row `id` is of.
     pub fn set_database(&self, id: i64, database: &str) -> Result<(), HistoryError> {
@@ -87,6 +101,10 @@ impl History {
         self.newest_of(job, database, format, "('done')")
     }
 
+    /// The newest of `job`'s rows in `states` of `database`: the database is chosen in SQL
+    /// (the column, or for rows older than it a name starting `<database>_`), then each
+    /// row read is checked exactly, newest first, until one matches — no number of rows of
+    /// other databases can hide it.
     fn newest_of(
         &self,
         job: &str,
@@ -94,16 +112,16 @@ impl History {
         format: ArchiveFormat,
         states: &str,
     ) -> Result<Option<BackupRow>, HistoryError> {
-        let rows = self.query(
+        let column = self.database_column();
+        self.first_row(
             &format!(
                 "WHERE job = ?1 AND state IN {states} AND size IS NOT NULL \
-                 ORDER BY started DESC, id DESC LIMIT 500"
+                 AND ({column} = ?2 OR ({column} IS NULL AND file_name LIKE ?3 ESCAPE '\\')) \
+                 ORDER BY started DESC, id DESC"
             ),
-            params![job],
-        )?;
-        Ok(rows
-            .into_iter()
-            .find(|r| History::row_is_of(r, database, format)))
+            params![job, database, name_prefix(database)],
+            |r| History::row_is_of(r, database, format),
+        )
     }
 
     /// The latest row of each database `job`'s rows record, by database name.
@@ -196,6 +214,51 @@ mod tests {
             .unwrap();
         assert_eq!(last.id, old);
         assert_eq!(h.databases_of("j").unwrap(), vec!["a", "a_b"]);
+    }
+
+    #[test]
+    fn the_last_archive_of_a_database_is_found_behind_any_number_of_other_databases_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let row = |db: &str, at: &str, record: bool| {
+            let name = crate::naming::archive_name(db, at.parse().unwrap(), ArchiveFormat::Zip);
+            let id = h
+                .start_backup("j", &name, &Path::new("/b").join(&name), at)
+                .unwrap();
+            h.finish_backup(id, 1, "x").unwrap();
+            if record {
+                h.set_database(id, db).unwrap();
+            }
+            id
+        };
+        let quiet = row("quiet", "2024-01-01T00:00:00Z", true);
+        let legacy = row("legacy", "2024-01-01T00:00:00Z", false);
+        // 700 newer archives of other databases (more than any fixed window), some with
+        // names that share the prefix (`quiet_x`, `legacy_x`) and no recorded database.
+        h.conn.execute_batch("BEGIN").unwrap();
+        for i in 0..700 {
+            let at = format!(
+                "2024-02-{:02}T{:02}:{:02}:00Z",
+                1 + i % 28,
+                i / 60 % 24,
+                i % 60
+            );
+            row(&format!("db{i}"), &at, true);
+            row("quiet_x", &at, i % 2 == 0);
+            row("legacy_x", &at, false);
+        }
+        h.conn.execute_batch("COMMIT").unwrap();
+        let found = |db| {
+            h.last_good_of("j", db, ArchiveFormat::Zip)
+                .unwrap()
+                .map(|r| r.id)
+        };
+        assert_eq!(found("quiet"), Some(quiet));
+        assert_eq!(found("legacy"), Some(legacy));
+        assert_eq!(found("absent"), None);
+        // A database name holding LIKE's wildcards matches only itself.
+        assert_eq!(found("qu_et"), None);
+        assert_eq!(found("%"), None);
     }
 
     #[test]

@@ -163,18 +163,43 @@ impl History {
         Ok(())
     }
 
-    /// The remote name of the archive most recently uploaded to `destination` that is still
-    /// there (by upload order, never by the time in its name: the clock may have been wrong).
+    /// The remote name of the archive of `database` most recently uploaded by `job` to
+    /// `destination` that is still there (by upload order, never by the time in its name:
+    /// the clock may have been wrong). An upload's database is its backup row's, or, for an
+    /// upload without one (claimed with `prune --adopt`, a row older than the column), the
+    /// one its name gives. Rows of other databases are left out in SQL, so none of them
+    /// hides this database's.
     pub fn newest_export(
         &self,
         job: &str,
         destination: &str,
+        database: &str,
     ) -> Result<Option<String>, HistoryError> {
-        let rows = self.query_exports(
-            "WHERE job = ?1 AND destination = ?2 AND state = 'done' ORDER BY id DESC LIMIT 1",
-            params![job, destination],
-        )?;
-        Ok(rows.into_iter().next().map(|r| r.remote_name))
+        let column = if self.has_database {
+            "b.database"
+        } else {
+            "NULL"
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT e.remote_name, {column} FROM exports e LEFT JOIN backups b ON b.id = e.backup_id \
+                 WHERE e.job = ?1 AND e.destination = ?2 AND e.state = 'done' \
+                 AND ({column} = ?3 OR {column} IS NULL) ORDER BY e.id DESC"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![job, destination, database], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (name, recorded) = row.map_err(|e| self.err(e))?;
+            if recorded.is_some() || crate::naming::database_of(&name) == Some(database) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
     }
 
     /// The size recorded when `job` uploaded `remote_name` to `destination` (its latest
@@ -222,6 +247,23 @@ impl History {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Gives `from`'s `done` uploads of `remote_name` to `destination` to job `to` (`prune
+    /// --adopt --from-job`: the job was renamed). Returns how many rows changed.
+    pub fn reassign_export(
+        &self,
+        from: &str,
+        to: &str,
+        destination: &str,
+        remote_name: &str,
+    ) -> Result<usize, HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE exports SET job = ?2 WHERE job = ?1 AND destination = ?3 AND remote_name = ?4 AND state = 'done'",
+                params![from, to, destination, remote_name],
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// Every attempt to export the backup `backup_id`, oldest first.
@@ -315,6 +357,7 @@ mod tests {
                 "2024-01-01T00:00:00Z",
             )
             .unwrap();
+        h.set_database(b, "prod").unwrap();
         let a1 = h
             .start_export_attempt(Some(b), "prod", "off", "prod_1.zip", 1)
             .unwrap();
@@ -323,7 +366,7 @@ mod tests {
         let a2 = h
             .start_export_attempt(Some(b), "prod", "off", "prod_1.zip", 2)
             .unwrap();
-        assert_eq!(h.newest_export("prod", "off").unwrap(), None);
+        assert_eq!(h.newest_export("prod", "off", "prod").unwrap(), None);
         h.finish_export_attempt(a2, Ok(42)).unwrap();
         let rows = h.exports_of_backup(b).unwrap();
         assert_eq!(rows.len(), 2);
@@ -334,14 +377,70 @@ mod tests {
             (ExportState::Done, Some(42))
         );
         assert_eq!(
-            h.newest_export("prod", "off").unwrap().as_deref(),
+            h.newest_export("prod", "off", "prod").unwrap().as_deref(),
             Some("prod_1.zip")
         );
         h.mark_export_deleted("prod", "off", "prod_1.zip").unwrap();
-        assert_eq!(h.newest_export("prod", "off").unwrap(), None);
+        assert_eq!(h.newest_export("prod", "off", "prod").unwrap(), None);
         assert_eq!(
             h.exports_of_backup(b).unwrap()[1].state,
             ExportState::Deleted
+        );
+    }
+
+    #[test]
+    fn the_newest_export_is_of_the_database_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let upload = |db: Option<&str>, name: &str| {
+            let backup = db.map(|db| {
+                let id = h
+                    .start_backup(
+                        "j",
+                        name,
+                        &Path::new("/b").join(name),
+                        "2024-01-01T00:00:00Z",
+                    )
+                    .unwrap();
+                h.set_database(id, db).unwrap();
+                id
+            });
+            let a = h.start_export_attempt(backup, "j", "off", name, 1).unwrap();
+            h.finish_export_attempt(a, Ok(1)).unwrap();
+        };
+        upload(Some("shop"), "shop_2024-01-01_00-00-00.zip");
+        // Claimed with prune --adopt: no backup row; the name tells.
+        upload(None, "shop_eu_2024-01-02_00-00-00.zip");
+        for i in 0..50 {
+            upload(
+                Some("shop_eu"),
+                &format!("shop_eu_2024-02-{:02}_00-00-00.zip", 1 + i % 28),
+            );
+        }
+        upload(Some("gamma"), "gamma_2024-03-01_00-00-00.zip");
+        let newest = |db| h.newest_export("j", "off", db).unwrap();
+        assert_eq!(
+            newest("shop").as_deref(),
+            Some("shop_2024-01-01_00-00-00.zip")
+        );
+        assert_eq!(
+            newest("gamma").as_deref(),
+            Some("gamma_2024-03-01_00-00-00.zip")
+        );
+        assert_eq!(
+            newest("shop_eu").as_deref(),
+            Some("shop_eu_2024-02-22_00-00-00.zip")
+        );
+        assert_eq!(newest("absent"), None);
+        assert_eq!(h.newest_export("other", "off", "shop").unwrap(), None);
+        upload(None, "shop_2024-05-01_00-00-00.zip");
+        assert_eq!(
+            newest("shop").as_deref(),
+            Some("shop_2024-05-01_00-00-00.zip")
+        );
+        assert_eq!(
+            newest("shop_eu").as_deref(),
+            Some("shop_eu_2024-02-22_00-00-00.zip")
         );
     }
 
@@ -394,8 +493,8 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].job.as_str(), rows[0].attempt), ("prod", 2));
         assert_eq!(
-            h.newest_export("prod", "off").unwrap().as_deref(),
-            Some("p.zip")
+            h.list_exports(Some("prod"), 1).unwrap()[0].remote_name,
+            "p.zip"
         );
         // A new-style row can be added without a backup.
         h.start_export_attempt(None, "prod", "off", "q.zip", 1)

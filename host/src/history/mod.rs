@@ -496,6 +496,22 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Gives `from`'s `done` row of the archive at `path` to job `to` (`prune --adopt
+    /// --from-job`: the job was renamed). Returns how many rows changed.
+    pub fn reassign_backup(
+        &self,
+        path: &Path,
+        from: &str,
+        to: &str,
+    ) -> Result<usize, HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE backups SET job = ?3 WHERE path = ?1 AND job = ?2 AND state = 'done'",
+                params![path.to_string_lossy(), from, to],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Rows in state `running`.
     pub fn running(&self) -> Result<Vec<BackupRow>, HistoryError> {
         self.query("WHERE state = 'running' ORDER BY id", params![])
@@ -539,9 +555,32 @@ impl History {
         tail: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<BackupRow>, HistoryError> {
+        self.query_until(tail, params, |_| false)
+    }
+
+    /// The first row of `SELECT … FROM backups {tail}` that `wanted` accepts, reading rows
+    /// one at a time and stopping there.
+    fn first_row(
+        &self,
+        tail: &str,
+        params: impl rusqlite::Params,
+        wanted: impl Fn(&BackupRow) -> bool,
+    ) -> Result<Option<BackupRow>, HistoryError> {
+        let mut rows = self.query_until(tail, params, &wanted)?;
+        Ok(rows.pop().filter(|r| wanted(r)))
+    }
+
+    /// The rows of `SELECT … FROM backups {tail}` up to the first one `stop` accepts
+    /// (included), or all of them.
+    fn query_until(
+        &self,
+        tail: &str,
+        params: impl rusqlite::Params,
+        stop: impl Fn(&BackupRow) -> bool,
+    ) -> Result<Vec<BackupRow>, HistoryError> {
         let sql = format!(
             "SELECT id, job, file_name, path, started, finished, state, size, sha256, message, pid, {} FROM backups {tail}",
-            if self.has_database { "database" } else { "NULL" }
+            self.database_column()
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
@@ -562,7 +601,25 @@ impl History {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(|e| self.err(e))?;
+            let done = stop(&row);
+            out.push(row);
+            if done {
+                return Ok(out);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `backups.database` in SQL, or `NULL` in a read-only history older than the column.
+    fn database_column(&self) -> &'static str {
+        if self.has_database {
+            "database"
+        } else {
+            "NULL"
+        }
     }
 
     /// Schema version stored in the database.

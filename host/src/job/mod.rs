@@ -9,8 +9,10 @@
 //! - [`record`]: the history as the engine uses it: a record, never a gate.
 //! - [`recovery`]: rows and partial files left by a process that died.
 //! - [`retention`]: local retention on the archives this job is proven to own.
+//! - [`adopt`]: archives claimed for the job (re-adopted from manifests, `prune --adopt`).
 //! - [`prune`]: `prune` locally and on every destination.
 
+pub mod adopt;
 mod claim;
 pub mod databases;
 pub mod prune;
@@ -78,6 +80,10 @@ pub struct BackupOutcome {
     pub filestore: Option<PathBuf>,
     /// Archives removed by retention.
     pub deleted: Vec<PathBuf>,
+    /// What local retention warns of (archives kept because age is not counted across a
+    /// gap in their dates, archives dated in the future, retention that failed): logged,
+    /// printed by `backup`, and in the run's notification.
+    pub warnings: Vec<String>,
     /// The exports to the job's destinations (empty with `no_export`).
     pub exports: Vec<DestinationOutcome>,
     /// Why the history could not record this run, when it could not (local retention was
@@ -198,6 +204,16 @@ pub enum BackupError {
         /// The job.
         job: String,
     },
+    /// `prune --adopt --from-job` names a job whose archives may not be claimed.
+    #[error("job `{job}`: --from-job `{from}` {why}")]
+    ClaimRefused {
+        /// The job.
+        job: String,
+        /// The job named by --from-job.
+        from: String,
+        /// Why not.
+        why: &'static str,
+    },
     /// The history is needed (to prove ownership before deleting) and unavailable.
     #[error("job `{job}`: history unavailable: {reason}; nothing was deleted, since ownership cannot be proven without it")]
     HistoryUnavailable {
@@ -264,7 +280,9 @@ impl BackupError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            BackupError::UnknownJob { .. } | BackupError::OdooConf { .. }
+            BackupError::UnknownJob { .. }
+                | BackupError::OdooConf { .. }
+                | BackupError::ClaimRefused { .. }
         )
     }
 }

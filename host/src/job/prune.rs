@@ -1,26 +1,31 @@
 //! `prune`: retention now, under the job's lock, locally and on every destination, with
 //! `--dry-run` (decide, delete nothing) and `--adopt` (claim the job's files that nobody is
-//! known to have made, listing them). Without a usable history nothing is deleted: ownership
-//! cannot be proven.
+//! known to have made, a renamed job's with `--from-job`, encrypted ones with `--identity`,
+//! listing them; see [`super::adopt`]). Run by a person, it applies `keep_days` across a gap
+//! in the archives' dates too, which backups never do ([`crate::retention::gap`]). Without a
+//! usable history nothing is deleted: ownership cannot be proven.
 
 use std::path::PathBuf;
 
+use super::adopt::{adopt_unclaimed, ClaimFrom};
 use super::record::JobHistory;
-use super::retention::{adopt_unclaimed, apply_retention, Protect, RetentionReport};
+use super::retention::{apply_retention, Protect, RetentionReport};
 use super::{job_of, BackupError};
 use crate::config::Config;
 use crate::export::{open_destination, remote_retention, ExportError};
 use crate::lock::JobLock;
 use crate::plugins::PluginRegistry;
-use crate::retention::Decision;
+use crate::retention::{Decision, Occasion, Policy};
 
 /// What `prune` may do.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PruneOptions {
+pub struct PruneOptions<'a> {
     /// Decide and list, delete nothing.
     pub dry_run: bool,
     /// Claim the job's unclaimed files first (with `dry_run`: list what would be claimed).
     pub adopt: bool,
+    /// With `adopt`: what else may be claimed (a renamed job's files, encrypted files).
+    pub from: ClaimFrom<'a>,
 }
 
 /// Retention on one destination.
@@ -29,7 +34,7 @@ pub struct RemotePrune {
     /// The destination's name.
     pub destination: String,
     /// The destination's policy.
-    pub policy: crate::retention::Policy,
+    pub policy: Policy,
     /// Files claimed with `--adopt`.
     pub adopted: Vec<String>,
     /// The verdict on each of the job's files there, or why it could not be pruned.
@@ -53,9 +58,12 @@ pub fn prune(
     config: &Config,
     job_id: &str,
     registry: &PluginRegistry,
-    options: PruneOptions,
+    options: PruneOptions<'_>,
 ) -> Result<PruneReport, BackupError> {
     let job = job_of(config, job_id)?;
+    if options.adopt {
+        options.from.check(config, job_id)?;
+    }
     let _lock = if options.dry_run {
         None
     } else {
@@ -86,10 +94,12 @@ pub fn prune(
         let narrowed = config.for_database(job_id, &database);
         let report = prune_database(&narrowed, job_id, h, registry, options)?;
         all.adopted.extend(report.adopted);
+        all.local.policy = report.local.policy;
         all.local.decisions.extend(report.local.decisions);
         all.local.deleted.extend(report.local.deleted);
         all.local.adopted.extend(report.local.adopted);
         all.local.failed.extend(report.local.failed);
+        all.local.warnings.extend(report.local.warnings);
         all.remote.extend(report.remote);
     }
     Ok(all)
@@ -101,22 +111,18 @@ fn prune_database(
     job_id: &str,
     h: &crate::history::History,
     registry: &PluginRegistry,
-    options: PruneOptions,
+    options: PruneOptions<'_>,
 ) -> Result<PruneReport, BackupError> {
     let job = job_of(config, job_id)?;
     let adopted = if options.adopt {
-        adopt_unclaimed(config, job_id, h, options.dry_run)?
+        adopt_unclaimed(config, job_id, h, options.from, options.dry_run)?
     } else {
         Vec::new()
     };
-    let local = apply_retention(
-        config,
-        job_id,
-        h,
-        &Protect::default(),
-        &adopted,
-        options.dry_run,
-    )?;
+    let occasion = Occasion::Prune {
+        dry_run: options.dry_run,
+    };
+    let local = apply_retention(config, job_id, h, &Protect::default(), &adopted, occasion)?;
     let remote = job
         .destinations
         .iter()
@@ -127,19 +133,25 @@ fn prune_database(
                 destination: name,
                 config: dest,
                 history: h,
+                jobs: &config.jobs,
             };
             let mut adopted = Vec::new();
             let result = open_destination(registry, job_id, name, dest).and_then(|d| {
                 if options.adopt {
-                    adopted = remote_retention::adopt_unclaimed(&d, &scope, options.dry_run)
-                        .map_err(|e| ExportError::plugin(job_id, name, e))?;
+                    adopted = remote_retention::adopt_unclaimed(
+                        &d,
+                        &scope,
+                        options.from.job,
+                        options.dry_run,
+                    )
+                    .map_err(|e| ExportError::plugin(job_id, name, e))?;
                 }
-                remote_retention::apply(&d, &scope, None, &adopted, options.dry_run)
+                remote_retention::apply(&d, &scope, None, &adopted, occasion)
                     .map_err(|e| ExportError::plugin(job_id, name, e))
             });
             RemotePrune {
                 destination: name.clone(),
-                policy: remote_retention::policy(job, dest),
+                policy: Policy::of(job, Some(dest)),
                 adopted,
                 result,
             }

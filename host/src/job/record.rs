@@ -56,7 +56,7 @@ impl JobHistory {
             Ok(h) => h,
             Err(e) => return Self::unavailable_because(format!("{error}; {e}")),
         };
-        let adopted = super::retention::adopt_everything(config, &fresh);
+        let adopted = super::adopt::adopt_everything(config, &fresh);
         let message = format!(
             "{error}: it was moved aside to {} and a new history started; {adopted} archive(s) \
              re-adopted from their manifests",

@@ -1,11 +1,13 @@
 //! Local retention on the archives this job is proven to own.
 //!
-//! A file of the job's name pattern in its backup directory is this job's when the history
-//! knows it as this job's archive at that path with that size (its SHA-256 is checked again
+//! A file of the job's name pattern (either format: a job whose `format` changed still
+//! sees its older archives) in its backup directory is this job's when the history knows
+//! it as this job's archive at that path with that size (its SHA-256 is checked again
 //! before it is deleted), or — when the history does not know it — when its manifest names
 //! this job on this host (it is then re-adopted into the history). Everything else (another
-//! job's archive, Odoo's own, another host's) is kept and listed as "not this job's".
-//! The decision itself is [`crate::retention::plan`].
+//! job's archive, Odoo's own, another host's) is kept and listed as "not this job's", with
+//! how to claim it when it may be the job's ([`super::adopt`]). The decision itself is
+//! [`crate::retention::plan`].
 
 use std::path::{Path, PathBuf};
 
@@ -13,11 +15,11 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::{backup_dir, checksum, io_err, job_of, BackupError};
-use crate::config::{ArchiveFormat, Config, JobConfig};
+use crate::config::Config;
 use crate::history::History;
-use crate::naming::{is_encrypted_name, parse_archive_name};
+use crate::naming::{is_encrypted_name, parse_any_archive_name};
 use crate::ownership::{manifest_owner, ManifestOwner};
-use crate::retention::{self, Archive, Decision, Owner, Policy, Verdict};
+use crate::retention::{self, Archive, Decision, Occasion, Owner, Policy, Verdict};
 
 /// Archives retention never deletes, with the reason shown for them.
 #[derive(Debug, Default, Clone)]
@@ -51,18 +53,36 @@ pub enum LocalOwner {
 }
 
 impl LocalOwner {
-    fn owner(&self) -> Owner {
+    /// Its owner for retention, with how to claim it where it may be `job_id`'s.
+    pub fn owner(&self, config: &Config, job_id: &str) -> Owner {
+        let claim = |how: &str, flags: &str| {
+            format!("to claim it {how}: `sauvegarde prune {job_id} --adopt{flags}`")
+        };
         match self {
             LocalOwner::Recorded | LocalOwner::Manifest => Owner::ThisJob,
-            LocalOwner::Job(j) => Owner::Other(format!("made by job `{j}`")),
+            LocalOwner::Job(j) if config.jobs.contains_key(j) => {
+                Owner::Other(format!("made by job `{j}`"))
+            }
+            LocalOwner::Job(j) => Owner::Unclaimed {
+                why: format!("made by job `{j}`, which is no longer configured"),
+                claim: claim(
+                    &format!("if this job was renamed from `{j}`"),
+                    &format!(" --from-job {j}"),
+                ),
+            },
             LocalOwner::Changed(why) => Owner::Other(why.clone()),
             LocalOwner::OtherHost => Owner::Other("made on another host, per its manifest".into()),
-            LocalOwner::Unknown => Owner::Other(
-                "neither the history nor a sauvegarde manifest says this job made it".into(),
-            ),
-            LocalOwner::Encrypted => {
-                Owner::Other("encrypted, owner unknown without the identity".into())
-            }
+            LocalOwner::Unknown => Owner::Unclaimed {
+                why: "neither the history nor a sauvegarde manifest says this job made it".into(),
+                claim: claim("if it is this job's", ""),
+            },
+            LocalOwner::Encrypted => Owner::Unclaimed {
+                why: "encrypted, owner unknown without the identity".into(),
+                claim: claim(
+                    "if it is this job's (its manifest is read with the key)",
+                    " --identity FILE",
+                ),
+            },
         }
     }
 }
@@ -80,18 +100,6 @@ pub struct Found {
     pub owner: LocalOwner,
 }
 
-/// The job's local retention policy.
-pub fn job_policy(job: &JobConfig) -> Policy {
-    Policy {
-        keep_days: job.keep_days,
-        keep_count: job.keep_count,
-        keep_daily: job.keep_daily,
-        keep_weekly: job.keep_weekly,
-        keep_monthly: job.keep_monthly,
-        keep_yearly: job.keep_yearly,
-    }
-}
-
 /// What local retention decided and did.
 #[derive(Debug, Default)]
 pub struct RetentionReport {
@@ -105,21 +113,13 @@ pub struct RetentionReport {
     pub adopted: Vec<PathBuf>,
     /// Meant to go, but kept: the reason.
     pub failed: Vec<(PathBuf, String)>,
+    /// What the admin must hear of (archives kept because age is not counted across a gap
+    /// in their dates, archives dated in the future): logged, and in the run's notification.
+    pub warnings: Vec<String>,
 }
 
-impl RetentionReport {
-    /// The archives deleted.
-    pub fn into_deleted(self) -> Vec<PathBuf> {
-        self.deleted
-    }
-}
-
-/// The files of `database`'s archives in `format` inside `dir`, regular files only.
-pub fn scan(
-    dir: &Path,
-    database: &str,
-    format: ArchiveFormat,
-) -> std::io::Result<Vec<(PathBuf, Timestamp, u64)>> {
+/// The files of `database`'s archives (either format) inside `dir`, regular files only.
+pub fn scan(dir: &Path, database: &str) -> std::io::Result<Vec<(PathBuf, Timestamp, u64)>> {
     let mut found = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -130,7 +130,7 @@ pub fn scan(
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(time) = parse_archive_name(name, database, format) else {
+        let Some(time) = parse_any_archive_name(name, database) else {
             continue;
         };
         let meta = entry.metadata()?;
@@ -166,7 +166,7 @@ pub fn local_owner(history: &History, job_id: &str, path: &Path, size: u64) -> L
 pub fn survey(config: &Config, job_id: &str, history: &History) -> Result<Vec<Found>, BackupError> {
     let job = job_of(config, job_id)?;
     let dir = backup_dir(config, job);
-    let files = scan(&dir, &job.database.name(), job.format)
+    let files = scan(&dir, &job.database.name())
         .map_err(|e| io_err(job_id, "cannot list backup directory", &dir)(e))?;
     Ok(files
         .into_iter()
@@ -182,35 +182,16 @@ pub fn survey(config: &Config, job_id: &str, history: &History) -> Result<Vec<Fo
         .collect())
 }
 
-/// Records `found` (proven by its manifest) as this job's archive.
-fn adopt(history: &History, job_id: &str, found: &Found, message: &str) -> bool {
-    match history.adopt_backup(
-        job_id,
-        &found.path,
-        &found.time.to_string(),
-        found.size,
-        message,
-    ) {
-        Ok(_) => {
-            tracing::info!(job = job_id, archive = %found.path.display(), "{message}");
-            true
-        }
-        Err(e) => {
-            tracing::error!(job = job_id, archive = %found.path.display(), "cannot adopt: {e}");
-            false
-        }
-    }
-}
-
-/// Applies the job's local retention (the lock must be held by the caller, or `dry_run`).
-/// `claimed` files count as the job's (what `prune --adopt --dry-run` would adopt).
+/// Applies the job's local retention (the lock must be held by the caller, unless the
+/// occasion is a dry run). `claimed` files count as the job's (what `prune --adopt
+/// --dry-run` would adopt).
 pub fn apply_retention(
     config: &Config,
     job_id: &str,
     history: &History,
     protect: &Protect,
     claimed: &[PathBuf],
-    dry_run: bool,
+    occasion: Occasion,
 ) -> Result<RetentionReport, BackupError> {
     let job = job_of(config, job_id)?;
     let mut found = survey(config, job_id, history)?;
@@ -218,9 +199,9 @@ pub fn apply_retention(
         f.owner = LocalOwner::Recorded;
     }
     let mut report = RetentionReport::default();
-    if !dry_run {
+    if !occasion.dry_run() {
         for f in found.iter().filter(|f| f.owner == LocalOwner::Manifest) {
-            if adopt(history, job_id, f, "re-adopted from its manifest") {
+            if super::adopt::record(history, job_id, f, "re-adopted from its manifest") {
                 report.adopted.push(f.path.clone());
             }
         }
@@ -230,25 +211,42 @@ pub fn apply_retention(
         .map(|f| Archive {
             path: f.path.clone(),
             time: f.time,
-            owner: f.owner.owner(),
+            owner: f.owner.owner(config, job_id),
         })
         .collect();
     retention::sort_newest_first(&mut archives);
-    report.policy = job_policy(job);
-    report.decisions = retention::plan(
+    report.policy = Policy::of(job, None);
+    report.decisions = occasion.apply(retention::plan(
         &archives,
         report.policy,
         &protect.0,
         Timestamp::now(),
         &TimeZone::system(),
-    );
-    for d in &report.decisions {
-        if d.verdict == Verdict::Keep(retention::Keep::Future) {
-            tracing::warn!(job = job_id, archive = %d.archive.path.display(), "archive dated in the future: kept (check the clock)");
-        }
+    ));
+    report.warnings = retention::warnings(job_id, &report.decisions);
+    for w in &report.warnings {
+        tracing::warn!(job = job_id, "{w}");
     }
-    if dry_run {
+    if occasion.dry_run() {
         return Ok(report);
+    }
+    let across: Vec<String> = report
+        .decisions
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.verdict,
+                Verdict::Delete(retention::Delete::AcrossGap { .. })
+            )
+        })
+        .map(|d| d.archive.path.display().to_string())
+        .collect();
+    if !across.is_empty() {
+        tracing::warn!(
+            job = job_id,
+            "prune run by hand: keep_days applied across a gap in the archives' dates; deleting {}",
+            across.join(", ")
+        );
     }
     for d in report.decisions.iter().filter(|d| d.deletes()) {
         let path = &d.archive.path;
@@ -288,53 +286,4 @@ fn unchanged_since_written(history: &History, path: &Path) -> Result<(), String>
         Ok(_) => Err("its SHA-256 differs from the one recorded when it was written".into()),
         Err(e) => Err(format!("cannot read it to check its SHA-256: {e}")),
     }
-}
-
-/// After a history loss: adopts every job's archives that their manifests prove are
-/// theirs. Returns how many.
-pub fn adopt_everything(config: &Config, history: &History) -> usize {
-    let mut adopted = 0;
-    for (job_id, job) in &config.jobs {
-        let narrowed: Vec<Config> = match job.database.fixed() {
-            Some(d) if d.len() == 1 => vec![config.clone()],
-            _ => super::databases::known(config, job_id, history)
-                .iter()
-                .map(|db| config.for_database(job_id, db))
-                .collect(),
-        };
-        for config in &narrowed {
-            match survey(config, job_id, history) {
-                Ok(found) => {
-                    for f in found.iter().filter(|f| f.owner == LocalOwner::Manifest) {
-                        adopted +=
-                            usize::from(adopt(history, job_id, f, "re-adopted from its manifest"));
-                    }
-                }
-                Err(e) => tracing::warn!(job = job_id, "cannot re-adopt archives: {e}"),
-            }
-        }
-    }
-    adopted
-}
-
-/// `prune --adopt`: records the job's files that nobody is known to have made (no history
-/// row, no manifest of another job or host) as this job's. Returns them.
-pub fn adopt_unclaimed(
-    config: &Config,
-    job_id: &str,
-    history: &History,
-    dry_run: bool,
-) -> Result<Vec<PathBuf>, BackupError> {
-    let found = survey(config, job_id, history)?;
-    let unclaimed: Vec<&Found> = found
-        .iter()
-        .filter(|f| matches!(f.owner, LocalOwner::Unknown | LocalOwner::Manifest))
-        .collect();
-    let mut out = Vec::new();
-    for f in unclaimed {
-        if dry_run || adopt(history, job_id, f, "adopted with prune --adopt") {
-            out.push(f.path.clone());
-        }
-    }
-    Ok(out)
 }

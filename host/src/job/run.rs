@@ -25,6 +25,7 @@ use crate::history::{BackupState, History};
 use crate::lock::JobLock;
 use crate::odoo_conf::OdooConf;
 use crate::plugins::PluginRegistry;
+use crate::retention::Occasion;
 
 /// One run of a job: a result per database, in order.
 #[derive(Debug)]
@@ -190,14 +191,14 @@ fn backup_database(
             }
             crate::verify::after_backup::run(job_id, job, &final_path, history.get(), id, cancel)?;
             tracing::info!(job = job_id, archive = %final_path.display(), size, sha256, "backup done");
-            let deleted = match history.get() {
+            let (deleted, warnings) = match history.get() {
                 Some(h) => {
                     let protect = Protect::just_written(&final_path);
-                    match apply_retention(config, job_id, h, &protect, &[], false) {
-                        Ok(report) => report.into_deleted(),
+                    match apply_retention(config, job_id, h, &protect, &[], Occasion::Backup) {
+                        Ok(report) => (report.deleted, report.warnings),
                         Err(e) => {
                             tracing::error!(job = job_id, "retention failed: {e}");
-                            Vec::new()
+                            (Vec::new(), vec![format!("retention failed: {e}")])
                         }
                     }
                 }
@@ -206,7 +207,7 @@ fn backup_database(
                         job = job_id,
                         "retention skipped: the history is unavailable, and nothing is deleted without proof of ownership"
                     );
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 }
             };
             let exports = export_backup(config, job_id, &final_path, id, options, cancel);
@@ -218,6 +219,7 @@ fn backup_database(
                 history_id: id,
                 filestore,
                 deleted,
+                warnings,
                 exports,
                 history_unavailable: history.unavailable().map(str::to_string),
             })

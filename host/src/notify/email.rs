@@ -158,6 +158,7 @@ mod tests {
             duration_secs: 1.0,
             destinations: vec![],
             message: "ok".into(),
+            warnings: vec![],
             host: "h".into(),
         }
     }

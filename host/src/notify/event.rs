@@ -63,6 +63,11 @@ pub struct Event {
     pub destinations: Vec<DestinationState>,
     /// What happened, secrets masked.
     pub message: String,
+    /// What an admin must hear of though the backup succeeded (archives kept because age is
+    /// not counted across a gap in their dates, a clock behind, a destination's retention
+    /// that failed), secrets masked. A success with warnings is sent to those who listen
+    /// for failures too.
+    pub warnings: Vec<String>,
     /// The machine that ran the backup.
     pub host: String,
 }
@@ -71,6 +76,9 @@ impl Event {
     /// Masks every registered secret in the event's free texts.
     pub fn scrubbed(mut self) -> Self {
         self.message = scrub(&self.message).into_owned();
+        for w in &mut self.warnings {
+            *w = scrub(w).into_owned();
+        }
         for d in &mut self.destinations {
             d.message = d.message.as_deref().map(|m| scrub(m).into_owned());
         }
@@ -83,6 +91,9 @@ impl Event {
             ("history", _) => "history database problem",
             ("drill", EventState::Success) => "restore drill succeeded",
             ("drill", EventState::Failure) => "restore drill FAILED",
+            (_, EventState::Success) if !self.warnings.is_empty() => {
+                "backup succeeded with warnings"
+            }
             (_, EventState::Success) => "backup succeeded",
             (_, EventState::Failure) => "backup FAILED",
         };
@@ -121,6 +132,9 @@ impl Event {
             ));
         }
         t.push_str(&format!("\n{}\n", self.message));
+        for w in &self.warnings {
+            t.push_str(&format!("\nWarning: {w}\n"));
+        }
         scrub(&t).into_owned()
     }
 
@@ -150,6 +164,7 @@ impl Event {
                 format!("{:.3}", self.duration_secs),
             ),
             ("SAUVEGARDE_EVENT_MESSAGE", self.message.clone()),
+            ("SAUVEGARDE_EVENT_WARNINGS", self.warnings.join("\n")),
             ("SAUVEGARDE_EVENT_HOST", self.host.clone()),
             (
                 "SAUVEGARDE_EVENT_JSON",
@@ -190,6 +205,7 @@ pub(crate) mod tests {
             duration_secs: 1.5,
             destinations: vec![],
             message: message.into(),
+            warnings: vec![],
             host: "h".into(),
         }
     }

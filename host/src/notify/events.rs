@@ -96,6 +96,21 @@ impl Event {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        // Local retention's warnings, and what a destination that received the archive
+        // had to say (its retention's warnings, or that its retention failed).
+        let warnings = match result {
+            Ok(o) => o
+                .warnings
+                .iter()
+                .cloned()
+                .chain(o.exports.iter().filter(|d| d.is_done()).filter_map(|d| {
+                    d.message
+                        .as_ref()
+                        .map(|m| format!("on {}: {m}", d.destination))
+                }))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         Event {
             event: "backup",
             job: job_id.to_string(),
@@ -112,6 +127,7 @@ impl Event {
             duration_secs,
             destinations,
             message,
+            warnings,
             host: host_name(),
         }
         .scrubbed()
@@ -137,6 +153,7 @@ impl Event {
             duration_secs: 0.0,
             destinations: Vec::new(),
             message: message.to_string(),
+            warnings: Vec::new(),
             host: host_name(),
         }
         .scrubbed()
@@ -167,6 +184,7 @@ impl Event {
             duration_secs: drill.duration_secs,
             destinations: Vec::new(),
             message: drill.message(),
+            warnings: Vec::new(),
             host: host_name(),
         }
         .scrubbed()

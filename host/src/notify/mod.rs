@@ -47,15 +47,24 @@ pub fn settings_for<'a>(config: &'a Config, job_id: &str) -> &'a NotifyConfig {
         .unwrap_or(&config.notify)
 }
 
-/// Sends `event` through every configured channel if its state is one of `on`. Blocking
-/// (SMTP, HTTP, a child process): call it from a plain thread or `spawn_blocking`.
-/// Returns the errors of the channels that failed, already logged.
+/// Whether `event` is sent under `on`: its state is one of them, or it is a success with
+/// warnings and `on` holds `failure` (what an admin must hear of reaches whoever listens
+/// for trouble).
+pub fn wanted(on: &[NotifyEvent], event: &Event) -> bool {
+    match event.state {
+        EventState::Success => {
+            on.contains(&NotifyEvent::Success)
+                || (!event.warnings.is_empty() && on.contains(&NotifyEvent::Failure))
+        }
+        EventState::Failure => on.contains(&NotifyEvent::Failure),
+    }
+}
+
+/// Sends `event` through every configured channel if [`wanted`]. Blocking (SMTP, HTTP, a
+/// child process): call it from a plain thread or `spawn_blocking`. Returns the errors of
+/// the channels that failed, already logged.
 pub fn send(settings: &NotifyConfig, event: &Event) -> Vec<NotifyError> {
-    let wanted = match event.state {
-        EventState::Success => NotifyEvent::Success,
-        EventState::Failure => NotifyEvent::Failure,
-    };
-    if !settings.on.contains(&wanted) {
+    if !wanted(&settings.on, event) {
         return Vec::new();
     }
     let mut errors = Vec::new();
@@ -78,4 +87,33 @@ pub fn send(settings: &NotifyConfig, event: &Event) -> Vec<NotifyError> {
         tracing::error!(job = event.job, "{e}; the backup itself is not affected");
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_success_with_warnings_reaches_those_listening_for_failures() {
+        let mut e = event::tests::event("done");
+        e.state = EventState::Success;
+        let failures = [NotifyEvent::Failure];
+        assert!(!wanted(&failures, &e));
+        assert!(wanted(&[NotifyEvent::Success], &e));
+        e.warnings
+            .push("4 archive(s) older than keep_days = 30 kept".into());
+        assert!(wanted(&failures, &e));
+        assert!(!wanted(&[], &e));
+        assert_eq!(
+            e.subject(),
+            format!("[sauvegarde] Production: backup succeeded with warnings on h")
+        );
+        assert!(e
+            .text()
+            .contains("Warning: 4 archive(s) older than keep_days = 30 kept"));
+        let env = e.env();
+        assert!(env
+            .iter()
+            .any(|(k, v)| k == "SAUVEGARDE_EVENT_WARNINGS" && v.contains("keep_days = 30")));
+    }
 }
