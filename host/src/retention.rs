@@ -4,7 +4,10 @@
 //! (`job::retention` locally, `export::remote_retention` on a destination).
 //!
 //! The rules, in order, for each archive (newest first):
-//! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept;
+//! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept; an
+//!    upload's temporary file → deleted when the history proves it the leftover of an
+//!    upload this host started and that ended, else kept (another server's upload may be
+//!    in progress: its age proves nothing);
 //! 2. protected (the archive just written, the newest one exported) → kept, whatever the clock;
 //! 3. dated in the future → kept, with a warning (the clock was wrong when it was made, or is now);
 //! 4. the newest of the job's archives → kept;
@@ -35,9 +38,13 @@ pub enum Owner {
     ThisJob,
     /// Someone else, or nobody we know of; the text says who or why (for `prune --dry-run`).
     Other(String),
-    /// Not an archive: an upload's temporary file left behind (`<archive>.partial`), which
-    /// the exporter itself removes at its next upload once it is a day old.
+    /// Not an archive: an upload's temporary file (`<archive>….partial`) this host cannot
+    /// prove it left behind — another server's upload, perhaps in progress, another
+    /// tool's, an older version's, or this host's upload still running. Never deleted.
     Partial,
+    /// Not an archive: the temporary file of an upload this host started (its history
+    /// recorded the name before the upload) and that has ended. Deleted.
+    OwnPartial,
 }
 
 /// One of a job's archives, found locally or on a destination.
@@ -146,7 +153,7 @@ impl fmt::Display for Rule {
 pub enum Keep {
     /// Not this job's archive.
     NotOurs(String),
-    /// A temporary upload file left behind; the exporter removes it.
+    /// A temporary upload file this host cannot prove its own.
     Partial,
     /// Protected by the caller (e.g. "the archive just written").
     Protected(&'static str),
@@ -169,6 +176,8 @@ pub enum Delete {
     BeyondCount(u32),
     /// No rule keeps it (tiers mode).
     NoRule,
+    /// The temporary file of an upload of this host that ended without removing it.
+    LeftBehind,
 }
 
 /// What happens to one archive.
@@ -202,7 +211,7 @@ impl fmt::Display for Keep {
             Keep::NotOurs(why) => write!(f, "not this job's ({why}), kept"),
             Keep::Partial => write!(
                 f,
-                "a temporary upload left behind, kept: the exporter removes it at its next upload once it is a day old"
+                "a temporary upload file this host did not leave behind (another server's upload, perhaps in progress), kept: only the host that started it removes it"
             ),
             Keep::Protected(what) => write!(f, "kept: {what}"),
             Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
@@ -222,6 +231,10 @@ impl fmt::Display for Delete {
             Delete::OlderThan(d) => write!(f, "older than keep_days = {d}"),
             Delete::BeyondCount(n) => write!(f, "beyond keep_count = {n}"),
             Delete::NoRule => write!(f, "no keep rule keeps it"),
+            Delete::LeftBehind => write!(
+                f,
+                "a temporary file left behind by an upload this host started, which has ended"
+            ),
         }
     }
 }
@@ -263,6 +276,8 @@ pub fn plan(
                 Verdict::Keep(Keep::NotOurs(why.clone()))
             } else if archive.owner == Owner::Partial {
                 Verdict::Keep(Keep::Partial)
+            } else if archive.owner == Owner::OwnPartial {
+                Verdict::Delete(Delete::LeftBehind)
             } else if let Some((_, what)) = protected.iter().find(|(p, _)| *p == archive.path) {
                 kept += 1;
                 newest_seen = true;
@@ -316,6 +331,7 @@ fn plan_tiers(
             let verdict = match &archive.owner {
                 Owner::Other(why) => Verdict::Keep(Keep::NotOurs(why.clone())),
                 Owner::Partial => Verdict::Keep(Keep::Partial),
+                Owner::OwnPartial => Verdict::Delete(Delete::LeftBehind),
                 Owner::ThisJob if protection.is_none() && archive.time > now => {
                     Verdict::Keep(Keep::Future)
                 }

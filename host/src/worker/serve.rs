@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
 use sauvegarde_plugin_api::host::{HostDestination, LoadError, LoadedPlugin};
-use sauvegarde_plugin_api::PluginError;
+use sauvegarde_plugin_api::{NewUpload, PluginError};
 
 use super::protocol::{read_line, write_line, Frame, Outcome, PluginMeta, Request, WireFile};
 
@@ -173,6 +173,7 @@ impl State {
                     version: p.version().to_string(),
                     description: p.description().to_string(),
                     secret_keys: p.secrets().into_iter().map(String::from).collect(),
+                    capabilities: p.capabilities().into_iter().map(String::from).collect(),
                 }),
                 Err(o) => o,
             },
@@ -192,11 +193,12 @@ impl State {
                     log: forward_log,
                 });
                 let result = p.new_destination(&config_json);
+                let capabilities = p.capabilities().into_iter().map(String::from).collect();
                 self.plugin = Some(p);
                 match result {
                     Ok(d) => {
                         self.destination = Some(d);
-                        Outcome::Opened
+                        Outcome::Opened { capabilities }
                     }
                     Err(e) => Outcome::Error((&e).into()),
                 }
@@ -216,6 +218,16 @@ impl State {
                         local_path,
                         remote_name,
                     } => unit(d.upload(&local_path, &remote_name, &mut progress)),
+                    Request::UploadNew {
+                        local_path,
+                        remote_name,
+                        temp_name,
+                    } => match d.upload_new(&local_path, &remote_name, &temp_name, &mut progress) {
+                        Ok(done) => Outcome::NewUpload {
+                            name_taken: done == NewUpload::NameTaken,
+                        },
+                        Err(e) => Outcome::Error((&e).into()),
+                    },
                     Request::List => match d.list() {
                         Ok(files) => Outcome::Files {
                             files: files

@@ -4,6 +4,7 @@
 //! Trust store: Mozilla's roots from `webpki-roots` (compiled in, no dependency on the
 //! system's CA bundle) plus the certificates in `ca_file`.
 
+mod commit;
 mod config;
 mod download;
 mod errors;
@@ -18,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::ClientConfig;
 use sauvegarde_plugin_api::{
-    export_plugin, ErrorKind, Exporter, PluginError, Progress, RemoteFile,
+    export_plugin, ErrorKind, Exporter, NewUpload, PluginError, Progress, RemoteFile,
 };
 
 use config::Config;
@@ -117,6 +118,25 @@ impl Exporter for FtpExporter {
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
         upload::upload(&self.config, &self.tls, local_path, remote_name, progress)
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        upload::upload_new(
+            &self.config,
+            &self.tls,
+            local_path,
+            remote_name,
+            temp_name,
+            progress,
+        )
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {

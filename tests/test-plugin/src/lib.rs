@@ -18,12 +18,14 @@
 //!   conformance kit: `non_atomic` (uploads straight to the final name, slowly),
 //!   `not_found_as_other` (delete of a missing file is `Other`), `ignores_cancel`
 //!   (uploads on when progress says stop), `leaks_password` (its `Auth` error quotes
-//!   the password).
+//!   the password), `replaces` (its no-replace upload replaces).
+//! - It has the no-replace upload (API 1.2): into `dir`, through the temporary file the
+//!   host names, then `link(2)`, which fails when the name exists.
 
 use std::path::{Path, PathBuf};
 
 use sauvegarde_plugin_api::{
-    export_plugin, parse_config, Exporter, PluginError, Progress, RemoteFile,
+    export_plugin, parse_config, Exporter, NewUpload, PluginError, Progress, RemoteFile,
 };
 use serde::Deserialize;
 
@@ -67,7 +69,7 @@ struct Config {
     #[serde(default)]
     offline: bool,
     /// The promise to break: `non_atomic`, `not_found_as_other`, `ignores_cancel`,
-    /// `leaks_password`.
+    /// `leaks_password`, `replaces`.
     #[serde(default)]
     wrong: Option<String>,
 }
@@ -291,6 +293,43 @@ impl Exporter for Probe {
             ),
             None => progress.report(1, 1),
         }
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        if self.wrong("replaces") {
+            return self
+                .upload(local, remote_name, progress)
+                .map(|()| NewUpload::Stored);
+        }
+        self.maybe_fail("upload");
+        self.maybe_leak("upload")?;
+        self.login()?;
+        let (Some(to), Some(temp)) = (self.file(remote_name), self.file(temp_name)) else {
+            return progress.report(1, 1).map(|()| NewUpload::Stored);
+        };
+        if let Some(dir) = &self.0.dir {
+            std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+        }
+        if to.exists() {
+            return Ok(NewUpload::NameTaken);
+        }
+        let ignore_cancel = self.wrong("ignores_cancel");
+        let copied = copy_blocks(local, &temp, progress, ignore_cancel, UPLOAD_BLOCK_PAUSE);
+        let linked = copied.and_then(|()| match std::fs::hard_link(&temp, &to) {
+            Ok(()) => Ok(NewUpload::Stored),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(NewUpload::NameTaken),
+            Err(e) => Err(io(remote_name, e)),
+        });
+        let _ = std::fs::remove_file(&temp);
+        linked
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
