@@ -206,7 +206,7 @@ fn extras(path: &Path) -> Extras {
         Err(_) => Vec::new(),
     };
     let secrets = names(SECRETS_SYMBOL);
-    let capabilities: Vec<&'static str> = names(CAPABILITIES_SYMBOL);
+    let mut capabilities: Vec<&'static str> = names(CAPABILITIES_SYMBOL);
     let upload_new = if capabilities.contains(&UPLOAD_NEW) {
         // SAFETY: a plugin that lists the capability defines the symbol with this type.
         unsafe { library.get::<UploadNewFn>(UPLOAD_NEW_SYMBOL) }
@@ -215,6 +215,8 @@ fn extras(path: &Path) -> Extras {
     } else {
         None
     };
+    // A capability whose symbol is missing is not one.
+    capabilities.retain(|c| *c != UPLOAD_NEW || upload_new.is_some());
     Extras {
         secrets,
         capabilities,

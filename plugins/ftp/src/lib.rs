@@ -85,6 +85,24 @@ impl Exporter for FtpExporter {
                 ErrorKind::Permission,
             )
         })?;
+        // No-replace uploads take a lock by creating a directory beside the archive.
+        let lock = format!("{probe}.lock");
+        session.ftp.mkdir(lock.as_str()).map_err(|e| {
+            errors::ftp(
+                e,
+                &format!(
+                    "creating the probe directory {lock} (no-replace uploads lock each name with a directory in `remote_dir`)"
+                ),
+                ErrorKind::Permission,
+            )
+        })?;
+        session.ftp.rmdir(lock.as_str()).map_err(|e| {
+            errors::ftp(
+                e,
+                &format!("removing the probe directory {lock}"),
+                ErrorKind::Permission,
+            )
+        })?;
         let protection = session.protection;
         let banner = session
             .ftp
@@ -104,7 +122,7 @@ impl Exporter for FtpExporter {
             self.config.remote_dir.as_str()
         };
         Ok(format!(
-            "{}; logged in as `{}` on {}; remote_dir {dir} writable; server says: {banner}",
+            "{}; logged in as `{}` on {}; remote_dir {dir} writable (files and lock directories); server says: {banner}",
             protection.describe(),
             self.config.user,
             self.config.endpoint(),
