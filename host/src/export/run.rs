@@ -389,7 +389,6 @@ impl Recorder<'_> {
 
     /// Records that attempt `row` stores the archive as `name` (when not its own name).
     fn rename(&self, row: Option<i64>, name: &str) {
-        let Some(row) = row else { return };
         if name == self.remote_name {
             return;
         }
@@ -398,7 +397,9 @@ impl Recorder<'_> {
             self.remote_name
         );
         tracing::warn!(job = self.job, destination = self.destination, "{note}");
-        self.with(|h| h.set_export_remote_name(row, name, &note));
+        if let Some(row) = row {
+            self.with(|h| h.set_export_remote_name(row, name, &note));
+        }
     }
 
     /// Whether the history proves `file` this job's upload to this destination (a `done`
