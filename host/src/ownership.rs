@@ -44,6 +44,16 @@ pub fn host_id() -> &'static str {
     })
 }
 
+/// This host's tag: the first [`HOST_TAG_LEN`](crate::naming::HOST_TAG_LEN) hex digits of
+/// [`host_id`] (a hash of the machine id). An archive whose name another host already
+/// took on a destination is stored there under a name carrying it
+/// (`shop_2026-12-04_02-30-00.<tag>.zip`); the same on every run of this host, and the
+/// start of the `host_id` in its archives' manifests.
+pub fn host_tag() -> &'static str {
+    let id = host_id();
+    id.get(..crate::naming::HOST_TAG_LEN).unwrap_or(id)
+}
+
 /// The manifest's ownership object for an archive of `job` made here.
 pub fn manifest_record(job: &str) -> Value {
     json!({ "job": job, "host_id": host_id() })
@@ -186,6 +196,8 @@ mod tests {
             ManifestOwner::Unknown
         );
         assert_eq!(host_id().len(), 32);
+        assert!(crate::naming::is_host_tag(host_tag()), "{}", host_tag());
+        assert!(host_id().starts_with(host_tag()));
     }
 
     /// `zip_with_manifest`, encrypted to a fresh X25519 key; returns the key.

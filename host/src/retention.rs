@@ -4,7 +4,10 @@
 //! (`job::retention` locally, `export::remote_retention` on a destination).
 //!
 //! The rules, in order, for each archive (newest first):
-//! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept;
+//! 1. not this job's (another job, another host, Odoo's own manager, unknown) → kept; an
+//!    upload's temporary file → deleted when the history proves it the leftover of an
+//!    upload this host started and that ended, else kept (another server's upload may be
+//!    in progress: its age proves nothing);
 //! 2. protected (the archive just written, the newest one of the database exported there) →
 //!    kept, whatever the clock;
 //! 3. dated in the future → kept, with a warning (the clock was wrong when it was made, or is now);
@@ -54,9 +57,13 @@ pub enum Owner {
         /// `to claim it if …: sauvegarde prune JOB --adopt …`.
         claim: String,
     },
-    /// Not an archive: an upload's temporary file left behind (`<archive>.partial`), which
-    /// the exporter itself removes at its next upload once it is a day old.
+    /// Not an archive: an upload's temporary file (`<archive>….partial`) this host cannot
+    /// prove it left behind — another server's upload, perhaps in progress, another
+    /// tool's, an older version's, or this host's upload still running. Never deleted.
     Partial,
+    /// Not an archive: the temporary file of an upload this host started (its history
+    /// recorded the name before the upload) and that has ended. Deleted.
+    OwnPartial,
 }
 
 impl Owner {
@@ -68,7 +75,7 @@ impl Owner {
                 why: why.clone(),
                 claim: claim.clone(),
             }),
-            Owner::ThisJob | Owner::Partial => None,
+            Owner::ThisJob | Owner::Partial | Owner::OwnPartial => None,
         }
     }
 }
@@ -142,6 +149,8 @@ pub fn plan(
                 Verdict::Keep(keep)
             } else if archive.owner == Owner::Partial {
                 Verdict::Keep(Keep::Partial)
+            } else if archive.owner == Owner::OwnPartial {
+                Verdict::Delete(Delete::LeftBehind)
             } else if let Some((_, what)) = protected.iter().find(|(p, _)| *p == archive.path) {
                 kept += 1;
                 newest_seen = true;
@@ -203,6 +212,7 @@ fn plan_tiers(
             let verdict = match (&archive.owner, archive.owner.not_ours()) {
                 (_, Some(theirs)) => Verdict::Keep(theirs),
                 (Owner::Partial, None) => Verdict::Keep(Keep::Partial),
+                (Owner::OwnPartial, None) => Verdict::Delete(Delete::LeftBehind),
                 _ if protection.is_none() && archive.time > now => Verdict::Keep(Keep::Future),
                 _ => {
                     let mut rules = Vec::new();

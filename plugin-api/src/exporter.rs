@@ -43,6 +43,22 @@ impl RemoteFile {
     }
 }
 
+/// What [`Exporter::upload_new`] did (since API 1.2).
+///
+/// A name already taken is an outcome, not an error: the host then chooses another name
+/// (it adds its host tag). [`ErrorKind`](crate::ErrorKind) has no variant for it because a
+/// new variant would change that enum's layout, and abi_stable would then refuse every
+/// plugin built against 1.0 or 1.1.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewUpload {
+    /// The file is on the destination under its name, complete.
+    Stored,
+    /// A file (or directory) of that name was there already: it was left exactly as it
+    /// was, and nothing of this upload remains (its temporary file is removed).
+    NameTaken,
+}
+
 /// One configured destination of an exporter plugin.
 ///
 /// The host creates one value per destination through the plugin's constructor, and calls
@@ -58,14 +74,57 @@ pub trait Exporter: Send + Sync + 'static {
     ///
     /// Must be atomic: the file appears complete under `remote_name` or not at all (upload
     /// under a temporary name and rename, or use a commit step). Replaces an existing file
-    /// of that name. On failure, removes whatever partial file it wrote. Calls
-    /// [`Progress::report`] as bytes go out and stops with its error when the host cancels.
+    /// of that name — without ever removing it before the new one is complete: a process
+    /// killed in between must leave the old file (under its name or another). On failure,
+    /// removes whatever partial file it wrote. Calls [`Progress::report`] as bytes go out
+    /// and stops with its error when the host cancels.
+    ///
+    /// A host on API 1.2 calls this only for plugins without [`Exporter::upload_new`], after
+    /// looking for `remote_name` in [`Exporter::list`].
     fn upload(
         &self,
         local_path: &Path,
         remote_name: &str,
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError>;
+
+    /// Whether this exporter implements [`Exporter::upload_new`] (since API 1.2). Set it to
+    /// `true` when you implement that method: the host then uses it for every archive.
+    /// With `false`, the default, the host looks for the name in [`Exporter::list`] before
+    /// calling [`Exporter::upload`], which leaves a race: a file another server creates
+    /// under that name between the listing and the rename is replaced.
+    const UPLOAD_NEW: bool = false;
+
+    /// Uploads `local_path` as `remote_name` like [`Exporter::upload`], but never over an
+    /// existing file (since API 1.2; see [`Exporter::UPLOAD_NEW`]).
+    ///
+    /// - Atomic, as `upload`: the file appears complete under `remote_name` or not at all.
+    /// - When `remote_name` is taken — before the upload, or by the time the file would
+    ///   appear (another server sharing the directory uploads the same name) — the
+    ///   existing file is left exactly as it was and the answer is
+    ///   [`NewUpload::NameTaken`]. Decide it with the destination's own refusal where it
+    ///   has one (SFTP rename, S3 `If-None-Match: *`, WebDAV `Overwrite: F`, Dropbox
+    ///   `mode: add`); checking first and then replacing is not enough.
+    /// - A temporary file that `list()` could show before the upload completes must be
+    ///   named `temp_name` exactly (the host chose it and recorded it before the call, so
+    ///   that it can prove later that a file of that name left behind is its own and
+    ///   remove it; it ends in [`partials::PARTIAL_SUFFIX`](crate::partials::PARTIAL_SUFFIX)).
+    ///   A destination with nothing visible before the commit (S3 multipart uploads,
+    ///   Dropbox upload sessions) ignores it. Never remove a temporary file you did not
+    ///   write in this call: the host sweeps its own, and other hosts' are not yours.
+    /// - On failure or cancellation, removes what it wrote, as `upload`.
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        let _ = (local_path, remote_name, temp_name, progress);
+        Err(PluginError::other(
+            "upload_new is not implemented by this plugin (UPLOAD_NEW is false)",
+        ))
+    }
 
     /// Lists the files (not directories) in the remote directory. A missing remote
     /// directory is an empty list, not an error.

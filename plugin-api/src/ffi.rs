@@ -12,16 +12,19 @@ use abi_stable::{
     package_version_strings,
     prefix_type::PrefixTypeTrait,
     sabi_trait,
-    sabi_trait::TD_Opaque,
-    sabi_types::RMut,
+    sabi_trait::TD_CanDowncast,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RString, RVec},
+    std_types::{RBox, RString, RVec},
     StableAbi,
 };
 
-use crate::{guard::guard, logging, Exporter, PluginError, Progress, RemoteFile};
+use crate::{guard::guard, logging, Exporter, NewUpload, PluginError, Progress, RemoteFile};
 
 pub use crate::logging::{HostLogger, LogLevel};
+/// abi_stable's FFI-safe mutable reference, used by [`UploadNewFn`].
+pub use abi_stable::sabi_types::RMut;
+/// abi_stable's FFI-safe result, used by [`UploadNewFn`].
+pub use abi_stable::std_types::RResult;
 /// abi_stable's FFI-safe slice, used by [`SecretsFn`].
 pub use abi_stable::std_types::RSlice;
 /// abi_stable's FFI-safe string slice, used by [`HostLogger`].
@@ -109,6 +112,90 @@ pub const SECRETS_SYMBOL: &[u8] = b"sauvegarde_plugin_secrets_v1\0";
 /// The type of [`SECRETS_SYMBOL`]: returns the names of the secret keys.
 pub type SecretsFn = extern "C" fn() -> RSlice<'static, RStr<'static>>;
 
+/// The optional symbol (since API 1.2) through which a plugin lists the operations it
+/// implements beyond those of API 1.0, by name ([`UPLOAD_NEW`], …): a [`CapabilitiesFn`]
+/// that [`export_plugin!`](crate::export_plugin) defines. Absent (API 1.0 and 1.1
+/// plugins): none. A capability listed here has its own optional symbol.
+pub const CAPABILITIES_SYMBOL: &[u8] = b"sauvegarde_plugin_capabilities_v1\0";
+
+/// The type of [`CAPABILITIES_SYMBOL`].
+pub type CapabilitiesFn = extern "C" fn() -> RSlice<'static, RStr<'static>>;
+
+/// The capability of [`Exporter::upload_new`], called through [`UPLOAD_NEW_SYMBOL`].
+pub const UPLOAD_NEW: &str = "upload_new";
+
+/// The optional symbol (since API 1.2) of [`Exporter::upload_new`]: an [`UploadNewFn`]
+/// that [`export_plugin!`](crate::export_plugin) defines. The host calls it only when
+/// [`CAPABILITIES_SYMBOL`] lists [`UPLOAD_NEW`].
+///
+/// Why a symbol and not a method of [`Destination`]: abi_stable refuses a plugin whose
+/// trait object has fewer methods than the host's (measured with 1.0 and 1.1), so a new
+/// method would lock out every older plugin; [`Destination::call`], the generic escape
+/// hatch, carries no progress callback, so the host could neither see the bytes go nor
+/// cancel. The function takes the destination the plugin's constructor made and finds
+/// the exporter inside it (the object is built downcastable since 1.2).
+pub const UPLOAD_NEW_SYMBOL: &[u8] = b"sauvegarde_plugin_upload_new_v1\0";
+
+/// The type of [`UPLOAD_NEW_SYMBOL`]: the destination (made by the same plugin), the
+/// local path, the remote name, the temporary name, the progress sink.
+pub type UploadNewFn = for<'a, 'p> extern "C" fn(
+    &'a DestinationBox,
+    RStr<'a>,
+    RStr<'a>,
+    RStr<'a>,
+    ProgressSink_TO<'p, RMut<'p, ()>>,
+) -> RResult<NewUpload, PluginError>;
+
+/// The names [`CAPABILITIES_SYMBOL`] answers for an exporter that implements
+/// [`Exporter::upload_new`].
+const WITH_UPLOAD_NEW: &[RStr<'static>] = &[RStr::from_str(UPLOAD_NEW)];
+
+/// The capabilities of the exporter `new` makes. Used by [`export_plugin!`](crate::export_plugin).
+#[doc(hidden)]
+pub fn capabilities_of<E, F>(_new: F) -> RSlice<'static, RStr<'static>>
+where
+    E: Exporter,
+    F: Fn(&str) -> Result<E, PluginError>,
+{
+    if E::UPLOAD_NEW {
+        RSlice::from_slice(WITH_UPLOAD_NEW)
+    } else {
+        RSlice::from_slice(&[])
+    }
+}
+
+/// [`Exporter::upload_new`] of the exporter inside `destination`. Used by
+/// [`export_plugin!`](crate::export_plugin).
+#[doc(hidden)]
+pub fn upload_new_of<'p, E, F>(
+    _new: F,
+    destination: &DestinationBox,
+    local_path: RStr<'_>,
+    remote_name: RStr<'_>,
+    temp_name: RStr<'_>,
+    progress: ProgressSink_TO<'p, RMut<'p, ()>>,
+) -> RResult<NewUpload, PluginError>
+where
+    E: Exporter,
+    F: Fn(&str) -> Result<E, PluginError>,
+{
+    // Named as the user knows it: a panic here reads "plugin panicked in upload".
+    guard("upload", || {
+        let Ok(adapter) = destination.obj.downcast_as::<Adapter<E>>() else {
+            return Err(PluginError::other(
+                "upload_new: the destination was not made by this plugin",
+            ));
+        };
+        let mut progress = Progress::new(progress);
+        adapter.0.upload_new(
+            Path::new(local_path.as_str()),
+            remote_name.as_str(),
+            temp_name.as_str(),
+            &mut progress,
+        )
+    })
+}
+
 impl RootModule for PluginModRef {
     declare_root_module_statics! {PluginModRef}
     const BASE_NAME: &'static str = "sauvegarde_plugin";
@@ -143,7 +230,11 @@ where
             // value of it is the one function item it stands for.
             let new: F = unsafe { std::mem::zeroed() };
             let exporter = new(config.as_str())?;
-            Ok(DestinationBox::from_value(Adapter(exporter), TD_Opaque))
+            // Downcastable: the API 1.2 symbols find the exporter inside it.
+            Ok(DestinationBox::from_value(
+                Adapter(exporter),
+                TD_CanDowncast,
+            ))
         })
     }
     PluginMod {

@@ -12,8 +12,11 @@ use abi_stable::{
 };
 
 use crate::{
-    ffi::{DestinationBox, HostLogger, PluginModRef, ProgressSink_TO, SecretsFn, SECRETS_SYMBOL},
-    PluginError, RemoteFile,
+    ffi::{
+        DestinationBox, HostLogger, PluginModRef, ProgressSink_TO, SecretsFn, UploadNewFn,
+        CAPABILITIES_SYMBOL, SECRETS_SYMBOL, UPLOAD_NEW, UPLOAD_NEW_SYMBOL,
+    },
+    NewUpload, PluginError, RemoteFile,
 };
 
 /// Why a file could not be loaded as a plugin.
@@ -107,7 +110,15 @@ fn summarize_layout_error(detail: &str) -> String {
 pub struct LoadedPlugin {
     path: PathBuf,
     module: PluginModRef,
+    extras: Extras,
+}
+
+/// What a plugin offers through optional symbols (API 1.1 and later).
+#[derive(Default)]
+struct Extras {
     secrets: Vec<&'static str>,
+    capabilities: Vec<&'static str>,
+    upload_new: Option<UploadNewFn>,
 }
 
 impl LoadedPlugin {
@@ -119,11 +130,11 @@ impl LoadedPlugin {
         let module = header
             .init_root_module::<PluginModRef>()
             .map_err(LoadError::from_library_error)?;
-        let secrets = declared_secrets(&path);
+        let extras = extras(&path);
         Ok(LoadedPlugin {
             path,
             module,
-            secrets,
+            extras,
         })
     }
 
@@ -150,7 +161,13 @@ impl LoadedPlugin {
     /// The configuration keys the plugin declares secret (empty for a plugin built
     /// against API 1.0, which cannot declare any).
     pub fn secrets(&self) -> Vec<&'static str> {
-        self.secrets.clone()
+        self.extras.secrets.clone()
+    }
+
+    /// The operations beyond API 1.0 the plugin implements ([`UPLOAD_NEW`], …); empty
+    /// for a plugin built against API 1.0 or 1.1.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        self.extras.capabilities.clone()
     }
 
     /// Routes the plugin's log events to `logger`. Call once, before any other use.
@@ -162,31 +179,56 @@ impl LoadedPlugin {
     pub fn new_destination(&self, config_json: &str) -> Result<HostDestination, PluginError> {
         (self.module.new_destination())(RStr::from(config_json))
             .into_result()
-            .map(HostDestination)
+            .map(|inner| HostDestination {
+                inner,
+                upload_new: self.extras.upload_new,
+            })
     }
 }
 
-/// The keys the library at `path` (already loaded as a plugin) declares secret through
-/// [`SECRETS_SYMBOL`]; none when it lacks the symbol (built against API 1.0).
-fn declared_secrets(path: &Path) -> Vec<&'static str> {
+/// The optional symbols of the library at `path` (already loaded as a plugin): the keys
+/// it declares secret ([`SECRETS_SYMBOL`], none before API 1.1), its capabilities
+/// ([`CAPABILITIES_SYMBOL`], none before 1.2) and the functions of those capabilities.
+fn extras(path: &Path) -> Extras {
     let Ok(library) = RawLibrary::load_at(path) else {
-        return Vec::new();
+        return Extras::default();
     };
     // Never closed, like the plugin itself: the names point into its static data.
     let library: &'static RawLibrary = Box::leak(Box::new(library));
-    // SAFETY: when present, the symbol is the function `export_plugin!` defines, of exactly
-    // this type; it only returns a slice of its static strings.
-    match unsafe { library.get::<SecretsFn>(SECRETS_SYMBOL) } {
-        Ok(symbol) => {
-            let secrets: SecretsFn = *symbol;
-            secrets().as_slice().iter().map(|n| n.as_str()).collect()
+    // SAFETY: when present, the symbols are the functions `export_plugin!` defines, of
+    // exactly this type (`SecretsFn` and `CapabilitiesFn` are one type); they only return
+    // slices of static strings.
+    let names = |symbol: &[u8]| match unsafe { library.get::<SecretsFn>(symbol) } {
+        Ok(f) => {
+            let f: SecretsFn = *f;
+            f().as_slice().iter().map(|n| n.as_str()).collect()
         }
         Err(_) => Vec::new(),
+    };
+    let secrets = names(SECRETS_SYMBOL);
+    let mut capabilities: Vec<&'static str> = names(CAPABILITIES_SYMBOL);
+    let upload_new = if capabilities.contains(&UPLOAD_NEW) {
+        // SAFETY: a plugin that lists the capability defines the symbol with this type.
+        unsafe { library.get::<UploadNewFn>(UPLOAD_NEW_SYMBOL) }
+            .ok()
+            .map(|f| *f)
+    } else {
+        None
+    };
+    // A capability whose symbol is missing is not one.
+    capabilities.retain(|c| *c != UPLOAD_NEW || upload_new.is_some());
+    Extras {
+        secrets,
+        capabilities,
+        upload_new,
     }
 }
 
 /// A destination created by a plugin. Each method blocks: call them from worker threads.
-pub struct HostDestination(DestinationBox);
+pub struct HostDestination {
+    inner: DestinationBox,
+    upload_new: Option<UploadNewFn>,
+}
 
 fn utf8_path(path: &Path) -> Result<&str, PluginError> {
     path.to_str()
@@ -196,7 +238,7 @@ fn utf8_path(path: &Path) -> Result<&str, PluginError> {
 impl HostDestination {
     /// See [`Exporter::test_connection`](crate::Exporter::test_connection).
     pub fn test_connection(&self) -> Result<String, PluginError> {
-        self.0.test_connection().into_result().map(Into::into)
+        self.inner.test_connection().into_result().map(Into::into)
     }
 
     /// See [`Exporter::upload`](crate::Exporter::upload). `progress(done, total)` returns
@@ -208,7 +250,7 @@ impl HostDestination {
         progress: &mut dyn FnMut(u64, u64) -> bool,
     ) -> Result<(), PluginError> {
         let local_path = utf8_path(local_path)?;
-        self.0
+        self.inner
             .upload(
                 local_path.into(),
                 remote_name.into(),
@@ -217,14 +259,45 @@ impl HostDestination {
             .into_result()
     }
 
+    /// Whether the plugin implements [`Exporter::upload_new`](crate::Exporter::upload_new).
+    pub fn has_upload_new(&self) -> bool {
+        self.upload_new.is_some()
+    }
+
+    /// See [`Exporter::upload_new`](crate::Exporter::upload_new). A plugin without it
+    /// ([`has_upload_new`](Self::has_upload_new) is false) gets an
+    /// [`ErrorKind::Other`](crate::ErrorKind::Other) error and is not called.
+    pub fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<NewUpload, PluginError> {
+        let Some(upload_new) = self.upload_new else {
+            return Err(PluginError::other(
+                "this plugin has no no-replace upload (upload_new, plugin API 1.2)",
+            ));
+        };
+        let local_path = utf8_path(local_path)?;
+        upload_new(
+            &self.inner,
+            local_path.into(),
+            remote_name.into(),
+            temp_name.into(),
+            ProgressSink_TO::from_ptr(&mut { progress }, TD_Opaque),
+        )
+        .into_result()
+    }
+
     /// See [`Exporter::list`](crate::Exporter::list).
     pub fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
-        self.0.list().into_result().map(Into::into)
+        self.inner.list().into_result().map(Into::into)
     }
 
     /// See [`Exporter::delete`](crate::Exporter::delete).
     pub fn delete(&self, name: &str) -> Result<(), PluginError> {
-        self.0.delete(name.into()).into_result()
+        self.inner.delete(name.into()).into_result()
     }
 
     /// See [`Exporter::download`](crate::Exporter::download).
@@ -235,7 +308,7 @@ impl HostDestination {
         progress: &mut dyn FnMut(u64, u64) -> bool,
     ) -> Result<(), PluginError> {
         let local_path = utf8_path(local_path)?;
-        self.0
+        self.inner
             .download(
                 name.into(),
                 local_path.into(),
@@ -246,7 +319,7 @@ impl HostDestination {
 
     /// See [`Exporter::call`](crate::Exporter::call).
     pub fn call(&self, op: &str, args_json: &str) -> Result<String, PluginError> {
-        self.0
+        self.inner
             .call(op.into(), args_json.into())
             .into_result()
             .map(Into::into)

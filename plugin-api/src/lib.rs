@@ -21,7 +21,11 @@
 //!
 //! struct LocalDir(Config);
 //!
-//! impl Exporter for LocalDir { /* test_connection, upload, list, delete, download */ }
+//! impl Exporter for LocalDir {
+//!     /* test_connection, upload, list, delete, download; and since 1.2, optionally: */
+//!     const UPLOAD_NEW: bool = true;
+//!     /* upload_new: never over an existing file */
+//! }
 //!
 //! fn new(config_json: &str) -> Result<LocalDir, PluginError> {
 //!     Ok(LocalDir(parse_config(config_json)?))
@@ -50,6 +54,20 @@
 //!   the host masks the values of the keys a plugin declares secret (`secrets: [..]` in
 //!   [`export_plugin!`]) and of keys named like secrets, in everything it shows or stores.
 //! - Paths and names cross the boundary as UTF-8 strings.
+//! - An upload never replaces a file the host did not write (since 1.2). Other servers
+//!   may share the remote directory and upload the same name in the same second. The
+//!   host uploads every archive with [`Exporter::upload_new`] when the plugin implements
+//!   it ([`Exporter::UPLOAD_NEW`]): the destination itself refuses the name if it is
+//!   taken ([`NewUpload::NameTaken`]), and the host then uses a name carrying its host
+//!   tag (`shop_2026-12-04_02-30-00.1a2b3c4d.zip`). Without it, the host looks for the
+//!   name in [`Exporter::list`] first and then calls [`Exporter::upload`], which leaves
+//!   a race it warns about. [`Exporter::upload`] still replaces (a host on 1.0 or 1.1
+//!   calls it), but never removes the old file before the new one is in place.
+//! - Temporary files: the host names the one of an [`Exporter::upload_new`]
+//!   (`temp_name`), records it before the call, and later removes those left behind
+//!   that its history proves are its own. A plugin never sweeps temporary files by their
+//!   age: that compares this host's clock with the server's, and another host's upload
+//!   in progress may be the one it deletes (see [`partials`]).
 //!
 //! Compatibility: this crate has its own semantic version. A host loads plugins built
 //! against the same major version of this crate; abi_stable checks the layout of every type
@@ -57,7 +75,11 @@
 //! The root module ([`ffi::PluginMod`]) keeps its 1.0 layout: abi_stable refuses a plugin
 //! whose root module has fewer fields than the host's, so additions are optional symbols
 //! of their own. 1.1 added the declared secrets ([`ffi::SECRETS_SYMBOL`]); a 1.0 plugin,
-//! without it, loads in a 1.1 host, and a 1.1 plugin in a 1.0 host.
+//! without it, loads in a 1.1 host, and a 1.1 plugin in a 1.0 host. 1.2 added the
+//! no-replace upload: a list of capabilities ([`ffi::CAPABILITIES_SYMBOL`]) and the
+//! operation's own symbol ([`ffi::UPLOAD_NEW_SYMBOL`]); a 1.0 or 1.1 plugin has neither
+//! and loads in a 1.2 host, which falls back to listing before uploading, and a 1.2
+//! plugin loads in an older host, which never calls them.
 
 #![deny(missing_docs)]
 // abi_stable 0.11's macros expand to impls inside consts; harmless, reported upstream.
@@ -76,7 +98,7 @@ mod units;
 
 pub use config::parse_config;
 pub use error::{ErrorKind, PluginError};
-pub use exporter::{Exporter, RemoteFile};
+pub use exporter::{Exporter, NewUpload, RemoteFile};
 pub use progress::Progress;
 pub use units::human_bytes;
 
@@ -142,6 +164,33 @@ macro_rules! export_plugin {
             const SECRETS: &[$crate::ffi::RStr<'static>] =
                 &[$($crate::ffi::RStr::from_str($secret)),*];
             $crate::ffi::RSlice::from_slice(SECRETS)
+        }
+
+        /// The operations beyond API 1.0 this plugin implements (see
+        /// `sauvegarde_plugin_api::ffi::CAPABILITIES_SYMBOL`).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn sauvegarde_plugin_capabilities_v1(
+        ) -> $crate::ffi::RSlice<'static, $crate::ffi::RStr<'static>> {
+            $crate::ffi::capabilities_of($new)
+        }
+
+        /// `Exporter::upload_new` (see `sauvegarde_plugin_api::ffi::UPLOAD_NEW_SYMBOL`).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn sauvegarde_plugin_upload_new_v1<'a, 'p>(
+            destination: &'a $crate::ffi::DestinationBox,
+            local_path: $crate::ffi::RStr<'a>,
+            remote_name: $crate::ffi::RStr<'a>,
+            temp_name: $crate::ffi::RStr<'a>,
+            progress: $crate::ffi::ProgressSink_TO<'p, $crate::ffi::RMut<'p, ()>>,
+        ) -> $crate::ffi::RResult<$crate::NewUpload, $crate::PluginError> {
+            $crate::ffi::upload_new_of(
+                $new,
+                destination,
+                local_path,
+                remote_name,
+                temp_name,
+                progress,
+            )
         }
 
         // What abi_stable's `#[export_root_module]` expands to, spelled with this crate's

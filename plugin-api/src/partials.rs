@@ -1,19 +1,37 @@
-//! Temporary files of uploads: an exporter uploads `<name>.partial` and renames it to
-//! `<name>` when complete. A connection that dies mid-upload can leave the partial file
-//! behind; at the next upload to the same destination, the exporter removes the ones that
-//! are its own and older than a day ([`stale_partials`]), so a dead upload costs disk space
-//! for a day, not forever. Plugins keep listing them in `list()` (with size and
-//! modification time) so the host can show them.
+//! Temporary files of uploads, and who may remove them.
+//!
+//! An exporter uploads under a temporary name ending in [`PARTIAL_SUFFIX`] and renames the
+//! file when it is complete; on failure it removes it. A process killed mid-upload, or a
+//! connection that dies, can still leave it behind. Such a file is removed only by the host
+//! that started the upload, when its history proves it: for [`Exporter::upload_new`]
+//! (API 1.2) the host names the temporary file itself (`temp_name`) and records that name
+//! before the upload starts; after the upload has ended, a file of that name is its own.
+//! Every other temporary file — another server's upload in progress into a shared
+//! directory, an older version's — is listed by `prune --dry-run` and never deleted.
+//!
+//! Plugins do not sweep temporary files. Until 1.2 they removed those older than a day
+//! ([`stale_partials`]), which compares this host's clock with the server's: with either
+//! clock wrong, that deletes another host's upload in progress. Plugins keep listing
+//! temporary files in `list()`, with their size and modification time, so the host can
+//! see them.
+//!
+//! [`Exporter::upload_new`]: crate::Exporter::upload_new
 
 use crate::RemoteFile;
 
 /// The suffix of an upload in progress.
 pub const PARTIAL_SUFFIX: &str = ".partial";
 
-/// Age after which a partial file is stale: no upload runs that long.
+/// Age after which [`stale_partials`] called a partial file stale.
+#[deprecated(
+    since = "1.2.0",
+    note = "the age of a partial file proves nothing about whose it is; the host sweeps its own"
+)]
 pub const STALE_AFTER_SECS: i64 = 24 * 3600;
 
-/// The temporary remote name of an upload of `name`.
+/// The temporary remote name of an [`Exporter::upload`](crate::Exporter::upload) of
+/// `name` (`<name>.partial`). [`Exporter::upload_new`](crate::Exporter::upload_new) uses the
+/// `temp_name` the host gives instead.
 pub fn partial_name(name: &str) -> String {
     format!("{name}{PARTIAL_SUFFIX}")
 }
@@ -24,11 +42,21 @@ fn extension(name: &str) -> Option<&str> {
     (!stem.is_empty() && !ext.is_empty()).then_some(ext)
 }
 
-/// The files of `files` that are stale partial uploads of this exporter, seen when
+/// What plugins swept until API 1.2 (kept so that code calling it still builds): the
+/// files of `files` that were taken for stale partial uploads, seen when
 /// uploading `uploading` at `now` (Unix seconds): named `<x>.<ext>.partial` where `<ext>`
 /// is the extension of `uploading` (an archive of the same kind), modified more than a day
 /// before `now`. A file without a modification time, another tool's temporary file
 /// (`x.1a2b.partial`) or a recent partial (an upload that may still be running) is kept.
+///
+/// Deciding by age is wrong: with this host's or the server's clock off, another host's
+/// upload in progress is "stale". Use nothing in its place: the host sweeps the
+/// temporary files it can prove are its own.
+#[deprecated(
+    since = "1.2.0",
+    note = "deciding by age deletes other hosts' uploads in progress; the host sweeps its own"
+)]
+#[allow(deprecated)]
 pub fn stale_partials<'a>(
     files: &'a [RemoteFile],
     uploading: &str,
@@ -48,38 +76,27 @@ pub fn stale_partials<'a>(
         .collect()
 }
 
-/// Removes, with `delete`, the stale partial uploads ([`stale_partials`]) among `listed`,
-/// before uploading `uploading`. Best effort: a listing or a deletion that fails is logged
-/// and the upload goes on.
+/// Removed partial uploads by age until API 1.2; now removes nothing (and logs that at
+/// debug level), so that plugins calling it still build and no longer delete another
+/// host's upload in progress. The host removes the temporary files its history proves
+/// are its own.
+#[deprecated(
+    since = "1.2.0",
+    note = "removes nothing: deciding by age deletes other hosts' uploads in progress; the host sweeps its own"
+)]
 pub fn remove_stale_partials<L: std::fmt::Display, D: std::fmt::Display>(
     listed: Result<Vec<RemoteFile>, L>,
     uploading: &str,
-    mut delete: impl FnMut(&str) -> Result<(), D>,
+    delete: impl FnMut(&str) -> Result<(), D>,
 ) {
-    let files = match listed {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::warn!("stale partial uploads not looked for: {e}");
-            return;
-        }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    for file in stale_partials(&files, uploading, now) {
-        match delete(file.name()) {
-            Ok(()) => tracing::info!(
-                "removed stale partial upload {} ({} bytes) left by an upload that died more than a day ago",
-                file.name(),
-                file.size()
-            ),
-            Err(e) => tracing::warn!("could not remove stale partial upload {}: {e}", file.name()),
-        }
-    }
+    let _ = (listed, delete);
+    tracing::debug!(
+        "not sweeping temporary files before uploading {uploading}: the host removes those it can prove are its own"
+    );
 }
 
 #[cfg(test)]
+#[allow(deprecated)]
 mod tests {
     use super::*;
 

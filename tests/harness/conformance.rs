@@ -27,6 +27,16 @@ impl Check {
             .collect()
     }
 
+    /// Panics unless point `id` has `mark`.
+    pub fn assert_mark(&self, id: &str, mark: &str) {
+        assert_eq!(
+            self.marks.get(id).map(String::as_str),
+            Some(mark),
+            "point {id}\n{}",
+            self.text()
+        );
+    }
+
     /// Status, stdout and stderr, for assertion messages.
     pub fn text(&self) -> String {
         text(&self.output)
@@ -47,7 +57,7 @@ impl Check {
             "points not holding: {failing:?}\n{}",
             self.text()
         );
-        assert_eq!(self.marks.len(), 15, "{}", self.text());
+        assert_eq!(self.marks.len(), 16, "{}", self.text());
         assert_eq!(self.output.status.code(), Some(0), "{}", self.text());
     }
 }

@@ -43,6 +43,7 @@ fn a_plugin_that_keeps_every_promise_passes_with_exit_0_and_leaves_nothing() {
         probe_conformance(dir.path()),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
     let left: Vec<_> = std::fs::read_dir(dir.path().join("remote"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -58,6 +59,7 @@ fn each_broken_promise_fails_exactly_its_point_and_no_other() {
         ("not_found_as_other", "delete-missing"),
         ("ignores_cancel", "cancel"),
         ("leaks_password", "no-secrets"),
+        ("replaces", "no-replace"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let run = check(
@@ -73,7 +75,7 @@ fn each_broken_promise_fails_exactly_its_point_and_no_other() {
         );
         assert_eq!(
             run.with_mark("✓").len(),
-            14,
+            15,
             "wrong = {wrong}\n{}",
             run.text()
         );
@@ -155,6 +157,14 @@ fn the_example_local_dir_exporter_passes() {
         }),
     );
     run.assert_all_hold();
+    // The example has no no-replace upload: the point does not apply, and says why.
+    run.assert_mark("no-replace", "-");
+    assert!(
+        run.text()
+            .contains("no no-replace upload (upload_new, plugin API 1.2)"),
+        "{}",
+        run.text()
+    );
 }
 
 #[test]
@@ -178,6 +188,7 @@ fn sftp_passes_against_openssh() {
         }),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }
 
 fn ftp_conformance() -> Value {
@@ -197,6 +208,7 @@ fn ftp_passes_against_pyftpdlib_with_tls() {
         ftp_conformance(),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }
 
 #[test]
@@ -208,6 +220,7 @@ fn ftp_passes_against_vsftpd_with_tls() {
         ftp_conformance(),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }
 
 #[test]
@@ -235,6 +248,7 @@ fn dropbox_passes_against_the_strict_local_server() {
         }),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }
 
 #[test]
@@ -250,6 +264,7 @@ fn s3_passes_against_s3s_fs() {
         }),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }
 
 #[test]
@@ -265,4 +280,5 @@ fn webdav_passes_against_apache() {
         }),
     );
     run.assert_all_hold();
+    run.assert_mark("no-replace", "✓");
 }

@@ -377,6 +377,66 @@ fn upload_session_checks_offsets_and_commits_only_at_finish() {
 }
 
 #[test]
+fn add_mode_conflicts_as_dropbox_decides_identical_content_autorename_and_strict_conflict() {
+    let server = DropboxServer::start();
+    let token = access_token(&server);
+    let upload = |arg: &str, body: &[u8]| {
+        json_of(content(&server, &token, "files/upload", arg, body.to_vec()))
+    };
+    let (status, _) = upload(r#"{"path":"/a.zip","mode":"add"}"#, b"first");
+    assert_eq!(status, 200);
+    // Identical content without strict_conflict: no conflict, the existing file answers.
+    let (status, body) = upload(r#"{"path":"/a.zip","mode":"add"}"#, b"first");
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (200, Some("a.zip")),
+        "{body}"
+    );
+    // With strict_conflict, identical content is a conflict too.
+    let (status, body) = upload(
+        r#"{"path":"/a.zip","mode":"add","strict_conflict":true}"#,
+        b"first",
+    );
+    assert_eq!(status, 409, "{body}");
+    // Other content under session finish: a conflict, nothing written.
+    let (_, started) = json_of(content(
+        &server,
+        &token,
+        "files/upload_session/start",
+        r#"{"close":false}"#,
+        b"other".to_vec(),
+    ));
+    let finish = json!({
+        "cursor": {"session_id": started["session_id"], "offset": 5},
+        "commit": {"path": "/a.zip", "mode": "add", "autorename": false, "strict_conflict": true},
+    });
+    let (status, body) = json_of(content(
+        &server,
+        &token,
+        "files/upload_session/finish",
+        &finish.to_string(),
+        Vec::new(),
+    ));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["path"][".tag"], "conflict", "{body}");
+    // autorename stores under `a (1).zip` instead.
+    let (status, body) = upload(
+        r#"{"path":"/a.zip","mode":"add","autorename":true}"#,
+        b"renamed",
+    );
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (200, Some("a (1).zip")),
+        "{body}"
+    );
+    let mut paths = server.paths();
+    paths.sort();
+    assert_eq!(paths, ["/a (1).zip", "/a.zip"]);
+    let (_, disk) = server.stored("/a.zip").unwrap();
+    assert_eq!(std::fs::read(disk).unwrap(), b"first");
+}
+
+#[test]
 fn requests_over_150_mib_are_refused() {
     let server = DropboxServer::start();
     let token = access_token(&server);

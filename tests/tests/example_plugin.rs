@@ -104,10 +104,52 @@ fn example_exporter_works_with_a_host_built_before_it() {
         "no partial left"
     );
 
+    // The example has no no-replace upload: a name another server took is never replaced.
+    let second = work.path().join("db_2026-01-02_03-04-06.zip");
+    std::fs::write(&second, &payload[..1000]).unwrap();
+    a_taken_name_is_never_replaced(&nas_only, &nas, &second);
+
     assert_eq!(
         sha256(&host_bin),
         host_before,
         "the host binary was not rebuilt"
+    );
+}
+
+/// Exports `archive` with `config` (job `j`, one destination into `nas`) while a file
+/// another server made holds its name there. The plugin has no no-replace upload: the
+/// host looks for the name first, stores the archive under its host tag, leaves the
+/// other file as it was, and warns that a race remains.
+fn a_taken_name_is_never_replaced(config: &Path, nas: &Path, archive: &Path) {
+    let name = archive.file_name().unwrap().to_str().unwrap();
+    std::fs::create_dir_all(nas).unwrap();
+    std::fs::write(nas.join(name), b"another server's archive").unwrap();
+    let out = host(config, &["export", "j", archive.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(nas.join(name)).unwrap(),
+        b"another server's archive"
+    );
+    let stem = name.strip_suffix(".zip").unwrap();
+    let tagged: Vec<String> = std::fs::read_dir(nas)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.strip_prefix(stem)
+                .and_then(|t| t.strip_prefix('.'))
+                .and_then(|t| t.strip_suffix(".zip"))
+                .is_some_and(|t| t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .collect();
+    assert_eq!(tagged.len(), 1, "{tagged:?}\n{}", text(&out));
+    assert_eq!(
+        std::fs::read(nas.join(&tagged[0])).unwrap(),
+        std::fs::read(archive).unwrap()
+    );
+    let all = text(&out);
+    assert!(
+        all.contains("has no no-replace upload") && all.contains(&tagged[0]),
+        "{all}"
     );
 }
 
@@ -228,6 +270,57 @@ fn plugin_built_against_api_1_0_loads_and_works_in_this_host() {
         std::fs::read(nas.join("x_2026-01-02_03-04-05.zip")).unwrap(),
         b"archive bytes"
     );
+    let second = work.path().join("x_2026-01-02_03-04-06.zip");
+    std::fs::write(&second, b"second archive").unwrap();
+    a_taken_name_is_never_replaced(&config, &nas, &second);
+}
+
+#[test]
+fn plugin_built_against_api_1_1_loads_and_never_replaces_a_file_it_did_not_upload() {
+    let work = tempfile::tempdir().unwrap();
+    // The API as released in 1.1.0, before the no-replace upload.
+    let api = api_copy(
+        &workspace_root().join("tests/fixtures/plugin-api-1.1.0/src"),
+        "1.1.0",
+        work.path(),
+    );
+    let so = example_against(&api, "exporter-api-one-one", work.path());
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&so, plugins.join("libexporter_api_one_one.so")).unwrap();
+    let nas = work.path().join("nas");
+    let config = work.path().join("sauvegarde.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dirs = [{plugins:?}]\nstate_dir = {:?}\n[jobs.j]\ndatabase = \"x\"\n\
+             [jobs.j.destinations.nas]\ntype = \"local-dir\"\ndir = {nas:?}\n",
+            work.path().join("state")
+        ),
+    )
+    .unwrap();
+    let out = host(&config, &["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["refused"], serde_json::json!([]), "{json:#}");
+    let plugin = json["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "local-dir")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(plugin["capabilities"], serde_json::json!([]), "{json:#}");
+    // `plugins` says what is missing.
+    let out = host(&config, &["plugins"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no no-replace upload"),
+        "{}",
+        text(&out)
+    );
+
+    let archive = work.path().join("x_2026-01-02_03-04-05.zip");
+    std::fs::write(&archive, b"archive bytes").unwrap();
+    a_taken_name_is_never_replaced(&config, &nas, &archive);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
-use sauvegarde_plugin_api::ErrorKind;
+use sauvegarde_plugin_api::{ErrorKind, NewUpload};
 use sauvegarde_tests::build::artifacts;
 use sauvegarde_tests::files::{no_progress, patterned_file as local_file, sha256};
 use sauvegarde_tests::ftp::FtpServer;
@@ -99,27 +99,26 @@ fn aged_file(dir: &Path, name: &str, size: usize, age_secs: u64) {
 }
 
 #[test]
-fn a_stale_partial_is_listed_then_removed_by_the_next_upload() {
+fn temporary_files_of_unknown_origin_are_listed_and_never_removed_by_uploads() {
     let server = FtpServer::pyftpdlib_tls();
     let dest = destination(&server, json!({}));
     let root = server.root();
     let day = 24 * 3600;
-    aged_file(
-        root,
+    // Another server's upload into the shared directory, two days old by the server's
+    // clock (or this host's clock is two days ahead): whose it is, the age cannot say.
+    let others = [
         "prod_2026-01-01_02-00-00.zip.partial",
-        18_000,
-        2 * day,
-    );
-    aged_file(root, "prod_2026-01-02_02-00-00.zip.partial", 1_000, 600);
-    aged_file(root, "other.zip.1a2b.partial", 1_000, 2 * day);
-    aged_file(root, "notes.txt.partial", 1_000, 2 * day);
-
+        "prod_2026-01-01_02-00-00.zip.0badc0de-7-1.partial",
+    ];
+    for name in others {
+        aged_file(root, name, 18_000, 2 * day);
+    }
     let listed = dest
         .list()
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     let stale = listed
         .iter()
-        .find(|f| f.name() == "prod_2026-01-01_02-00-00.zip.partial")
+        .find(|f| f.name() == others[0])
         .expect("the partial file is listed");
     assert_eq!(stale.size(), 18_000);
     assert!(stale.modified().is_some());
@@ -128,15 +127,59 @@ fn a_stale_partial_is_listed_then_removed_by_the_next_upload() {
     let file = local_file(local.path(), "src.zip", 100_000);
     dest.upload(&file, "prod_2026-01-03_02-00-00.zip", &mut no_progress())
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let stored = dest
+        .upload_new(
+            &file,
+            "prod_2026-01-04_02-00-00.zip",
+            "prod_2026-01-04_02-00-00.zip.1a2b3c4d-9-1.partial",
+            &mut no_progress(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(stored, NewUpload::Stored);
     assert_eq!(
         entries(root),
         [
-            "notes.txt.partial",
-            "other.zip.1a2b.partial",
-            "prod_2026-01-02_02-00-00.zip.partial",
+            others[1],
+            others[0],
             "prod_2026-01-03_02-00-00.zip",
+            "prod_2026-01-04_02-00-00.zip",
         ]
     );
+}
+
+#[test]
+fn a_no_replace_upload_waits_for_the_lock_of_its_name_and_then_finds_it_taken() {
+    let server = FtpServer::pyftpdlib_tls();
+    let dest = destination(&server, json!({}));
+    let root = server.root();
+    let name = "prod_2026-01-05_02-00-00.zip";
+    // Another host holds the lock of the name and is about to rename onto it.
+    fs::create_dir(root.join(format!(".{name}.lock"))).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let file = local_file(local.path(), "src.zip", 50_000);
+    let other = local_file(local.path(), "other.zip", 7_000);
+    let (root_path, lock, other_file) = (
+        root.to_path_buf(),
+        root.join(format!(".{name}.lock")),
+        other.clone(),
+    );
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        fs::copy(&other_file, root_path.join(name)).unwrap();
+        fs::remove_dir(lock).unwrap();
+    });
+    let outcome = dest
+        .upload_new(
+            &file,
+            name,
+            &format!("{name}.1a2b3c4d-1-1.partial"),
+            &mut no_progress(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    holder.join().unwrap();
+    assert_eq!(outcome, NewUpload::NameTaken);
+    assert_eq!(sha256(&root.join(name)), sha256(&other));
+    assert_eq!(entries(root), [name]);
 }
 
 #[test]

@@ -207,6 +207,12 @@ fn tls_with_ca_file_is_verified_and_an_unknown_certificate_refused() {
         message.contains("probe object written and removed"),
         "{message}"
     );
+    // s3s-fs refuses a conditional write over an existing object (412): the plugin's
+    // no-replace upload rests on that.
+    assert!(
+        message.contains("conditional writes honoured (If-None-Match: *)"),
+        "{message}"
+    );
     assert_eq!(
         server.objects(""),
         Vec::<String>::new(),

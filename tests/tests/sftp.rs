@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sauvegarde_plugin_api::host::{HostDestination, LoadedPlugin};
-use sauvegarde_plugin_api::{ErrorKind, PluginError};
+use sauvegarde_plugin_api::{ErrorKind, NewUpload, PluginError};
 use sauvegarde_tests::build::artifacts;
 use sauvegarde_tests::files::{no_progress, patterned_file as local_file, sha256};
 use sauvegarde_tests::sshd::{Sshd, KEY_USER, PASSWORD, PASSWORD_USER};
@@ -323,41 +323,66 @@ fn aged_file(dir: &Path, name: &str, size: usize, age_secs: u64) {
 }
 
 #[test]
-fn a_stale_partial_is_listed_then_removed_by_the_next_upload() {
+fn temporary_files_of_unknown_origin_are_listed_and_never_removed_by_uploads() {
     let sshd = Sshd::start();
     let dest = destination(&sshd, json!({}));
     let data = sshd.data_dir();
     let day = 24 * 3600;
-    // What a server that died mid-upload two days ago left, and what is not ours or not old.
-    aged_file(
-        &data,
+    // Another server's upload into the shared directory, two days old by the server's
+    // clock (or this host's clock is two days ahead): whose it is, the age cannot say.
+    let others = [
         "prod_2026-01-01_02-00-00.zip.partial",
-        18_000,
-        2 * day,
-    );
-    aged_file(&data, "prod_2026-01-02_02-00-00.zip.partial", 1_000, 600);
-    aged_file(&data, "other.zip.1a2b.partial", 1_000, 2 * day);
-    aged_file(&data, "notes.txt.partial", 1_000, 2 * day);
-
+        "prod_2026-01-01_02-00-00.zip.0badc0de-7-1.partial",
+    ];
+    for name in others {
+        aged_file(&data, name, 18_000, 2 * day);
+    }
     let listed = dest.list().expect("list");
     let stale = listed
         .iter()
-        .find(|f| f.name() == "prod_2026-01-01_02-00-00.zip.partial")
+        .find(|f| f.name() == others[0])
         .expect("the partial file is listed");
     assert_eq!(stale.size(), 18_000);
     assert!(stale.modified().is_some());
 
     let _local =
         upload_small(&dest, "prod_2026-01-03_02-00-00.zip").unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = local_file(dir.path(), "new.bin", 1_000);
+    let stored = dest
+        .upload_new(
+            &file,
+            "prod_2026-01-04_02-00-00.zip",
+            "prod_2026-01-04_02-00-00.zip.1a2b3c4d-9-1.partial",
+            &mut no_progress(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored, NewUpload::Stored);
     assert_eq!(
         names_in(&data),
         [
-            "notes.txt.partial",
-            "other.zip.1a2b.partial",
-            "prod_2026-01-02_02-00-00.zip.partial",
+            others[1],
+            others[0],
             "prod_2026-01-03_02-00-00.zip",
+            "prod_2026-01-04_02-00-00.zip",
         ]
     );
+}
+
+#[test]
+fn replacing_puts_the_new_file_in_place_and_leaves_no_copy_aside() {
+    let sshd = Sshd::start();
+    let dest = destination(&sshd, json!({}));
+    let data = sshd.data_dir();
+    let (_a, first) = upload_small(&dest, "a.zip").unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let second = local_file(dir.path(), "second.bin", 4_000);
+    dest.upload(&second, "a.zip", &mut no_progress())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sha256(&data.join("a.zip")), sha256(&second));
+    assert_ne!(sha256(&first), sha256(&second));
+    // Moved aside, then removed: nothing else is left.
+    assert_eq!(names_in(&data), ["a.zip"]);
 }
 
 #[test]

@@ -94,6 +94,12 @@ pub fn summary(outcomes: &[DestinationOutcome]) -> String {
                     "✓ {} ({}): uploaded {} bytes in {:.1} s ({rate:.1} MiB/s)",
                     o.destination, o.kind, o.bytes, o.seconds
                 );
+                if crate::naming::parse(&o.remote_name).is_some_and(|n| n.tag.is_some()) {
+                    line.push_str(&format!(
+                        "; stored as {} (its own name was taken by a file this job did not upload)",
+                        o.remote_name
+                    ));
+                }
                 if !o.deleted.is_empty() {
                     line.push_str(&format!("; retention deleted {}", o.deleted.join(", ")));
                 }

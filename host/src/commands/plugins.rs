@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::plugins::PluginRegistry;
+use sauvegarde_plugin_api::ffi::UPLOAD_NEW;
 
 #[derive(Serialize)]
 struct PluginRow<'a> {
@@ -13,6 +14,7 @@ struct PluginRow<'a> {
     kind: &'a str,
     version: &'a str,
     description: &'a str,
+    capabilities: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -44,6 +46,7 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<i32, CliError> {
                 kind: p.kind(),
                 version: p.version(),
                 description: p.description(),
+                capabilities: p.capabilities(),
             })
             .collect(),
         refused: registry.refused(),
@@ -64,6 +67,11 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<i32, CliError> {
             p.file.display(),
             p.description
         ));
+        if !p.capabilities.iter().any(|c| c == UPLOAD_NEW) {
+            text.push_str(
+                "           no no-replace upload (upload_new, plugin API 1.2): the host looks for a name before uploading it; a file another server creates in that instant could be replaced\n",
+            );
+        }
     }
     for r in report.refused {
         text.push_str(&format!("refused: {}: {}\n", r.file.display(), r.reason));

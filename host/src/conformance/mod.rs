@@ -9,6 +9,7 @@
 //! starts with a prefix unique to the run and is deleted at the end.
 
 pub mod config;
+mod no_replace;
 pub mod points;
 mod secrets;
 

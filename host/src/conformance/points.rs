@@ -30,6 +30,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a file is never visible under its final name before its upload completes",
     ),
     ("replace", "an upload over an existing name replaces it"),
+    (
+        "no-replace",
+        "an upload never replaces an existing remote file (upload_new, API 1.2)",
+    ),
     ("list-sizes", "list shows each file's name and exact size"),
     (
         "absent-directory",
@@ -53,11 +57,11 @@ pub const ALL: &[(&str, &str)] = &[
     ),
 ];
 
-fn describe(e: &PluginError) -> String {
+pub(super) fn describe(e: &PluginError) -> String {
     format!("{} error: {}", e.kind(), e.message())
 }
 
-fn no_progress() -> impl FnMut(u64, u64) -> bool {
+pub(super) fn no_progress() -> impl FnMut(u64, u64) -> bool {
     |_, _| true
 }
 
@@ -89,7 +93,7 @@ fn round_trip_recording(
 }
 
 /// Downloads `name` and compares it with `local`.
-fn compare_download(
+pub(super) fn compare_download(
     kit: &Kit,
     d: &WorkerDestination,
     name: &str,
@@ -137,7 +141,7 @@ pub fn test_connection(kit: &Kit, d: &WorkerDestination) -> Verdict {
 }
 
 /// Stops (SIGSTOP) or resumes (SIGCONT) a worker's process group.
-fn signal_group(pid: u32, signal: i32) {
+pub(super) fn signal_group(pid: u32, signal: i32) {
     // SAFETY: kill(2) on the process group of a worker this process started.
     unsafe {
         libc::kill(-(pid as libc::pid_t), signal);
@@ -482,6 +486,7 @@ pub fn run_all(kit: &Kit) -> (Vec<Outcome>, Vec<String>) {
             ));
             verdicts.push(atomic_upload(kit, d, size));
             verdicts.push(replace(kit, d));
+            verdicts.push(super::no_replace::check(kit, d, size));
             let expected = [
                 (kit.name("empty.zip"), 0),
                 (kit.name("one-byte.zip"), 1),

@@ -1,6 +1,7 @@
 //! Sending archives to a job's destinations through exporter plugins.
 
 mod destinations;
+pub mod placement;
 pub mod remote_retention;
 mod run;
 mod transfer;

@@ -5,7 +5,11 @@
 //! is never deleted, unless the admin claims it with `prune --adopt`. The protected names
 //! (the archive just exported, the newest one exported of the database) are never deleted.
 //! Archives of either format are the job's (a job whose `format` changed still prunes its
-//! older uploads).
+//! older uploads). A copy stored under this host's tag (`<archive>.<tag>.zip`, see
+//! [`crate::export::placement`]) is the job's archive like any other, by the same proof. An
+//! upload's temporary file is deleted only when the history recorded this host starting
+//! that upload under that name and the upload has ended; every other one (another
+//! server's, perhaps still uploading) is listed by `prune --dry-run` and kept.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,8 @@ use jiff::Timestamp;
 use sauvegarde_plugin_api::{ErrorKind, PluginError, RemoteFile};
 
 use crate::config::{DestinationConfig, JobConfig};
-use crate::history::History;
-use crate::naming::{parse_any_archive_name, PARTIAL_SUFFIX};
+use crate::history::{ExportState, History};
+use crate::naming::{parse_any_archive_name, partial_of};
 use crate::retention::{self, Archive, Decision, Occasion, Owner, Policy};
 use crate::worker::WorkerDestination;
 
@@ -76,9 +80,25 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
     }
 }
 
-/// The files of the job's name pattern among `files`, with their owners, newest first;
-/// an upload's temporary file left behind (`<archive>.partial`) is listed too, never deleted
-/// here (the exporter removes its own stale ones at its next upload).
+/// Whose the upload temporary file `name` is: this host's leftover when the history
+/// recorded this host starting an upload under that name and the upload has ended.
+pub fn partial_owner(scope: &Scope<'_>, name: &str) -> Owner {
+    match scope
+        .history
+        .temp_name_state(scope.job_id, scope.destination, name)
+    {
+        Ok(Some(state)) if state != ExportState::Running => Owner::OwnPartial,
+        Ok(_) => Owner::Partial,
+        Err(e) => {
+            tracing::error!(job = scope.job_id, destination = scope.destination, "{e}");
+            Owner::Partial
+        }
+    }
+}
+
+/// The files of the job's name pattern among `files` (tagged copies included), with their
+/// owners, newest first; an upload's temporary file (`<archive>….partial`) is listed
+/// too, with [`partial_owner`].
 pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
     let parse = |name: &str| parse_any_archive_name(name, &scope.job.database.name());
     let mut archives: Vec<Archive> = files
@@ -87,7 +107,7 @@ pub fn archives(scope: &Scope<'_>, files: &[RemoteFile]) -> Vec<Archive> {
             let name = f.name();
             let (time, owner) = match parse(name) {
                 Some(time) => (time, remote_owner(scope, f)),
-                None => (parse(name.strip_suffix(PARTIAL_SUFFIX)?)?, Owner::Partial),
+                None => (parse(partial_of(name)?)?, partial_owner(scope, name)),
             };
             Some(Archive {
                 path: PathBuf::from(name),
@@ -335,6 +355,96 @@ mod tests {
             verdict("prod_2024-01-01_00-00-00.zip.partial"),
             Verdict::Keep(Keep::Partial)
         );
+    }
+
+    #[test]
+    fn only_temporary_files_this_host_started_and_that_ended_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let name = "prod_2024-01-03_00-00-00.zip";
+        let started = |temp: &str| {
+            let id = h
+                .start_export_attempt(None, "daily", "off", name, 1)
+                .unwrap();
+            h.set_export_temp_name(id, temp).unwrap();
+            id
+        };
+        let ended = "prod_2024-01-03_00-00-00.zip.1a2b3c4d-10-1.partial";
+        let id = started(ended);
+        h.finish_export_attempt(id, Err("worker killed")).unwrap();
+        let running = "prod_2024-01-03_00-00-00.zip.1a2b3c4d-11-1.partial";
+        started(running);
+        let (job, config) = (job(Some(10)), dest(None));
+        let scope = Scope {
+            job_id: "daily",
+            job: &job,
+            destination: "off",
+            config: &config,
+            history: &h,
+            jobs: &BTreeMap::new(),
+        };
+        // Modified "long ago" by the server's clock: the age proves nothing.
+        let list: Vec<RemoteFile> = [
+            ended,
+            running,
+            "prod_2024-01-03_00-00-00.zip.99ff00aa-4-1.partial",
+            "prod_2024-01-03_00-00-00.zip.partial",
+        ]
+        .iter()
+        .map(|n| RemoteFile::new(*n, 1, Some(0)))
+        .collect();
+        let now = "2024-01-04T00:00:00Z".parse().unwrap();
+        let verdicts: Vec<(String, Verdict)> = plan(&scope, &list, &[], now)
+            .into_iter()
+            .map(|d| (d.archive.path.display().to_string(), d.verdict))
+            .collect();
+        let verdict = |n: &str| verdicts.iter().find(|(p, _)| p == n).unwrap().1.clone();
+        assert_eq!(verdict(ended), Verdict::Delete(Delete::LeftBehind));
+        for kept in [
+            running,
+            "prod_2024-01-03_00-00-00.zip.99ff00aa-4-1.partial",
+            "prod_2024-01-03_00-00-00.zip.partial",
+        ] {
+            assert_eq!(verdict(kept), Verdict::Keep(Keep::Partial), "{kept}");
+        }
+        // The same name on another destination of the job is not proven ours there.
+        let elsewhere = Scope {
+            destination: "other",
+            ..scope
+        };
+        assert_eq!(partial_owner(&elsewhere, ended), Owner::Partial);
+    }
+
+    #[test]
+    fn a_copy_under_this_hosts_tag_is_the_jobs_archive_by_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        uploaded(&h, "daily", "prod_2024-01-01_00-00-00.1a2b3c4d.zip", 1);
+        uploaded(&h, "daily", "prod_2024-01-02_00-00-00.zip", 1);
+        uploaded(&h, "daily", "prod_2024-01-03_00-00-00.zip", 1);
+        let (job, config) = (job(Some(2)), dest(None));
+        let scope = Scope {
+            job_id: "daily",
+            job: &job,
+            destination: "off",
+            config: &config,
+            history: &h,
+            jobs: &BTreeMap::new(),
+        };
+        let list = files(&[
+            "prod_2024-01-01_00-00-00.1a2b3c4d.zip",
+            // Another host's archive of that second, under the untagged name.
+            "prod_2024-01-01_00-00-00.zip",
+            "prod_2024-01-02_00-00-00.zip",
+            "prod_2024-01-03_00-00-00.zip",
+        ]);
+        let now = "2024-01-04T00:00:00Z".parse().unwrap();
+        let doomed: Vec<String> = plan(&scope, &list, &[], now)
+            .into_iter()
+            .filter(|d| d.deletes())
+            .map(|d| d.archive.path.display().to_string())
+            .collect();
+        assert_eq!(doomed, ["prod_2024-01-01_00-00-00.1a2b3c4d.zip"]);
     }
 
     #[test]

@@ -2,19 +2,23 @@
 //! thread (they run concurrently), uploads retried per policy, every attempt recorded in
 //! the history, then remote retention on each destination that received the archive.
 
+use std::cell::{Cell, RefCell};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use sauvegarde_plugin_api::{ErrorKind, PluginError};
+use sauvegarde_plugin_api::{ErrorKind, PluginError, RemoteFile};
 use serde::Serialize;
 
+use super::placement::Placement;
 use super::remote_retention;
 use super::transfer::{upload_with_retries, Attempt, RetryPolicy};
 use super::{open_destination, ExportError};
 use crate::cancel::CancelFlag;
 use crate::config::{Config, DestinationConfig, JobConfig};
 use crate::history::History;
+use crate::naming::temp_name;
 use crate::plugins::PluginRegistry;
 use crate::redact::scrub;
 use crate::worker::WorkerDestination;
@@ -51,6 +55,9 @@ pub struct DestinationOutcome {
     pub kind: String,
     /// How it ended.
     pub status: ExportStatus,
+    /// The name the archive is stored under there: its own, or with this host's tag when
+    /// another server had taken that name (empty when nothing was stored).
+    pub remote_name: String,
     /// Upload attempts made.
     pub attempts: u32,
     /// Bytes sent, when done.
@@ -149,6 +156,7 @@ impl ExportRun<'_> {
                             destination: name.clone(),
                             kind: dest.kind.clone(),
                             status: ExportStatus::Failed,
+                            remote_name: String::new(),
                             attempts: 0,
                             bytes: 0,
                             seconds: 0.0,
@@ -186,24 +194,43 @@ impl ExportRun<'_> {
             remote_name: &remote_name,
         };
         let mut attempts = 0;
+        let stored = RefCell::new(remote_name.clone());
         let result = open_destination(self.registry, self.job_id, name, dest).and_then(|d| {
             let policy = RetryPolicy {
                 retries: dest.retries.unwrap_or(RetryPolicy::default().retries),
                 ..RetryPolicy::default()
             };
-            let mut row = None;
+            let row = Cell::new(None);
+            let tag = crate::ownership::host_tag();
+            let ours = |f: &RemoteFile| record.uploaded(f);
+            let placement = Placement {
+                destination: &d,
+                archive: self.archive,
+                planned: &remote_name,
+                tag,
+                ours: &ours,
+            };
+            let mut upload = |report: &mut dyn FnMut(u64, u64) -> bool| {
+                let temp = temp_name(&remote_name, tag, &unique_suffix());
+                if d.has_upload_new() {
+                    // Before the upload starts: a file of this name left behind is ours.
+                    record.temp_name(row.get(), &temp);
+                }
+                let mut on_name = |n: &str| record.rename(row.get(), n);
+                let placed = placement.attempt(&temp, report, &mut on_name)?;
+                *stored.borrow_mut() = placed;
+                Ok(())
+            };
             let mut progress = |done, total| self.observer.progress(name, done, total);
             let mut on_attempt = |a: Attempt<'_>| match a {
                 Attempt::Started(n) => {
                     attempts = n;
-                    row = record.start(n);
+                    row.set(record.start(n));
                 }
                 Attempt::Ended(_, r) => record.end(row.take(), r, self.archive),
             };
             upload_with_retries(
-                &d,
-                self.archive,
-                &remote_name,
+                &mut upload,
                 policy,
                 self.cancel,
                 &mut progress,
@@ -212,10 +239,12 @@ impl ExportRun<'_> {
             .map(|_| d)
             .map_err(|e| ExportError::plugin(self.job_id, name, e))
         });
+        let remote_name = stored.into_inner();
         let mut outcome = DestinationOutcome {
             destination: name.to_string(),
             kind: dest.kind.clone(),
             status: ExportStatus::Done,
+            remote_name: String::new(),
             attempts,
             bytes: 0,
             seconds: 0.0,
@@ -224,6 +253,7 @@ impl ExportRun<'_> {
         };
         match result {
             Ok(destination) => {
+                outcome.remote_name = remote_name.clone();
                 outcome.bytes = self.archive.metadata().map(|m| m.len()).unwrap_or(0);
                 let secs = clock.elapsed().as_secs_f64().max(1e-3);
                 tracing::info!(
@@ -297,9 +327,9 @@ impl ExportRun<'_> {
             history: &history,
             jobs: &self.config.jobs,
         };
+        let stored = outcome.remote_name.clone();
         let occasion = crate::retention::Occasion::Backup;
-        match remote_retention::apply(destination, &scope, Some(record.remote_name), &[], occasion)
-        {
+        match remote_retention::apply(destination, &scope, Some(&stored), &[], occasion) {
             Ok(decisions) => {
                 outcome.deleted = decisions
                     .iter()
@@ -359,6 +389,35 @@ impl Recorder<'_> {
         })
     }
 
+    /// Records the temporary name of attempt `row`'s upload, before it starts.
+    fn temp_name(&self, row: Option<i64>, temp_name: &str) {
+        let Some(row) = row else { return };
+        self.with(|h| h.set_export_temp_name(row, temp_name));
+    }
+
+    /// Records that attempt `row` stores the archive as `name` (when not its own name).
+    fn rename(&self, row: Option<i64>, name: &str) {
+        if name == self.remote_name {
+            return;
+        }
+        let note = format!(
+            "`{}` was taken on the destination by a file this job did not upload: stored as `{name}`",
+            self.remote_name
+        );
+        tracing::warn!(job = self.job, destination = self.destination, "{note}");
+        if let Some(row) = row {
+            self.with(|h| h.set_export_remote_name(row, name, &note));
+        }
+    }
+
+    /// Whether the history proves `file` this job's upload to this destination (a `done`
+    /// upload of that name with that size).
+    fn uploaded(&self, file: &RemoteFile) -> bool {
+        self.with(|h| h.uploaded_size(self.job, self.destination, file.name()))
+            .flatten()
+            .is_some_and(|bytes| bytes == Some(file.size()))
+    }
+
     fn end(&self, row: Option<i64>, result: &Result<(), PluginError>, archive: &Path) {
         let Some(row) = row else { return };
         let message;
@@ -371,4 +430,15 @@ impl Recorder<'_> {
         };
         self.with(|h| h.finish_export_attempt(row, result));
     }
+}
+
+/// What makes an upload's temporary name unique on this host: the process id and a
+/// counter (two destinations of one run may be one directory).
+fn unique_suffix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

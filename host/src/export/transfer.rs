@@ -1,13 +1,11 @@
 //! Uploads with retries: transient and connection failures are retried with exponential
 //! backoff; anything else fails at once. A cancelled run stops between and during attempts.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sauvegarde_plugin_api::PluginError;
 
 use crate::cancel::CancelFlag;
-use crate::worker::WorkerDestination;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -40,13 +38,16 @@ pub fn interrupted() -> PluginError {
     PluginError::cancelled("interrupted: the export was cancelled (SIGINT/SIGTERM or daemon stop)")
 }
 
-/// Uploads `archive` as `remote_name`, retrying per `policy`; returns the number of
-/// attempts. `on_attempt` hears of every attempt (for logs and history); `progress(done,
-/// total)` sees the bytes; raising `cancel` stops the upload and the waits between attempts.
+/// One upload attempt, given the progress callback to pass to the plugin.
+pub type UploadAttempt<'a> =
+    dyn FnMut(&mut dyn FnMut(u64, u64) -> bool) -> Result<(), PluginError> + 'a;
+
+/// Runs `upload` (one attempt, given the progress callback to pass to the plugin),
+/// retrying per `policy`; returns the number of attempts. `on_attempt` hears of every
+/// attempt (for logs and history); `progress(done, total)` sees the bytes; raising
+/// `cancel` stops the upload and the waits between attempts.
 pub fn upload_with_retries(
-    destination: &WorkerDestination,
-    archive: &Path,
-    remote_name: &str,
+    upload: &mut UploadAttempt<'_>,
     policy: RetryPolicy,
     cancel: &CancelFlag,
     progress: &mut dyn FnMut(u64, u64),
@@ -63,7 +64,7 @@ pub fn upload_with_retries(
             progress(done, total);
             !cancel.is_cancelled()
         };
-        let result = destination.upload(archive, remote_name, &mut report);
+        let result = upload(&mut report);
         let result = match result {
             Err(_) if cancel.is_cancelled() => Err(interrupted()),
             other => other,

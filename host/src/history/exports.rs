@@ -67,7 +67,7 @@ impl ExportState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(super) fn parse(s: &str) -> Self {
         match s {
             "pending" => ExportState::Pending,
             "running" => ExportState::Running,
@@ -126,8 +126,8 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Ends an attempt: `Ok(bytes)` when the file is on the destination, `Err(message)`
-    /// (already scrubbed of secrets) otherwise.
+    /// Ends an attempt: `Ok(bytes)` when the file is on the destination (a note recorded
+    /// during the attempt stays), `Err(message)` (already scrubbed of secrets) otherwise.
     pub fn finish_export_attempt(
         &self,
         id: i64,
@@ -139,7 +139,7 @@ impl History {
         };
         self.conn
             .execute(
-                "UPDATE exports SET state = ?2, bytes = ?3, message = ?4, updated = ?5 WHERE id = ?1",
+                "UPDATE exports SET state = ?2, bytes = ?3, message = coalesce(?4, message), updated = ?5 WHERE id = ?1",
                 params![id, state, bytes, message, now_text()],
             )
             .map_err(|e| self.err(e))?;

@@ -5,6 +5,7 @@ mod connection_tests;
 mod databases;
 mod drills;
 mod exports;
+mod uploads;
 
 pub use connection_tests::ConnectionTestRow;
 pub use drills::{DrillRow, NewDrill};
@@ -286,6 +287,7 @@ impl History {
         }
         tx.execute_batch(exports::SCHEMA).map_err(err)?;
         databases::migrate(&tx).map_err(err)?;
+        uploads::migrate(&tx).map_err(err)?;
         drills::migrate(&tx).map_err(err)?;
         if version.is_none_or(|v| v < SCHEMA_VERSION) {
             tx.execute_batch(&format!(

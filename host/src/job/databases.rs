@@ -161,15 +161,13 @@ fn in_dir(dir: &std::path::Path, format: crate::config::ArchiveFormat) -> Vec<St
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let tail = "_YYYY-MM-DD_HH-MM-SS.".len() + format.extension().len();
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(String::from))
         .filter_map(|name| {
-            let cut = name.len().checked_sub(tail)?;
-            let database = name.get(..cut)?;
-            crate::naming::parse_archive_name(&name, database, format).map(|_| database.to_string())
+            crate::naming::parse(&name)
+                .filter(|n| n.format == format)
+                .map(|n| n.database.to_string())
         })
-        .filter(|d| !d.is_empty())
         .collect()
 }

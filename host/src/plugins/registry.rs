@@ -58,6 +58,11 @@ impl PluginInfo {
         &self.meta.secret_keys
     }
 
+    /// What it implements beyond plugin API 1.0 (`upload_new`: the no-replace upload).
+    pub fn capabilities(&self) -> &[String] {
+        &self.meta.capabilities
+    }
+
     /// Creates a destination from its settings (a JSON object) in a new worker, with
     /// the default timeouts.
     pub fn new_destination(&self, config_json: &str) -> Result<WorkerDestination, PluginError> {

@@ -128,6 +128,7 @@ mod tests {
                 Verdict::Delete(Delete::BeyondCount(_)) => "count".to_string(),
                 Verdict::Delete(Delete::NoRule) => "norule".to_string(),
                 Verdict::Delete(Delete::AcrossGap { .. }) => "byhand".to_string(),
+                Verdict::Delete(Delete::LeftBehind) => "leftbehind".to_string(),
             })
             .collect()
     }

@@ -39,7 +39,7 @@ pub enum Keep {
         /// How to claim it.
         claim: String,
     },
-    /// A temporary upload file left behind; the exporter removes it.
+    /// A temporary upload file this host cannot prove its own.
     Partial,
     /// Protected by the caller (e.g. "the archive just written").
     Protected(&'static str),
@@ -70,6 +70,8 @@ pub enum Delete {
     BeyondCount(u32),
     /// No rule keeps it (tiers mode).
     NoRule,
+    /// The temporary file of an upload of this host that ended without removing it.
+    LeftBehind,
     /// Older than `keep_days` counted across a gap in the archives' dates: only `prune`
     /// run by a person deletes it ([`by_hand`]).
     AcrossGap {
@@ -112,7 +114,7 @@ impl fmt::Display for Keep {
             Keep::Unclaimed { why, claim } => write!(f, "not this job's ({why}), kept; {claim}"),
             Keep::Partial => write!(
                 f,
-                "a temporary upload left behind, kept: the exporter removes it at its next upload once it is a day old"
+                "a temporary upload file this host did not leave behind (another server's upload, perhaps in progress), kept: only the host that started it removes it"
             ),
             Keep::Protected(what) => write!(f, "kept: {what}"),
             Keep::Future => write!(f, "kept: dated in the future (check the clock)"),
@@ -136,6 +138,10 @@ impl fmt::Display for Delete {
             Delete::OlderThan(d) => write!(f, "older than keep_days = {d}"),
             Delete::BeyondCount(n) => write!(f, "beyond keep_count = {n}"),
             Delete::NoRule => write!(f, "no keep rule keeps it"),
+            Delete::LeftBehind => write!(
+                f,
+                "a temporary file left behind by an upload this host started, which has ended"
+            ),
             Delete::AcrossGap { keep_days, gap } => write!(
                 f,
                 "older than keep_days = {keep_days} counted across {gap}; backups keep it, `prune` run by hand deletes it"

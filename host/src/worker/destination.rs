@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sauvegarde_plugin_api::{PluginError, RemoteFile};
+use sauvegarde_plugin_api::{NewUpload, PluginError, RemoteFile};
 
 use super::process::{Call, Failure, Limit, Worker};
 use super::protocol::{remote_files, Outcome, Request};
@@ -73,6 +73,8 @@ pub struct WorkerDestination {
     worker: Mutex<Option<Worker>>,
     /// The current worker's process id (0: none yet), readable during a call.
     pid: AtomicU32,
+    /// What the plugin implements beyond API 1.0, as its worker said when it opened.
+    capabilities: Mutex<Vec<String>>,
     observer: Option<LogObserver>,
 }
 
@@ -136,6 +138,7 @@ impl WorkerDestination {
             timeouts,
             worker: Mutex::new(None),
             pid: AtomicU32::new(0),
+            capabilities: Mutex::new(Vec::new()),
             observer,
         };
         {
@@ -204,7 +207,10 @@ impl WorkerDestination {
             )
             .map_err(|f| self.error(f, open.op()))?;
         match outcome {
-            Outcome::Opened => Ok(slot.insert(worker)),
+            Outcome::Opened { capabilities } => {
+                *self.capabilities.lock().unwrap_or_else(|p| p.into_inner()) = capabilities;
+                Ok(slot.insert(worker))
+            }
             other => Err(plugin_error(other)),
         }
     }
@@ -263,6 +269,36 @@ impl WorkerDestination {
         };
         match self.request(request, Some(progress))? {
             Outcome::Unit => Ok(()),
+            other => Err(plugin_error(other)),
+        }
+    }
+
+    /// Whether the plugin implements `Exporter::upload_new` (plugin API 1.2).
+    pub fn has_upload_new(&self) -> bool {
+        self.capabilities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c == sauvegarde_plugin_api::ffi::UPLOAD_NEW)
+    }
+
+    /// See `Exporter::upload_new`: `remote_name` is never replaced; a name taken is
+    /// [`NewUpload::NameTaken`]. `progress(done, total)` returns `false` to cancel.
+    pub fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<NewUpload, PluginError> {
+        let request = Request::UploadNew {
+            local_path: std::path::absolute(local_path).unwrap_or(local_path.to_path_buf()),
+            remote_name: remote_name.to_string(),
+            temp_name: temp_name.to_string(),
+        };
+        match self.request(request, Some(progress))? {
+            Outcome::NewUpload { name_taken: false } => Ok(NewUpload::Stored),
+            Outcome::NewUpload { name_taken: true } => Ok(NewUpload::NameTaken),
             other => Err(plugin_error(other)),
         }
     }

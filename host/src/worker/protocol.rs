@@ -42,6 +42,15 @@ pub enum Request {
         /// Remote name.
         remote_name: String,
     },
+    /// `Exporter::upload_new` (the plugin must have the capability).
+    UploadNew {
+        /// Local file.
+        local_path: PathBuf,
+        /// Remote name.
+        remote_name: String,
+        /// The temporary remote name the host recorded.
+        temp_name: String,
+    },
     /// `Exporter::list`.
     List,
     /// `Exporter::delete`.
@@ -65,7 +74,7 @@ impl Request {
             Request::Probe { .. } => "loading",
             Request::Open { .. } => "opening the destination",
             Request::TestConnection => "test_connection",
-            Request::Upload { .. } => "upload",
+            Request::Upload { .. } | Request::UploadNew { .. } => "upload",
             Request::List => "list",
             Request::Delete { .. } => "delete",
             Request::Download { .. } => "download",
@@ -74,7 +83,10 @@ impl Request {
 
     /// Whether the call moves an archive (the stall limit applies instead of a deadline).
     pub fn is_transfer(&self) -> bool {
-        matches!(self, Request::Upload { .. } | Request::Download { .. })
+        matches!(
+            self,
+            Request::Upload { .. } | Request::UploadNew { .. } | Request::Download { .. }
+        )
     }
 }
 
@@ -90,6 +102,9 @@ pub struct PluginMeta {
     /// The keys of its settings it declares secret (empty until plugin-api declares them).
     #[serde(default)]
     pub secret_keys: Vec<String>,
+    /// The operations beyond API 1.0 it implements (`upload_new`; empty before API 1.2).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 /// A file on a destination.
@@ -155,8 +170,11 @@ pub enum Outcome {
         /// For debug logs.
         detail: Option<String>,
     },
-    /// Open: the destination exists.
-    Opened,
+    /// Open: the destination exists; the plugin's capabilities (`upload_new`, …).
+    Opened {
+        /// What the plugin implements beyond API 1.0.
+        capabilities: Vec<String>,
+    },
     /// test_connection's message.
     Message {
         /// The text.
@@ -169,6 +187,11 @@ pub enum Outcome {
     },
     /// upload, delete, download succeeded.
     Unit,
+    /// upload_new ended: stored, or the name was taken (the existing file untouched).
+    NewUpload {
+        /// Whether the name was taken.
+        name_taken: bool,
+    },
     /// The plugin returned an error.
     Error(WireError),
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use sauvegarde_plugin_api::ffi::{HostLogger, LogLevel, RStr};
 use sauvegarde_plugin_api::host::{HostDestination, LoadError, LoadedPlugin};
-use sauvegarde_plugin_api::PluginError;
+use sauvegarde_plugin_api::{NewUpload, PluginError};
 
 use super::protocol::{
     bounded_text, read_line, write_line, Frame, Outcome, PluginMeta, Request, WireFile,
@@ -207,6 +207,7 @@ impl State {
                     version: p.version().to_string(),
                     description: p.description().to_string(),
                     secret_keys: p.secrets().into_iter().map(String::from).collect(),
+                    capabilities: p.capabilities().into_iter().map(String::from).collect(),
                 }),
                 Err(o) => o,
             },
@@ -226,11 +227,12 @@ impl State {
                     log: forward_log,
                 });
                 let result = p.new_destination(&config_json);
+                let capabilities = p.capabilities().into_iter().map(String::from).collect();
                 self.plugin = Some(p);
                 match result {
                     Ok(d) => {
                         self.destination = Some(d);
-                        Outcome::Opened
+                        Outcome::Opened { capabilities }
                     }
                     Err(e) => Outcome::Error((&e).into()),
                 }
@@ -252,6 +254,16 @@ impl State {
                         local_path,
                         remote_name,
                     } => unit(d.upload(&local_path, &remote_name, &mut progress)),
+                    Request::UploadNew {
+                        local_path,
+                        remote_name,
+                        temp_name,
+                    } => match d.upload_new(&local_path, &remote_name, &temp_name, &mut progress) {
+                        Ok(done) => Outcome::NewUpload {
+                            name_taken: done == NewUpload::NameTaken,
+                        },
+                        Err(e) => Outcome::Error((&e).into()),
+                    },
                     Request::List => match d.list() {
                         Ok(files) => send_listing(
                             files.iter().map(|f| WireFile {

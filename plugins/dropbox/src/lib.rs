@@ -19,7 +19,9 @@ pub mod upload;
 
 use std::path::Path;
 
-use sauvegarde_plugin_api::{export_plugin, Exporter, PluginError, Progress, RemoteFile};
+use sauvegarde_plugin_api::{
+    export_plugin, Exporter, NewUpload, PluginError, Progress, RemoteFile,
+};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -53,7 +55,21 @@ impl Exporter for Dropbox {
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
         let remote = self.api.config.remote_path(remote_name)?;
-        upload::upload(&self.api, local_path, &remote, progress)
+        upload::upload(&self.api, local_path, &remote, true, progress).map(|_| ())
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        _temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        // No temporary file: the upload session's data is invisible until the commit.
+        let remote = self.api.config.remote_path(remote_name)?;
+        upload::upload(&self.api, local_path, &remote, false, progress)
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {

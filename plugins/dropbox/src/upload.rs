@@ -1,13 +1,18 @@
 //! Uploads: one `files/upload` for files up to one chunk, an upload session
 //! (start/append_v2/finish) streaming from disk for anything larger. The file appears only
 //! when the last request commits it, so uploads are atomic; its `content_hash` is checked.
+//! The commit replaces a file of that name (`mode: overwrite`, for `upload`) or is refused
+//! when the name is taken (`mode: add`, no `autorename`, `strict_conflict`, for
+//! `upload_new`): Dropbox decides that at the commit itself, so the no-replace upload is
+//! atomic there, and nothing of a refused upload is visible (the session's data expires
+//! with the session).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use bytes::Bytes;
-use sauvegarde_plugin_api::{PluginError, Progress};
+use sauvegarde_plugin_api::{NewUpload, PluginError, Progress};
 use serde_json::{json, Value};
 
 use crate::api::Api;
@@ -93,48 +98,74 @@ fn local_error(path: &Path, e: &std::io::Error) -> PluginError {
     }
 }
 
-/// The `commit` info: replace any file of that name, never rename.
-fn commit_info(path: &str) -> Value {
-    json!({"path": path, "mode": "overwrite", "autorename": false, "mute": true, "strict_conflict": false})
+/// The `commit` info, never renaming: `overwrite` replaces a file of that name; `add`
+/// without `autorename` and with `strict_conflict` is refused with a `path/conflict` error
+/// when anything has that name, even a file of identical content (the no-replace upload).
+fn commit_info(path: &str, replace: bool) -> Value {
+    if replace {
+        json!({"path": path, "mode": "overwrite", "autorename": false, "mute": true, "strict_conflict": false})
+    } else {
+        json!({"path": path, "mode": "add", "autorename": false, "mute": true, "strict_conflict": true})
+    }
 }
 
-/// Uploads `local` to the Dropbox path `remote`.
+/// Whether a commit was refused because the path is taken.
+fn name_taken(err: &ApiError) -> bool {
+    err.has("conflict")
+}
+
+/// Uploads `local` to the Dropbox path `remote`: with `replace`, over a file there;
+/// without, never (a taken path is [`NewUpload::NameTaken`]; Dropbox decides it at the
+/// commit, atomically).
 pub fn upload(
     api: &Api,
     local: &Path,
     remote: &str,
+    replace: bool,
     progress: &mut Progress<'_>,
-) -> Result<(), PluginError> {
+) -> Result<NewUpload, PluginError> {
     let mut reader = ChunkReader::open(local)?;
     let size = reader.size;
     let chunk = api.config.chunk_size;
     let what = format!("upload of {remote}");
     progress.report(0, size)?;
+    let commit = commit_info(remote, replace);
     let metadata = if size <= chunk {
         let body = reader.read_at(0, size)?;
-        let metadata = api
-            .upload(&what, "files/upload", &commit_info(remote), body)?
-            .map_err(|e| route_error(&what, &e))?;
+        let metadata = match api.upload(&what, "files/upload", &commit, body)? {
+            Ok(metadata) => metadata,
+            Err(e) if !replace && name_taken(&e) => return Ok(NewUpload::NameTaken),
+            Err(e) => return Err(route_error(&what, &e)),
+        };
         progress.report(size, size)?;
         metadata
     } else {
-        session(api, &mut reader, remote, &what, progress)?
+        match session(api, &mut reader, &commit, &what, progress)? {
+            Some(metadata) => metadata,
+            None => return Ok(NewUpload::NameTaken),
+        }
     };
     let local_hash = reader.finish()?;
     verify(api, remote, &what, &metadata, size, &local_hash)?;
     tracing::info!(path = remote, bytes = size, "uploaded to Dropbox");
-    Ok(())
+    Ok(NewUpload::Stored)
 }
 
 /// The upload session: start with the first chunk, append the middle ones, finish with the
-/// last one. Memory holds one chunk at a time.
+/// last one (committing as `commit` says). Memory holds one chunk at a time. `None` when
+/// the commit was refused because the path is taken (`mode: add`).
 fn session(
     api: &Api,
     reader: &mut ChunkReader<'_>,
-    remote: &str,
+    commit: &Value,
     what: &str,
     progress: &mut Progress<'_>,
-) -> Result<Value, PluginError> {
+) -> Result<Option<Value>, PluginError> {
+    let remote = commit
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let replace = commit.get("mode").and_then(Value::as_str) == Some("overwrite");
     let size = reader.size;
     let chunk = api.config.chunk_size;
     let first = reader.read_at(0, chunk)?;
@@ -163,7 +194,7 @@ fn session(
         let body = reader.read_at(offset, len)?;
         let cursor = json!({"session_id": session_id, "offset": offset});
         let answer = if last {
-            let arg = json!({"cursor": cursor, "commit": commit_info(remote)});
+            let arg = json!({"cursor": cursor, "commit": commit});
             api.upload(what, "files/upload_session/finish", &arg, body)?
         } else {
             let arg = json!({"cursor": cursor, "close": false});
@@ -172,7 +203,7 @@ fn session(
         match answer {
             Ok(metadata) if last => {
                 progress.report(size, size)?;
-                return Ok(metadata);
+                return Ok(Some(metadata));
             }
             Ok(_) => {
                 offset += len;
@@ -186,8 +217,10 @@ fn session(
                 // the session gone: accept the file if it is ours.
                 let local_hash = reader.hash_so_far();
                 return committed_earlier(api, remote, what, &local_hash)?
+                    .map(Some)
                     .ok_or_else(|| route_error(what, &err));
             }
+            Err(err) if last && !replace && name_taken(&err) => return Ok(None),
             Err(err) => return Err(route_error(what, &err)),
         }
     }

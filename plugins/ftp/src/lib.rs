@@ -4,6 +4,7 @@
 //! Trust store: Mozilla's roots from `webpki-roots` (compiled in, no dependency on the
 //! system's CA bundle) plus the certificates in `ca_file`.
 
+mod commit;
 mod config;
 mod download;
 mod errors;
@@ -18,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::ClientConfig;
 use sauvegarde_plugin_api::{
-    export_plugin, ErrorKind, Exporter, PluginError, Progress, RemoteFile,
+    export_plugin, ErrorKind, Exporter, NewUpload, PluginError, Progress, RemoteFile,
 };
 
 use config::Config;
@@ -84,6 +85,24 @@ impl Exporter for FtpExporter {
                 ErrorKind::Permission,
             )
         })?;
+        // No-replace uploads take a lock by creating a directory beside the archive.
+        let lock = format!("{probe}.lock");
+        session.ftp.mkdir(lock.as_str()).map_err(|e| {
+            errors::ftp(
+                e,
+                &format!(
+                    "creating the probe directory {lock} (no-replace uploads lock each name with a directory in `remote_dir`)"
+                ),
+                ErrorKind::Permission,
+            )
+        })?;
+        session.ftp.rmdir(lock.as_str()).map_err(|e| {
+            errors::ftp(
+                e,
+                &format!("removing the probe directory {lock}"),
+                ErrorKind::Permission,
+            )
+        })?;
         let protection = session.protection;
         let banner = session
             .ftp
@@ -103,7 +122,7 @@ impl Exporter for FtpExporter {
             self.config.remote_dir.as_str()
         };
         Ok(format!(
-            "{}; logged in as `{}` on {}; remote_dir {dir} writable; server says: {banner}",
+            "{}; logged in as `{}` on {}; remote_dir {dir} writable (files and lock directories); server says: {banner}",
             protection.describe(),
             self.config.user,
             self.config.endpoint(),
@@ -117,6 +136,25 @@ impl Exporter for FtpExporter {
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
         upload::upload(&self.config, &self.tls, local_path, remote_name, progress)
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        upload::upload_new(
+            &self.config,
+            &self.tls,
+            local_path,
+            remote_name,
+            temp_name,
+            progress,
+        )
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {

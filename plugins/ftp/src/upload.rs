@@ -1,5 +1,6 @@
-//! Upload: STOR under `<name>.partial`, check SIZE, then RNFR/RNTO onto the final name.
-//! The partial file is removed on any failure or cancel.
+//! Upload: STOR under a temporary name, check SIZE, then put it in place ([`commit`]:
+//! under a lock without replacing for `upload_new`, replacing for `upload`). The temporary
+//! file is removed on any failure or cancel, and when the name is taken.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -7,8 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use sauvegarde_plugin_api::{ErrorKind, PluginError, Progress};
+use sauvegarde_plugin_api::partials::partial_name;
+use sauvegarde_plugin_api::{ErrorKind, NewUpload, PluginError, Progress};
 
+use crate::commit;
 use crate::config::Config;
 use crate::errors;
 use crate::session::Session;
@@ -16,10 +19,8 @@ use crate::session::Session;
 /// Size of the buffer between the local file and the data connection.
 pub const BUFFER: usize = 1 << 20;
 
-use sauvegarde_plugin_api::partials::partial_name;
-use sauvegarde_plugin_api::partials::remove_stale_partials;
-
-/// Uploads `local` as `name` into `remote_dir` (created if missing).
+/// Uploads `local` as `name` into `remote_dir` (created if missing), replacing a file of
+/// that name.
 pub fn upload(
     config: &Config,
     tls: &Arc<ClientConfig>,
@@ -27,6 +28,54 @@ pub fn upload(
     name: &str,
     progress: &mut Progress<'_>,
 ) -> Result<(), PluginError> {
+    let temp = partial_name(name);
+    transfer(config, tls, local, name, &temp, Mode::Replace, progress).map(|_| ())
+}
+
+/// Uploads `local` as `name` into `remote_dir` through the temporary file `temp`, unless
+/// `name` exists (before the upload, or under the lock at the rename).
+pub fn upload_new(
+    config: &Config,
+    tls: &Arc<ClientConfig>,
+    local: &Path,
+    name: &str,
+    temp: &str,
+    progress: &mut Progress<'_>,
+) -> Result<NewUpload, PluginError> {
+    let stored = transfer(config, tls, local, name, temp, Mode::New, progress)?;
+    Ok(if stored {
+        NewUpload::Stored
+    } else {
+        NewUpload::NameTaken
+    })
+}
+
+/// How the temporary file goes in place.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Over an existing file of the name ([`commit::put_replacing`]).
+    Replace,
+    /// Never over an existing file ([`commit::put_new`]); a name that exists already
+    /// ends the upload before anything is sent.
+    New,
+}
+
+/// STOR `local` as `temp`, check its size, put it onto `name` as `mode` says; `true` when
+/// it is in place, `false` when the name is taken. Removes the temporary file unless it
+/// was put in place.
+fn transfer(
+    config: &Config,
+    tls: &Arc<ClientConfig>,
+    local: &Path,
+    name: &str,
+    temp: &str,
+    mode: Mode,
+    progress: &mut Progress<'_>,
+) -> Result<bool, PluginError> {
+    let put = match mode {
+        Mode::Replace => commit::put_replacing,
+        Mode::New => commit::put_new,
+    };
     let mut file =
         File::open(local).map_err(|e| errors::local(e, &format!("opening {}", local.display())))?;
     let total = file
@@ -35,20 +84,25 @@ pub fn upload(
         .len();
     let mut session = Session::open(config, tls)?;
     session.enter_dir(config, true)?;
-    let listed = crate::listing::list(&mut session);
-    remove_stale_partials(listed, name, |file| session.ftp.rm(file));
-    let partial = partial_name(name);
-    match send(&mut session, &mut file, &partial, total, progress)
-        .and_then(|()| verify_size(&mut session, &partial, total))
-        .and_then(|()| commit(&mut session, &partial, name))
+    if matches!(mode, Mode::New) && commit::exists(&mut session, name)? {
+        session.close();
+        return Ok(false);
+    }
+    match send(&mut session, &mut file, temp, total, progress)
+        .and_then(|()| verify_size(&mut session, temp, total))
+        .and_then(|()| put(&mut session, temp, name))
     {
-        Ok(()) => {
+        Ok(true) => {
             session.close();
             tracing::info!("uploaded {name} ({total} bytes) to {}", config.endpoint());
-            Ok(())
+            Ok(true)
+        }
+        Ok(false) => {
+            remove_partial(config, tls, Some(session), temp);
+            Ok(false)
         }
         Err(err) => {
-            remove_partial(config, tls, Some(session), &partial);
+            remove_partial(config, tls, Some(session), temp);
             Err(err)
         }
     }
@@ -110,35 +164,6 @@ fn verify_size(session: &mut Session, partial: &str, total: u64) -> Result<(), P
             Ok(())
         }
         Err(e) => Err(errors::ftp(e, &format!("SIZE {partial}"), ErrorKind::Other)),
-    }
-}
-
-/// Renames the partial file onto `name`, deleting an existing `name` first if the server
-/// refuses to overwrite.
-fn commit(session: &mut Session, partial: &str, name: &str) -> Result<(), PluginError> {
-    match session.ftp.rename(partial, name) {
-        Ok(()) => Ok(()),
-        Err(first) if errors::code_of(&first).is_some_and(|c| c >= 500) => {
-            if session.ftp.rm(name).is_err() {
-                return Err(errors::ftp(
-                    first,
-                    &format!("renaming {partial} to {name}"),
-                    ErrorKind::Permission,
-                ));
-            }
-            session.ftp.rename(partial, name).map_err(|e| {
-                errors::ftp(
-                    e,
-                    &format!("renaming {partial} to {name}"),
-                    ErrorKind::Permission,
-                )
-            })
-        }
-        Err(e) => Err(errors::ftp(
-            e,
-            &format!("renaming {partial} to {name}"),
-            ErrorKind::Permission,
-        )),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Transfers with bounded memory, progress and cancellation.
 //!
-//! Upload ([`upload_parts`]): the local file is read one part at a time and handed to an
+//! Upload ([`upload_parts`]): optionally never over an existing object (`If-None-Match: *`
+//! on the request that creates it). The local file is read one part at a time and handed to an
 //! OpenDAL writer that sends up to `concurrent` parts at once (S3: a multipart upload; the
 //! object exists only once the upload is completed). Memory: at most `concurrent + 2` parts.
 //! On any failure or cancellation the parts still in flight are stopped first, then the
@@ -88,14 +89,21 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Uploads `local` to `path` in parts; returns the number of bytes sent. The size the
 /// server reports afterwards is checked against the local size.
+///
+/// With `if_not_exists`, never over an existing object: one that exists already ends the
+/// upload before anything is sent, and the request that creates the object (S3's
+/// `PutObject`, or `CompleteMultipartUpload`) carries `If-None-Match: *`, so that the
+/// server refuses it (412) when another client created the object meanwhile; the parts are
+/// then aborted. `Ok(None)` says the name is taken.
 pub async fn upload_parts(
     op: &Operator,
     path: &str,
     local: &Path,
     parts: Parts,
+    if_not_exists: bool,
     progress: &mut Progress<'_>,
     map: MapError<'_>,
-) -> Result<u64, PluginError> {
+) -> Result<Option<u64>, PluginError> {
     let mut file =
         File::open(local).map_err(|e| errors::local(e, &format!("opening {}", local.display())))?;
     let total = file
@@ -108,6 +116,9 @@ pub async fn upload_parts(
         .exists(path)
         .await
         .map_err(|e| map(&e, &format!("checking whether {path} exists")))?;
+    if existed && if_not_exists {
+        return Ok(None);
+    }
     let executor = TrackedExecutor::default();
     let op = op
         .clone()
@@ -116,10 +127,12 @@ pub async fn upload_parts(
         .writer_with(path)
         .chunk(parts.size)
         .concurrent(parts.concurrent)
+        .if_not_exists(if_not_exists)
         .await
         .map_err(|e| map(&e, &format!("starting the upload of {path}")))?;
     progress.report(0, total)?;
     let mut done = 0u64;
+    let mut taken = false;
     let sent: Result<(), PluginError> = async {
         loop {
             let mut buf = vec![0u8; parts.size];
@@ -136,16 +149,19 @@ pub async fn upload_parts(
             done += n as u64;
             progress.report(done, total)?;
         }
-        writer
-            .close()
-            .await
-            .map(|_| ())
-            .map_err(|e| map(&e, &format!("completing the upload of {path}")))
+        writer.close().await.map(|_| ()).map_err(|e| {
+            taken = e.kind() == opendal::ErrorKind::ConditionNotMatch;
+            map(&e, &format!("completing the upload of {path}"))
+        })
     }
     .await;
     if let Err(err) = sent {
         executor.stop_all().await;
         abort(&mut writer, path).await;
+        if taken {
+            tracing::info!("{path} was created by another client during the upload: left as it is");
+            return Ok(None);
+        }
         return Err(err);
     }
     let stored = op
@@ -178,7 +194,7 @@ pub async fn upload_parts(
         }
         return Err(cancelled);
     }
-    Ok(total)
+    Ok(Some(total))
 }
 
 /// Aborts an unfinished upload, retrying with back-off for [`ABORT_PATIENCE`] while the

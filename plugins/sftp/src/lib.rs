@@ -1,11 +1,13 @@
 //! sauvegarde exporter plugin `sftp`: uploads backups to an SSH server over SFTP with
 //! libssh2 (`ssh2`), with strict host key checking, password or key authentication, and
-//! atomic uploads (`<name>.partial`, then rename).
+//! atomic uploads (a temporary file, then a rename that never replaces a file for
+//! `upload_new`; see [`commit`]).
 //!
 //! Each operation opens its own connection: the host calls plugins from worker threads,
 //! operations are minutes apart, and a fresh session never inherits a broken one.
 
 mod bulk;
+mod commit;
 mod config;
 mod connection;
 mod download;
@@ -17,7 +19,7 @@ mod upload;
 use std::path::Path;
 
 use sauvegarde_plugin_api::{
-    export_plugin, human_bytes, Exporter, PluginError, Progress, RemoteFile,
+    export_plugin, human_bytes, Exporter, NewUpload, PluginError, Progress, RemoteFile,
 };
 
 use crate::config::Config;
@@ -76,6 +78,26 @@ impl Exporter for SftpExporter {
     ) -> Result<(), PluginError> {
         let conn = self.connect()?;
         upload::upload(&conn, &self.dir(), local_path, remote_name, progress)
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        let conn = self.connect()?;
+        upload::upload_new(
+            &conn,
+            &self.dir(),
+            local_path,
+            remote_name,
+            temp_name,
+            progress,
+        )
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {

@@ -1,4 +1,5 @@
-//! Atomic upload: write `<name>.partial`, check its size, then move it over the final name.
+//! Atomic upload: write a temporary file, check its size, then move it onto the final
+//! name ([`commit`]: without replacing for `upload_new`, replacing for `upload`).
 //!
 //! The data goes through a second SFTP channel with large write requests ([`BulkChannel`]);
 //! a server that refuses a second channel gets libssh2's own writer instead ([`pump`]).
@@ -7,11 +8,12 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use sauvegarde_plugin_api::partials::{partial_name, remove_stale_partials};
-use sauvegarde_plugin_api::{PluginError, Progress};
+use sauvegarde_plugin_api::partials::partial_name;
+use sauvegarde_plugin_api::{NewUpload, PluginError, Progress};
 use ssh2::{OpenFlags, OpenType, Sftp};
 
 use crate::bulk::BulkChannel;
+use crate::commit;
 use crate::connection::Connection;
 use crate::errors;
 use crate::remote::RemoteDir;
@@ -27,7 +29,8 @@ const MAX_IDLE_WRITES: u32 = 10_000;
 /// Mode of uploaded files.
 const FILE_MODE: i32 = 0o640;
 
-/// Uploads `local` as `name` in `dir`; on any failure removes the partial file.
+/// Uploads `local` as `name` in `dir`, replacing a file of that name; on any failure
+/// removes the partial file.
 pub fn upload(
     conn: &Connection,
     dir: &RemoteDir<'_>,
@@ -35,9 +38,54 @@ pub fn upload(
     name: &str,
     progress: &mut Progress<'_>,
 ) -> Result<(), PluginError> {
+    send(
+        conn,
+        dir,
+        local,
+        name,
+        &partial_name(name),
+        progress,
+        |sftp, partial, target| commit::put_replacing(sftp, partial, target).map(|()| true),
+    )
+    .map(|_| ())
+}
+
+/// Uploads `local` as `name` in `dir` through the temporary file `temp_name`, unless
+/// `name` exists (before the upload, or by the time of the rename); on any failure, and
+/// when the name is taken, removes the temporary file.
+pub fn upload_new(
+    conn: &Connection,
+    dir: &RemoteDir<'_>,
+    local: &Path,
+    name: &str,
+    temp_name: &str,
+    progress: &mut Progress<'_>,
+) -> Result<NewUpload, PluginError> {
+    if commit::exists(&conn.sftp, &dir.file(name)?)? {
+        return Ok(NewUpload::NameTaken);
+    }
+    let stored = send(conn, dir, local, name, temp_name, progress, commit::put_new)?;
+    Ok(if stored {
+        NewUpload::Stored
+    } else {
+        NewUpload::NameTaken
+    })
+}
+
+/// Writes `local` as `temp_name`, checks its size and `put`s it onto `name`; removes the
+/// temporary file unless `put` answered `true` (in place).
+fn send(
+    conn: &Connection,
+    dir: &RemoteDir<'_>,
+    local: &Path,
+    name: &str,
+    temp_name: &str,
+    progress: &mut Progress<'_>,
+    put: impl FnOnce(&Sftp, &Path, &Path) -> Result<bool, PluginError>,
+) -> Result<bool, PluginError> {
     let sftp = &conn.sftp;
     let target = dir.file(name)?;
-    let partial = dir.file(&partial_name(name))?;
+    let partial = dir.file(temp_name)?;
     let mut source =
         File::open(local).map_err(|e| errors::local(e, format!("opening {}", local.display())))?;
     let total = source
@@ -45,10 +93,10 @@ pub fn upload(
         .map_err(|e| errors::local(e, format!("reading size of {}", local.display())))?
         .len();
     dir.create_all(sftp)?;
-    remove_stale_partials(dir.list(sftp), name, |file| dir.delete(sftp, file));
     let result = write_partial(conn, &mut source, local, &partial, total, progress)
-        .and_then(|()| commit(sftp, &partial, &target, total));
-    if result.is_err() {
+        .and_then(|()| check_size(sftp, &partial, total))
+        .and_then(|()| put(sftp, &partial, &target));
+    if !matches!(result, Ok(true)) {
         match sftp.unlink(&partial) {
             Ok(()) => tracing::debug!("removed partial upload {}", partial.display()),
             Err(e) if errors::is_not_found(&e) => {}
@@ -187,8 +235,8 @@ fn pump(
     }
 }
 
-/// Checks the partial file's size, then renames it over the target.
-fn commit(sftp: &Sftp, partial: &Path, target: &Path, total: u64) -> Result<(), PluginError> {
+/// Checks that the server holds `total` bytes in the partial file.
+fn check_size(sftp: &Sftp, partial: &Path, total: u64) -> Result<(), PluginError> {
     let size = sftp
         .stat(partial)
         .map_err(|e| errors::sftp(e, format!("checking {}", partial.display())))?
@@ -200,23 +248,7 @@ fn commit(sftp: &Sftp, partial: &Path, target: &Path, total: u64) -> Result<(), 
             partial.display()
         )));
     }
-    // OpenSSH's SFTP rename refuses to replace a file: remove the old one first.
-    match sftp.unlink(target) {
-        Ok(()) => tracing::info!("replacing existing remote file {}", target.display()),
-        Err(e) if errors::is_not_found(&e) => {}
-        Err(e) => {
-            return Err(errors::sftp(
-                e,
-                format!("removing existing {}", target.display()),
-            ))
-        }
-    }
-    sftp.rename(partial, target, None).map_err(|e| {
-        errors::sftp(
-            e,
-            format!("renaming {} to {}", partial.display(), target.display()),
-        )
-    })
+    Ok(())
 }
 
 /// Fills `buffer` as far as the file allows; returns 0 only at end of file.

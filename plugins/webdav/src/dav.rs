@@ -1,6 +1,8 @@
-//! The two requests OpenDAL cannot make the way a backup needs: a PUT whose body streams
-//! from the file (OpenDAL's WebDAV writer holds the whole file in memory), and MKCOL of
-//! the collection's missing ancestors. Everything else goes through OpenDAL.
+//! The requests OpenDAL cannot make the way a backup needs: a PUT whose body streams from
+//! the file (OpenDAL's WebDAV writer holds the whole file in memory), MKCOL of the
+//! collection's missing ancestors, and MOVE with `Overwrite: F` (OpenDAL's rename always
+//! replaces; RFC 4918, 9.9.4: with `F`, the server answers 412 when the destination
+//! exists, and moves nothing). Everything else goes through OpenDAL.
 
 use std::fs::File;
 use std::io::Read;
@@ -56,6 +58,36 @@ impl Dav {
             200..=299 => Ok(true),
             404 => Ok(false),
             code => Err(errors::status(&self.config, code, what)),
+        }
+    }
+
+    /// Whether `name` exists in the collection (PROPFIND depth 0).
+    pub async fn has(&self, name: &str) -> Result<bool, PluginError> {
+        self.exists(&self.url_of(name)?, &format!("looking up {name}"))
+            .await
+    }
+
+    /// MOVEs `from` onto `to` in the collection; with `overwrite` false (`Overwrite: F`)
+    /// the server refuses when `to` exists: `Ok(false)`, nothing moved.
+    pub async fn move_to(
+        &self,
+        from: &str,
+        to: &str,
+        overwrite: bool,
+    ) -> Result<bool, PluginError> {
+        let what = format!("moving {from} onto {to}");
+        let method = Method::from_bytes(b"MOVE").expect("MOVE is a valid method");
+        let resp = self
+            .request(method, self.url_of(from)?)
+            .header("Destination", self.url_of(to)?.as_str())
+            .header("Overwrite", if overwrite { "T" } else { "F" })
+            .send()
+            .await
+            .map_err(|e| errors::transport(&self.config, &e, &what))?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(true),
+            412 if !overwrite => Ok(false),
+            code => Err(errors::status(&self.config, code, &what)),
         }
     }
 

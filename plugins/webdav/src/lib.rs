@@ -1,10 +1,15 @@
 //! sauvegarde exporter plugin `webdav`: sends archives to a WebDAV collection (Nextcloud,
 //! ownCloud, Apache mod_dav, …) with Apache OpenDAL.
 //!
-//! - Upload: PUT under a hidden temporary name, its body streamed from the file (memory
-//!   does not grow with the archive), size checked, then MOVE onto the final name with
-//!   `Overwrite: T`. The temporary file is removed on failure or cancellation. Missing
-//!   collections on the way to `url` are created (MKCOL).
+//! - Upload: PUT under a temporary name (`upload_new`: the one the host gives; `upload`:
+//!   `<name>.upload-<pid>-<time>.partial`), its body streamed from the file (memory does
+//!   not grow with the archive), size checked, then MOVE onto the final name:
+//!   `Overwrite: F` for `upload_new` (the server refuses with 412 when the name exists,
+//!   and the host stores its copy under another name; Apache's mod_dav looks the
+//!   destination up and then renames, so only a request landing in that instant could
+//!   slip between), `Overwrite: T` for `upload`. The temporary file is removed on failure,
+//!   cancellation or a name taken. Missing collections on the way to `url` are created
+//!   (MKCOL).
 //! - List (PROPFIND depth 1), delete, download and the probe go through OpenDAL.
 //! - Trust store: Mozilla's roots plus `ca_file`.
 
@@ -17,7 +22,10 @@ use std::path::Path;
 use opendal::services::Webdav;
 use opendal::Operator;
 use sauvegarde_opendal_common::{http, remote, transfer, unique_name, Runtime};
-use sauvegarde_plugin_api::{export_plugin, Exporter, PluginError, Progress, RemoteFile};
+use sauvegarde_plugin_api::partials::PARTIAL_SUFFIX;
+use sauvegarde_plugin_api::{
+    export_plugin, Exporter, NewUpload, PluginError, Progress, RemoteFile,
+};
 
 use config::Config;
 use dav::Dav;
@@ -61,14 +69,16 @@ impl WebdavExporter {
         |e, what| errors::map(self.config(), e, what)
     }
 
-    /// PUT under `temp`, check its size, MOVE onto `name`.
+    /// PUT under `temp`, check its size, MOVE onto `name` (with `overwrite`, over a file
+    /// there; without, `Ok(None)` when the name is taken). Returns the bytes sent.
     async fn send(
         &self,
         local: &Path,
         temp: &str,
         name: &str,
+        overwrite: bool,
         progress: &mut Progress<'_>,
-    ) -> Result<u64, PluginError> {
+    ) -> Result<Option<u64>, PluginError> {
         let map = self.map();
         let total = self.dav.put(local, temp, progress).await?;
         let stored = self
@@ -82,11 +92,43 @@ impl WebdavExporter {
                 "upload of {name} incomplete: the server holds {stored} of {total} bytes"
             )));
         }
-        self.op
-            .rename(temp, name)
-            .await
-            .map_err(|e| map(&e, &format!("moving {temp} onto {name}")))?;
-        Ok(total)
+        let moved = self.dav.move_to(temp, name, overwrite).await?;
+        Ok(moved.then_some(total))
+    }
+
+    /// Uploads through `temp`, removing it unless it was moved onto `name`; `Ok(false)`
+    /// when the name is taken (only without `overwrite`).
+    fn upload_through(
+        &self,
+        local_path: &Path,
+        temp: &str,
+        remote_name: &str,
+        overwrite: bool,
+        progress: &mut Progress<'_>,
+    ) -> Result<bool, PluginError> {
+        self.runtime.block_on(async {
+            self.dav.ensure_collection().await?;
+            if !overwrite && self.dav.has(remote_name).await? {
+                return Ok(false);
+            }
+            let result = self
+                .send(local_path, temp, remote_name, overwrite, progress)
+                .await;
+            if let Ok(Some(total)) = result {
+                tracing::info!(
+                    "uploaded {remote_name} ({total} bytes) to {}",
+                    self.dav.collection.url
+                );
+                return Ok(true);
+            }
+            if let Err(e) = self.op.delete(temp).await {
+                tracing::warn!(
+                    "could not remove the partial upload {temp}: {}",
+                    sauvegarde_opendal_common::errors::describe(&e)
+                );
+            }
+            result.map(|_| false)
+        })
     }
 }
 
@@ -113,27 +155,25 @@ impl Exporter for WebdavExporter {
         remote_name: &str,
         progress: &mut Progress<'_>,
     ) -> Result<(), PluginError> {
-        let temp = unique_name(&format!(".{remote_name}.partial"));
-        self.runtime.block_on(async {
-            self.dav.ensure_collection().await?;
-            match self.send(local_path, &temp, remote_name, progress).await {
-                Ok(total) => {
-                    tracing::info!(
-                        "uploaded {remote_name} ({total} bytes) to {}",
-                        self.dav.collection.url
-                    );
-                    Ok(())
-                }
-                Err(err) => {
-                    if let Err(e) = self.op.delete(&temp).await {
-                        tracing::warn!(
-                            "could not remove the partial upload {temp}: {}",
-                            sauvegarde_opendal_common::errors::describe(&e)
-                        );
-                    }
-                    Err(err)
-                }
-            }
+        let temp = format!("{remote_name}.{}{PARTIAL_SUFFIX}", unique_name("upload"));
+        self.upload_through(local_path, &temp, remote_name, true, progress)
+            .map(|_| ())
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local_path: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        let stored = self.upload_through(local_path, temp_name, remote_name, false, progress)?;
+        Ok(if stored {
+            NewUpload::Stored
+        } else {
+            NewUpload::NameTaken
         })
     }
 

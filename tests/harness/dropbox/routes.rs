@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::http::Request;
 use super::oauth::{self, Refusal};
-use super::store::{self, CommitError};
+use super::store::{self, CommitError, WriteMode};
 use super::{Fault, HostKind, State, MAX_REQUEST_BYTES};
 
 /// How a route takes its argument.
@@ -646,18 +646,27 @@ fn receive(request: &mut Request, file: &std::path::Path, keep: u64) -> Result<u
     })
 }
 
-/// `mode`: `add` refuses to replace; `overwrite` and `update` replace.
-fn add_only(commit: &Value) -> Result<bool, Reply> {
-    match commit.get("mode") {
-        None => Ok(true),
-        Some(Value::String(m)) if m == "add" => Ok(true),
-        Some(Value::String(m)) if m == "overwrite" => Ok(false),
-        Some(m) if m.get(".tag").and_then(Value::as_str) == Some("update") => Ok(false),
-        Some(m) => Err(Reply::Text(
-            400,
-            format!("Error in call to API function: mode: unknown tag {m}"),
-        )),
-    }
+/// The commit's `mode` (`add` refuses to replace; `overwrite` and `update` replace),
+/// `autorename` and `strict_conflict`.
+fn write_mode(commit: &Value) -> Result<WriteMode, Reply> {
+    let flag = |key: &str| commit.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let add = match commit.get("mode") {
+        None => true,
+        Some(Value::String(m)) if m == "add" => true,
+        Some(Value::String(m)) if m == "overwrite" => false,
+        Some(m) if m.get(".tag").and_then(Value::as_str) == Some("update") => false,
+        Some(m) => {
+            return Err(Reply::Text(
+                400,
+                format!("Error in call to API function: mode: unknown tag {m}"),
+            ))
+        }
+    };
+    Ok(WriteMode {
+        add,
+        autorename: flag("autorename"),
+        strict_conflict: flag("strict_conflict"),
+    })
 }
 
 fn commit_error(e: CommitError, wrap_session: Option<&str>) -> Reply {
@@ -686,8 +695,8 @@ fn upload(state: &Mutex<State>, request: &mut Request, arg: &Value, corrupt: boo
         Ok(p) => p,
         Err(r) => return r,
     };
-    let add = match add_only(arg) {
-        Ok(a) => a,
+    let mode = match write_mode(arg) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let temp = store::new_temp(&mut lock(state));
@@ -706,7 +715,7 @@ fn upload(state: &Mutex<State>, request: &mut Request, arg: &Value, corrupt: boo
     }
     let mut st = lock(state);
     let session_id = st.id("pid_upload_session:");
-    match store::commit(&mut st, &temp, &path, add, corrupt) {
+    match store::commit(&mut st, &temp, &path, mode, corrupt) {
         Ok(metadata) => Reply::Json(200, metadata),
         Err(e) => commit_error(e, Some(&session_id)),
     }
@@ -805,8 +814,8 @@ fn session_finish(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let add = match add_only(commit) {
-        Ok(a) => a,
+    let mode = match write_mode(commit) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let checked = check_cursor(&lock(state), arg, true);
@@ -819,7 +828,7 @@ fn session_finish(
     }
     let mut st = lock(state);
     st.sessions.remove(&id);
-    match store::commit(&mut st, &disk, &path, add, corrupt) {
+    match store::commit(&mut st, &disk, &path, mode, corrupt) {
         Ok(metadata) => Reply::Json(200, metadata),
         Err(e) => commit_error(e, None),
     }

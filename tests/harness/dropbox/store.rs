@@ -129,20 +129,59 @@ pub enum CommitError {
     Io(io::Error),
 }
 
-/// Makes the received bytes at `temp` the file at `path`, replacing any file there
-/// (the mode was checked by the caller). `corrupt` flips a byte of what is stored.
+/// How a commit treats a file already at its path, as Dropbox's `WriteMode`,
+/// `autorename` and `strict_conflict` say.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteMode {
+    /// `mode: add`: a file at the path is a conflict (`overwrite`/`update` replace it).
+    pub add: bool,
+    /// On a conflict, store as `name (1).ext`, `name (2).ext`, … instead.
+    pub autorename: bool,
+    /// A file of identical content is a conflict too (without it, Dropbox answers with
+    /// the existing file and changes nothing).
+    pub strict_conflict: bool,
+}
+
+/// `path` with ` (n)` before its extension, as Dropbox's autorename names it.
+fn renamed(path: &str, n: u32) -> String {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    format!("{dir}/{stem} ({n}){ext}")
+}
+
+/// Makes the received bytes at `temp` the file at `path`, or answers a conflict, as
+/// `mode` says (checked by the caller). `corrupt` flips a byte of what is stored.
 pub fn commit(
     state: &mut State,
     temp: &Path,
     path: &str,
-    add_only: bool,
+    mode: WriteMode,
     corrupt: bool,
 ) -> Result<Value, CommitError> {
-    let key = path.to_lowercase();
-    if add_only && state.files.contains_key(&key) {
-        let _ = fs::remove_file(temp);
-        return Err(CommitError::Conflict);
+    let mut path = path.to_string();
+    if mode.add {
+        if let Some(existing) = state.files.get(&path.to_lowercase()) {
+            let same = content_hash_of(temp).ok().as_deref() == Some(&existing.content_hash);
+            if same && !mode.strict_conflict {
+                let metadata = file_metadata(existing);
+                let _ = fs::remove_file(temp);
+                return Ok(metadata);
+            }
+            if !mode.autorename {
+                let _ = fs::remove_file(temp);
+                return Err(CommitError::Conflict);
+            }
+            let free = (1..)
+                .map(|n| renamed(&path, n))
+                .find(|p| !state.files.contains_key(&p.to_lowercase()));
+            path = free.unwrap_or(path);
+        }
     }
+    let path = path.as_str();
+    let key = path.to_lowercase();
     let size = fs::metadata(temp).map_err(CommitError::Io)?.len();
     let used: u64 = state.files.values().map(|f| f.size).sum();
     let replaced = state.files.get(&key).map_or(0, |f| f.size);
@@ -188,7 +227,12 @@ fn flip_byte(path: &Path, at: u64) -> io::Result<()> {
 pub fn put(state: &mut State, path: &str, content: &[u8]) -> io::Result<()> {
     let temp = new_temp(state);
     fs::write(&temp, content)?;
-    commit(state, &temp, path, false, false)
+    let overwrite = WriteMode {
+        add: false,
+        autorename: false,
+        strict_conflict: false,
+    };
+    commit(state, &temp, path, overwrite, false)
         .map(|_| ())
         .map_err(|e| match e {
             CommitError::Io(e) => e,

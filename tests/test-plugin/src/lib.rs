@@ -25,7 +25,9 @@
 //!   conformance kit: `non_atomic` (uploads straight to the final name, slowly),
 //!   `not_found_as_other` (delete of a missing file is `Other`), `ignores_cancel`
 //!   (uploads on when progress says stop), `leaks_password` (its `Auth` error quotes
-//!   the password).
+//!   the password), `replaces` (its no-replace upload replaces).
+//! - It has the no-replace upload (API 1.2): into `dir`, through the temporary file the
+//!   host names, then `link(2)`, which fails when the name exists.
 
 mod misbehave;
 
@@ -34,7 +36,7 @@ use std::path::{Path, PathBuf};
 use misbehave::{misbehave, stall};
 
 use sauvegarde_plugin_api::{
-    export_plugin, parse_config, Exporter, PluginError, Progress, RemoteFile,
+    export_plugin, parse_config, Exporter, NewUpload, PluginError, Progress, RemoteFile,
 };
 use serde::Deserialize;
 
@@ -82,7 +84,7 @@ struct Config {
     #[serde(default)]
     offline: bool,
     /// The promise to break: `non_atomic`, `not_found_as_other`, `ignores_cancel`,
-    /// `leaks_password`.
+    /// `leaks_password`, `replaces`.
     #[serde(default)]
     wrong: Option<String>,
 }
@@ -121,6 +123,27 @@ impl Probe {
         Err(PluginError::auth(format!(
             "probe {op} refused with {secrets}"
         )))
+    }
+
+    /// How an upload moves: about 60 blocks spread over `upload_secs` when set (a slow
+    /// but steady transfer), else the usual blocks and pauses.
+    fn upload_pace(&self, local: &Path) -> Result<Pace, PluginError> {
+        Ok(match self.0.upload_secs {
+            Some(secs) => {
+                let size = std::fs::metadata(local)
+                    .map_err(|e| io(&local.display().to_string(), e))?
+                    .len();
+                Pace {
+                    block: size.div_ceil(60).max(1) as usize,
+                    pause: std::time::Duration::from_millis(secs * 1000 / 60),
+                    ignore_cancel: false,
+                }
+            }
+            None => Pace {
+                ignore_cancel: self.wrong("ignores_cancel"),
+                ..Pace::blocks(UPLOAD_BLOCK_PAUSE)
+            },
+        })
     }
 
     fn wrong(&self, mode: &str) -> bool {
@@ -285,28 +308,51 @@ impl Exporter for Probe {
         if self.0.misbehave.as_deref() == Some("stall") {
             return stall(self.0.dir.as_deref(), progress);
         }
-        let pace = match self.0.upload_secs {
-            // About 60 blocks, evenly spread over the time asked.
-            Some(secs) => {
-                let size = std::fs::metadata(local)
-                    .map_err(|e| io(&local.display().to_string(), e))?
-                    .len();
-                Pace {
-                    block: size.div_ceil(60).max(1) as usize,
-                    pause: std::time::Duration::from_millis(secs * 1000 / 60),
-                    ignore_cancel: false,
-                }
-            }
-            None => Pace {
-                ignore_cancel: self.wrong("ignores_cancel"),
-                ..Pace::blocks(UPLOAD_BLOCK_PAUSE)
-            },
-        };
+        let pace = self.upload_pace(local)?;
         match self.file(remote_name) {
             Some(to) if self.wrong("non_atomic") => copy_in_place(local, &to, progress),
             Some(to) => copy(local, &to, progress, pace),
             None => progress.report(1, 1),
         }
+    }
+
+    const UPLOAD_NEW: bool = true;
+
+    fn upload_new(
+        &self,
+        local: &Path,
+        remote_name: &str,
+        temp_name: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<NewUpload, PluginError> {
+        if self.wrong("replaces") {
+            return self
+                .upload(local, remote_name, progress)
+                .map(|()| NewUpload::Stored);
+        }
+        self.maybe_fail("upload");
+        self.maybe_leak("upload")?;
+        self.login()?;
+        let (Some(to), Some(temp)) = (self.file(remote_name), self.file(temp_name)) else {
+            return progress.report(1, 1).map(|()| NewUpload::Stored);
+        };
+        if let Some(dir) = &self.0.dir {
+            std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+        }
+        if to.exists() {
+            return Ok(NewUpload::NameTaken);
+        }
+        if self.0.misbehave.as_deref() == Some("stall") {
+            return stall(self.0.dir.as_deref(), progress).map(|()| NewUpload::Stored);
+        }
+        let copied = copy_blocks(local, &temp, progress, self.upload_pace(local)?);
+        let linked = copied.and_then(|()| match std::fs::hard_link(&temp, &to) {
+            Ok(()) => Ok(NewUpload::Stored),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(NewUpload::NameTaken),
+            Err(e) => Err(io(remote_name, e)),
+        });
+        let _ = std::fs::remove_file(&temp);
+        linked
     }
 
     fn list(&self) -> Result<Vec<RemoteFile>, PluginError> {
