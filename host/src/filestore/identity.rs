@@ -19,7 +19,6 @@
 //! When the process is not root, nothing is switched: it uses its own rights.
 
 use std::ffi::{CStr, CString, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -308,11 +307,6 @@ fn groups_of(name: &CStr, gid: u32) -> Vec<u32> {
         }
         room = count.max(room * 2);
     }
-}
-
-/// The bytes of a path, for messages of a path that may not be UTF-8.
-pub fn shown(path: &Path) -> String {
-    String::from_utf8_lossy(path.as_os_str().as_bytes()).into_owned()
 }
 
 #[cfg(test)]
