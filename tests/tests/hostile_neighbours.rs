@@ -287,11 +287,14 @@ fn a_root_only_file_hard_linked_into_the_filestore_is_not_archived() {
 
 /// At each step of the walk in turn, the directory about to be opened (the root, a
 /// directory, the directory of a file) is moved aside and replaced by a link to a
-/// directory holding root-only files of the same names: none of them is archived.
+/// directory holding files of the same names: root-only ones, and readable ones only a
+/// walk that looked a path up again would find. None of them is archived.
 #[test]
 fn a_filestore_directory_swapped_for_a_link_during_the_walk_is_never_followed() {
+    const DECOY: &[u8] = b"readable, but not the filestore's file\n";
     let w = World::new();
     let config = w.config("");
+    let original = read_tree(&w.filestore());
     for point in ["filestore-root", "filestore-dir", "filestore-file"] {
         let (paused, at) =
             run_to_pause(&mut cli::host(&config, &["backup", "prod"], "info"), point);
@@ -300,32 +303,42 @@ fn a_filestore_directory_swapped_for_a_link_during_the_walk_is_never_followed() 
         } else {
             at.clone()
         };
-        // The decoy holds a root-only file of each name the walk may look for.
         let decoy = w.path(&format!("decoy-{point}"));
         std::fs::create_dir_all(decoy.join("ab")).unwrap();
-        for name in [at.file_name().unwrap(), "ab".as_ref(), "stolen".as_ref()] {
-            let file = decoy.join(name);
-            if !file.exists() {
-                std::fs::write(&file, SECRET).unwrap();
-                chmod(&file, 0o600);
-            }
+        std::fs::write(decoy.join(at.file_name().unwrap()), DECOY).unwrap();
+        for secret in ["stolen", "ab/stolen"] {
+            std::fs::write(decoy.join(secret), SECRET).unwrap();
+            chmod(&decoy.join(secret), 0o600);
         }
-        std::fs::write(decoy.join("ab/stolen"), SECRET).unwrap();
-        chmod(&decoy.join("ab/stolen"), 0o600);
         swap_for_link(&swapped, &decoy);
         let out = paused.resume();
+        let said = stderr(&out);
         match point {
             "filestore-root" => {
                 assert_eq!(out.status.code(), Some(1), "{point}: {}", text(&out));
-                assert!(
-                    stderr(&out).contains("was replaced"),
-                    "{point}: {}",
-                    text(&out)
-                );
+                assert!(said.contains("was replaced"), "{point}: {said}");
             }
             _ => {
                 assert_eq!(out.status.code(), Some(0), "{point}: {}", text(&out));
-                no_secret_in(&w.archived(&out));
+                let files = w.archived(&out);
+                no_secret_in(&files);
+                assert!(
+                    !files.values().any(|v| v.as_slice() == DECOY),
+                    "{point}: a path was looked up again"
+                );
+                let relative = at.strip_prefix(w.filestore()).unwrap();
+                let relative = relative.to_str().unwrap();
+                if point == "filestore-dir" {
+                    assert!(
+                        said.lines()
+                            .any(|l| l.contains(relative) && l.contains("not followed")),
+                        "{point}: {said}"
+                    );
+                    assert!(!files.keys().any(|k| k.starts_with(relative)));
+                } else {
+                    // Opened relative to the directory it was listed in, where it now is.
+                    assert_eq!(files.get(relative), original.get(relative), "{point}");
+                }
             }
         }
         // Back as it was, for the next step.
