@@ -58,7 +58,7 @@ pub enum IdentityError {
         path: PathBuf,
     },
     /// The thread could not take the identity.
-    #[error("cannot act as {who}: {source}")]
+    #[error("cannot act as {who}: {source}; sauvegarde reads a filestore and writes a restore as their owner, and needs CAP_SETUID and CAP_SETGID and the system calls setresuid, setresgid and setgroups for it (see the packaged systemd unit)")]
     Switch {
         /// The identity.
         who: String,
