@@ -26,6 +26,7 @@ pub mod naming;
 pub mod notify;
 pub mod odoo_conf;
 pub mod ownership;
+pub mod pause;
 pub mod plugins;
 pub mod redact;
 pub mod restore;

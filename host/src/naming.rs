@@ -10,6 +10,10 @@
 //! Temporary files of uploads end in [`PARTIAL_SUFFIX`]: `<name>.partial` (what plugins
 //! name them for a plain upload) or `<name>.<tag>-<unique>.partial` (the name the host
 //! gives a no-replace upload, [`temp_name`]); [`partial_of`] reads the archive name back.
+//!
+//! A database name becomes a file name (the archive) and a directory name (the filestore,
+//! `<data_dir>/filestore/<database>`), and any role with CREATEDB chooses it:
+//! [`check_database_name`] is the one test every name passes before it is used as either.
 
 use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
 
@@ -41,6 +45,46 @@ pub struct ArchiveName<'a> {
     pub format: ArchiveFormat,
     /// Whether it ends in `.age`.
     pub encrypted: bool,
+}
+
+/// Why a database name cannot be used as a file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeDatabaseName {
+    /// `""`.
+    #[error("it is empty")]
+    Empty,
+    /// `.` or `..`: this directory or its parent.
+    #[error("it is `.` or `..`, which name a directory, not a file")]
+    Dots,
+    /// `a/b`, `../../x`: a path, not a name.
+    #[error("it holds a `/`, which makes it a path")]
+    Slash,
+    /// NUL, a newline, an escape sequence…
+    #[error("it holds a NUL or control character")]
+    Control,
+    /// `-x`: read as an option by the tools that handle its files.
+    #[error("it starts with `-`, which tools read as an option")]
+    Dash,
+}
+
+/// Whether `name` can name an archive and a filestore directory: one path component,
+/// not `.` or `..`, no `/`, NUL or control character, not starting with `-`. Anything
+/// else is allowed: `_`, `.` inside (`shop.v2`), `-` after the start, spaces and
+/// non-ASCII letters are all part of one safe file name.
+pub fn check_database_name(name: &str) -> Result<(), UnsafeDatabaseName> {
+    if name.is_empty() {
+        Err(UnsafeDatabaseName::Empty)
+    } else if name == "." || name == ".." {
+        Err(UnsafeDatabaseName::Dots)
+    } else if name.contains('/') {
+        Err(UnsafeDatabaseName::Slash)
+    } else if name.chars().any(char::is_control) {
+        Err(UnsafeDatabaseName::Control)
+    } else if name.starts_with('-') {
+        Err(UnsafeDatabaseName::Dash)
+    } else {
+        Ok(())
+    }
 }
 
 /// The archive name for `database` started at `at` (UTC, whole seconds).
@@ -158,6 +202,41 @@ pub fn partial_of(file_name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_name_is_one_safe_file_name() {
+        use UnsafeDatabaseName::*;
+        for ok in [
+            "prod",
+            "shop_eu",
+            "shop.v2",
+            "a-b",
+            "..x",
+            "x..",
+            "...",
+            "my db",
+            "société",
+            "*",
+        ] {
+            assert_eq!(check_database_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", Empty),
+            (".", Dots),
+            ("..", Dots),
+            ("../../escape", Slash),
+            ("a/b", Slash),
+            ("/", Slash),
+            ("a\0b", Control),
+            ("a\nb", Control),
+            ("a\u{1b}[31m", Control),
+            ("a\u{7f}", Control),
+            ("a\u{85}", Control),
+            ("-x", Dash),
+        ] {
+            assert_eq!(check_database_name(bad), Err(why), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_database_comes_from_the_archive_name() {

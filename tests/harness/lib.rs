@@ -9,6 +9,7 @@ pub mod build;
 pub mod cli;
 pub mod conformance;
 pub mod files;
+pub mod hostile;
 pub mod http_tap;
 pub mod net;
 pub mod odoo_world;

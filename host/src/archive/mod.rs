@@ -38,6 +38,9 @@ pub enum ArchiveError {
     /// The ZIP library refused something.
     #[error("ZIP error: {0}")]
     Zip(String),
+    /// The filestore could not be read (a root that is a link, its owner unknown…).
+    #[error(transparent)]
+    Filestore(#[from] crate::filestore::FilestoreError),
     /// The backup was cancelled.
     #[error("interrupted")]
     Cancelled,

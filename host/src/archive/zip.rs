@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use super::compress::{worth_deflating, SAMPLE};
 use super::parallel::{Job, Pending, Pool, BLOCK, WINDOW};
 use super::records::{end_records, Member, DEFLATED, STORED};
 use super::{ArchiveError, Counting, WriteContext};
-use crate::filestore::Entry;
+use crate::filestore::{self, Links, OpenFile};
 
 /// Deflate level. Odoo uses zlib's default, 6. zlib-rs level 4 costs ~30 % less CPU than
 /// its level 6, for an archive ~0.7 % larger; on the bench workload the archive stays within
@@ -172,59 +172,46 @@ impl ZipArchiveWriter {
         Ok(total)
     }
 
-    /// Adds each filestore file as `filestore/<relative>`, stored or deflated from a
-    /// sample of its start. A file that vanished since the listing (Odoo's garbage
-    /// collector) is skipped with a warning. Returns the number of files added.
+    /// Adds each file of the filestore at `root` as `filestore/<relative>`, stored or
+    /// deflated from a sample of its start, in the order [`filestore::read`] opens them:
+    /// as the filestore's owner, relative to directory handles, links as `links` says.
+    /// Returns the number of files added.
     pub fn add_filestore(
         &mut self,
-        entries: &[Entry],
+        root: &Path,
+        links: Links,
         ctx: &WriteContext<'_>,
     ) -> Result<usize, ArchiveError> {
-        let mut added = 0;
-        for entry in entries {
+        filestore::read(root, links, |file| {
             if ctx.cancel.is_cancelled() {
                 return Err(ArchiveError::Cancelled);
             }
-            let what = entry.path.display().to_string();
-            // Never through a link: one planted since the listing is skipped, not read.
-            let mut file = match std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&entry.path)
-            {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::warn!(file = %what, "filestore file vanished during the backup; skipped");
-                    continue;
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                    tracing::warn!(file = %what, "filestore file became a symbolic link during the backup; not followed, skipped");
-                    continue;
-                }
-                Err(source) => return Err(ArchiveError::Read { what, source }),
-            };
-            let size = file
-                .metadata()
-                .map(|m| m.len())
-                .map_err(|source| ArchiveError::Read {
-                    what: what.clone(),
-                    source,
-                })?;
-            let first = read_block(&mut file, &what, size)?;
-            let deflate = worth_deflating(&first[..first.len().min(SAMPLE)]);
-            let (method, level) = if deflate {
-                (DEFLATED, Some(self.level))
-            } else {
-                (STORED, None)
-            };
-            let name = format!("filestore/{}", entry.relative);
-            self.steps
-                .push_back(Step::Begin(self.member(&name, method, size > LARGE)));
-            self.feed(&mut file, &what, level, first, ctx)?;
-            self.steps.push_back(Step::End);
-            added += 1;
-        }
-        Ok(added)
+            self.add_file(file, ctx)
+        })
+    }
+
+    /// Adds one opened filestore file.
+    fn add_file(&mut self, open: OpenFile, ctx: &WriteContext<'_>) -> Result<(), ArchiveError> {
+        let OpenFile {
+            relative,
+            mut file,
+            size,
+            path,
+        } = open;
+        let what = path.display().to_string();
+        let first = read_block(&mut file, &what, size)?;
+        let deflate = worth_deflating(&first[..first.len().min(SAMPLE)]);
+        let (method, level) = if deflate {
+            (DEFLATED, Some(self.level))
+        } else {
+            (STORED, None)
+        };
+        let name = format!("filestore/{relative}");
+        self.steps
+            .push_back(Step::Begin(self.member(&name, method, size > LARGE)));
+        self.feed(&mut file, &what, level, first, ctx)?;
+        self.steps.push_back(Step::End);
+        Ok(())
     }
 
     /// Adds a small in-memory entry (the manifest), deflated.
@@ -487,32 +474,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = [
             ("ab/text", prose(3 * BLOCK + 777)),
-            ("cd/noise", noise(BLOCK + 5)),
             ("cd/empty", Vec::new()),
+            ("cd/noise", noise(BLOCK + 5)),
             ("ef/été.txt", prose(100)),
         ];
-        let mut entries = Vec::new();
         for (relative, data) in &files {
             let path = dir.path().join("fs").join(relative);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, data).unwrap();
-            entries.push(Entry {
-                path,
-                relative: relative.to_string(),
-            });
         }
-        entries.push(Entry {
-            path: dir.path().join("fs/gone"),
-            relative: "gone".into(),
-        });
-        // Listed as a file, replaced by a link before it was read: not followed.
+        // A link to a file outside: not followed.
         std::fs::write(dir.path().join("outside"), b"not for the archive").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("outside"), dir.path().join("fs/swapped"))
-            .unwrap();
-        entries.push(Entry {
-            path: dir.path().join("fs/swapped"),
-            relative: "swapped".into(),
-        });
+        std::os::unix::fs::symlink(dir.path().join("outside"), dir.path().join("fs/link")).unwrap();
         let dump = prose(2 * BLOCK);
         let archive = dir.path().join("a.zip");
         let cancel = CancelFlag::new();
@@ -526,7 +499,11 @@ mod tests {
             zip.add_stream("dump.sql", &mut &dump[..], &ctx).unwrap(),
             dump.len() as u64
         );
-        assert_eq!(zip.add_filestore(&entries, &ctx).unwrap(), 4);
+        assert_eq!(
+            zip.add_filestore(&dir.path().join("fs"), Links::Skip, &ctx)
+                .unwrap(),
+            4
+        );
         zip.add_bytes("manifest.json", b"{}").unwrap();
         zip.finish().unwrap();
 
@@ -539,8 +516,8 @@ mod tests {
             [
                 "dump.sql",
                 "filestore/ab/text",
-                "filestore/cd/noise",
                 "filestore/cd/empty",
+                "filestore/cd/noise",
                 "filestore/ef/été.txt",
                 "manifest.json"
             ]
@@ -634,15 +611,10 @@ mod tests {
         };
         let recipients = crate::crypt::Recipients::from_config(&config).unwrap();
         let files = [("ab/text", prose(BLOCK + 99)), ("cd/noise", noise(5000))];
-        let mut entries = Vec::new();
         for (relative, data) in &files {
             let path = dir.path().join("fs").join(relative);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, data).unwrap();
-            entries.push(Entry {
-                path,
-                relative: relative.to_string(),
-            });
         }
         let dump = prose(2 * BLOCK + 5);
         let archive = dir.path().join("a.zip.age");
@@ -657,7 +629,8 @@ mod tests {
                 .unwrap();
         let mut zip = ZipArchiveWriter::new_stream(stream, time);
         zip.add_stream("dump.sql", &mut &dump[..], &ctx).unwrap();
-        zip.add_filestore(&entries, &ctx).unwrap();
+        zip.add_filestore(&dir.path().join("fs"), Links::Skip, &ctx)
+            .unwrap();
         zip.add_bytes("manifest.json", b"{}").unwrap();
         zip.finish().unwrap();
 
@@ -706,7 +679,6 @@ mod tests {
     #[test]
     fn cancelled_before_the_first_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), b"x").unwrap();
         let cancel = CancelFlag::new();
         cancel.cancel();
         let ctx = WriteContext {
@@ -715,12 +687,10 @@ mod tests {
         };
         let time = DateTime::from_date_and_time(2024, 1, 1, 0, 0, 0).unwrap();
         let mut zip = ZipArchiveWriter::new(File::create(dir.path().join("a.zip")).unwrap(), time);
-        let entries = [Entry {
-            path: dir.path().join("f"),
-            relative: "f".into(),
-        }];
+        std::fs::create_dir(dir.path().join("fs")).unwrap();
+        std::fs::write(dir.path().join("fs/f"), b"x").unwrap();
         assert!(matches!(
-            zip.add_filestore(&entries, &ctx),
+            zip.add_filestore(&dir.path().join("fs"), Links::Skip, &ctx),
             Err(ArchiveError::Cancelled)
         ));
     }

@@ -31,6 +31,12 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     let job_id = match (args.job, args.database) {
         (Some(job), None) => job.to_string(),
         (None, Some(db)) => {
+            // The name is also the job's (its lock file) and the archive's.
+            crate::naming::check_database_name(db).map_err(|why| {
+                CliError::usage(format!(
+                    "--database {db:?}: not a database name sauvegarde can back up: {why}"
+                ))
+            })?;
             // Ad-hoc: a job named after the database, with default settings, writing to
             // --output-dir or the current directory; no retention.
             let dir = match args.output_dir {

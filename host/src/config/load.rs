@@ -382,6 +382,21 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
             ),
         ));
     }
+    for name in job.database.fixed().unwrap_or_default() {
+        if name.trim().is_empty() {
+            continue; // said above
+        }
+        if let Err(why) = crate::naming::check_database_name(&name) {
+            errors.push(error_at(
+                figment,
+                &key("database"),
+                format!(
+                    "{name:?} is not a database name sauvegarde can back up: {why}; \
+                     archives and filestore directories are named after the database"
+                ),
+            ));
+        }
+    }
     if job.min_free_mib == Some(0) {
         errors.push(error_at(
             figment,

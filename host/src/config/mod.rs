@@ -79,8 +79,9 @@ pub struct JobConfig {
     /// `"auto"`, `"none"`, or a path to the database's filestore directory.
     #[serde(default)]
     pub filestore: FilestoreSetting,
-    /// Follow symbolic links under the filestore (to files and directories) and archive
-    /// what they point to. Off: each link is skipped with a warning.
+    /// Follow symbolic links under the filestore (to files and directories) and a root
+    /// that is one, reading as the filestore's owner, and archive what they point to.
+    /// Off: each link is skipped with a warning, and a root that is a link is refused.
     #[serde(default)]
     pub follow_links: bool,
     /// Odoo's configuration file: database connection and data_dir are read from it.

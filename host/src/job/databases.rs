@@ -3,7 +3,10 @@
 //! way Odoo's own database list finds them (no templates, no `datallowconn = false`, not
 //! `postgres`, and a table `ir_module_module`), minus the `exclude` globs. A database of
 //! the list that cannot be connected to (`REVOKE CONNECT`, a wrong password for it) is
-//! not skipped in silence: it is a failed database of the run.
+//! not skipped in silence: it is a failed database of the run. So is a database whose name
+//! is no safe file name ([`crate::naming::check_database_name`]: `../../x`, `.`, a `/` or
+//! a control character): its archive and its filestore would be named after it, so it is
+//! refused before anything is read or written for it.
 
 use super::{backup_dir, BackupError};
 use crate::cancel::CancelFlag;
@@ -13,6 +16,7 @@ use crate::config::JobConfig;
 use crate::dump::query::{self, QueryError};
 use crate::dump::{Connection, PgTools};
 use crate::history::History;
+use crate::naming::{check_database_name, UnsafeDatabaseName};
 use crate::odoo_conf::OdooConf;
 
 /// The maintenance database the listing connects to, as Odoo's `list_dbs` does.
@@ -36,13 +40,22 @@ pub enum Target {
         /// Why (secrets masked).
         reason: String,
     },
+    /// Its name is no safe file name: the run records it as failed.
+    UnsafeName {
+        /// The database.
+        database: String,
+        /// What is wrong with the name.
+        reason: UnsafeDatabaseName,
+    },
 }
 
 impl Target {
     /// The database name.
     pub fn database(&self) -> &str {
         match self {
-            Target::Ready(d) | Target::Unreachable { database: d, .. } => d,
+            Target::Ready(d)
+            | Target::Unreachable { database: d, .. }
+            | Target::UnsafeName { database: d, .. } => d,
         }
     }
 }
@@ -55,9 +68,13 @@ pub fn resolve(
     cancel: &CancelFlag,
 ) -> Result<Vec<Target>, BackupError> {
     if let Some(names) = job.database.fixed() {
+        // Checked by the configuration already; checked here too, as every name is.
         return Ok(without_excluded(names, &job.exclude)
             .into_iter()
-            .map(Target::Ready)
+            .map(|name| match check_database_name(&name) {
+                Ok(()) => Target::Ready(name),
+                Err(reason) => unsafe_name(job_id, name, reason),
+            })
             .collect());
     }
     let tools = PgTools::discover(job.pg_dump.as_deref())
@@ -91,6 +108,11 @@ pub fn resolve(
         .collect();
     let mut targets = Vec::new();
     for name in without_excluded(names, &job.exclude) {
+        if let Err(reason) = check_database_name(&name) {
+            // Not even connected to: nothing of it is read or written.
+            targets.push(unsafe_name(job_id, name, reason));
+            continue;
+        }
         let what = format!("examining database `{name}`");
         match query::run_cancellable(&tools.psql, &on(&name), &what, IS_ODOO_SQL, cancel) {
             Ok(answer) if answer.trim() == "t" => targets.push(Target::Ready(name)),
@@ -125,6 +147,16 @@ pub fn resolve(
     Ok(targets)
 }
 
+/// A database refused for its name, said in the log.
+fn unsafe_name(job_id: &str, database: String, reason: UnsafeDatabaseName) -> Target {
+    tracing::error!(
+        job = job_id,
+        database = ?database,
+        "database not backed up: its name is no safe file name ({reason})"
+    );
+    Target::UnsafeName { database, reason }
+}
+
 /// The databases whose archives `prune` and the re-adoption after a history loss look at
 /// for a job of many databases: the configured ones, those its history rows record, and,
 /// for `"*"`, those named by archive-shaped files of its backup directory (ownership is
@@ -138,6 +170,7 @@ pub fn known(config: &Config, job_id: &str, history: &History) -> Vec<String> {
     if job.database.fixed().is_none() {
         names.extend(in_dir(&backup_dir(config, job), job.format));
     }
+    names.retain(|n| check_database_name(n).is_ok());
     names.sort();
     names.dedup();
     without_excluded(names, &job.exclude)

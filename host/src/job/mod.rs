@@ -232,6 +232,17 @@ pub enum BackupError {
         /// Why (secrets masked).
         reason: String,
     },
+    /// A database whose name is no safe file name (`"*"` listed it, or it was configured
+    /// before the configuration checked names): neither read nor written.
+    #[error("job `{job}`: database {database:?} cannot be backed up: its name is no safe file name ({reason}), and archives and filestore directories are named after it; rename the database (ALTER DATABASE … RENAME TO …) or add it to `exclude`")]
+    UnsafeDatabaseName {
+        /// The job.
+        job: String,
+        /// The database.
+        database: String,
+        /// What is wrong with the name.
+        reason: crate::naming::UnsafeDatabaseName,
+    },
     /// No database to back up: every one excluded, or `"*"` found none.
     #[error("job `{job}`: no database to back up: `database` = \"{selection}\" with `exclude` leaves none (\"*\" takes only databases with Odoo's `ir_module_module` table that the job's role can see)")]
     NoDatabase {

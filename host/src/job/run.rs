@@ -125,11 +125,19 @@ pub fn run_backup(
                 database,
                 reason,
             }),
+            Target::UnsafeName { database, reason } => Err(BackupError::UnsafeDatabaseName {
+                job: job_id.into(),
+                database,
+                reason,
+            }),
         };
         if let Err(e) = &result {
             let message = crate::redact::scrub(&e.to_string()).into_owned();
-            tracing::error!(job = job_id, database, "backup failed: {message}");
-            if matches!(e, BackupError::Unreachable { .. }) {
+            tracing::error!(job = job_id, database = ?database, "backup failed: {message}");
+            if matches!(
+                e,
+                BackupError::Unreachable { .. } | BackupError::UnsafeDatabaseName { .. }
+            ) {
                 history.record_failure(job_id, &database, started, e);
             }
         }

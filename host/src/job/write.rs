@@ -71,6 +71,10 @@ impl Run<'_> {
             ArchiveError::Cancelled => BackupError::Cancelled {
                 job: self.job_id.into(),
             },
+            ArchiveError::Filestore(source) => BackupError::Filestore {
+                job: self.job_id.into(),
+                source,
+            },
             source => BackupError::Archive {
                 job: self.job_id.into(),
                 path: path.clone(),
@@ -192,14 +196,11 @@ impl Run<'_> {
             } else {
                 filestore::Links::Skip
             };
-            let entries =
-                filestore::list(root, links).map_err(|source| BackupError::Filestore {
-                    job: self.job_id.into(),
-                    source,
-                })?;
-            tracing::info!(job = self.job_id, filestore = %root.display(), files = entries.len(), "adding filestore");
-            zip.add_filestore(&entries, ctx)
+            tracing::info!(job = self.job_id, filestore = %root.display(), "adding filestore");
+            let files = zip
+                .add_filestore(root, links, ctx)
                 .map_err(self.err_archive(partial))?;
+            tracing::info!(job = self.job_id, files, "filestore added");
         }
         let created = self.started.to_string();
         let manifest = manifest::build(

@@ -25,9 +25,10 @@ pub struct Server {
 
 /// Checks a new database's name the way Odoo's database manager does: letters, digits,
 /// `_`, `.` and `-`, starting with a letter or digit, at most 63 bytes. The name is also
-/// the filestore's directory name, so nothing else is allowed.
+/// the filestore's directory name, so nothing else is allowed (a stricter rule than
+/// [`crate::naming::check_database_name`], which it includes).
 pub fn check_name(name: &str) -> Result<(), RestoreError> {
-    let ok = !name.is_empty()
+    let ok = crate::naming::check_database_name(name).is_ok()
         && name.len() <= MAX_NAME
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
