@@ -1,6 +1,7 @@
 //! `prune <JOB> [--dry-run] [--adopt]`: retention now, locally and on every destination.
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
+use crate::config::Uses;
 use crate::job::{prune, PruneOptions};
 use crate::plugins::PluginRegistry;
 use crate::retention::Decision;
@@ -13,7 +14,7 @@ pub fn run(
     dry_run: bool,
     adopt: bool,
 ) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::Job(job_id))?.config;
     let job = config
         .jobs
         .get(job_id)
@@ -21,7 +22,7 @@ pub fn run(
     let registry = if job.destinations.is_empty() {
         PluginRegistry::default()
     } else {
-        discover(files)?
+        discover(&config)
     };
     let report = prune(&config, job_id, &registry, PruneOptions { dry_run, adopt })
         .map_err(super::backup_error)?;
