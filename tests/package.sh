@@ -5,9 +5,16 @@
 #  - the control data: conffile, dependencies, maintainer scripts;
 #  - lintian reports no error;
 #  - installed into a throwaway root with `dpkg --root` (maintainer scripts included, run
-#    against that root through DPKG_ROOT): `sauvegarde --version`, `man -l` of a page,
-#    the five plugins load from /usr/lib/sauvegarde/plugins; an upgrade keeps an edited
-#    configuration; purge removes /etc/sauvegarde and leaves the backups alone.
+#    against that root through DPKG_ROOT): `sauvegarde --version`, `man -l` of a page;
+#    then the first commands of a new user, on the installed configuration, each exit 0:
+#    `plugins` (the five plugins load from /usr/lib/sauvegarde/plugins), `config check`
+#    (valid, no job yet), `config init --odoo-conf <fixture>` (a throwaway PostgreSQL
+#    cluster with an Odoo-shaped database: it writes over the untouched packaged example,
+#    and never over the file it wrote); an upgrade keeps an edited configuration; purge
+#    removes /etc/sauvegarde and leaves the backups alone.
+# The installed binary runs from the root with `--config <root>/etc/sauvegarde/…` and
+# its directories moved into the root by SAUVEGARDE_* variables: nothing outside it is read
+# or written (a chroot would need a whole system in the root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +24,9 @@ fail() {
 }
 
 shopt -s nullglob
-if (($#)); then debs=("$1"); else debs=(target/debian/sauvegarde_*.deb); fi
-((${#debs[@]} == 1)) || fail "expected one target/debian/sauvegarde_*.deb (run scripts/package), found ${#debs[@]}"
+target=${CARGO_TARGET_DIR:-target}
+if (($#)); then debs=("$1"); else debs=("$target"/debian/sauvegarde_*.deb); fi
+((${#debs[@]} == 1)) || fail "expected one $target/debian/sauvegarde_*.deb (run scripts/package), found ${#debs[@]}"
 deb=${debs[0]}
 echo "package test: $deb"
 
@@ -61,6 +69,8 @@ lintian --fail-on error --tag-display-limit 0 "$deb"
 
 # 4. A throwaway root: install, upgrade, purge.
 root=$(mktemp -d "${TMPDIR:-/tmp}/sauvegarde-pkgroot.XXXXXX")
+# PostgreSQL (as `postgres`) must reach its cluster below the root.
+chmod 0711 "$root"
 mkdir -p "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/info" "$root/var/lib/odoo/backups"
 touch "$root/var/lib/dpkg/status"
 echo "an archive" > "$root/var/lib/odoo/backups/prod_2026-01-01_02-30-00.zip"
@@ -70,7 +80,7 @@ dpkg_root() {
   dpkg --root="$root" --force-script-chrootless --force-depends --force-not-root \
     --log=/dev/null "$@" >"$root.log" 2>&1 || { cat "$root.log" >&2; fail "dpkg $*"; }
 }
-trap 'rm -rf "$root" "$root.log"' EXIT
+trap 'scripts/pg-cluster stop "$root/pg"; rm -rf "$root" "$root.log"' EXIT
 dpkg_root -i "$deb"
 # The unit is enabled in that root (not started: no systemd there, and no configuration yet).
 [[ -L $root/etc/systemd/system/multi-user.target.wants/sauvegarde.service ]] \
@@ -86,15 +96,47 @@ for c in $("$root/usr/bin/sauvegarde" --help | sed -n '/^Commands:/,/^$/p' | awk
 done
 [[ -d $root/var/lib/sauvegarde ]] || fail "/var/lib/sauvegarde not created"
 [[ $(stat -c %a "$root/var/lib/sauvegarde") == 700 ]] || fail "/var/lib/sauvegarde is not 0700"
+# A new user's first commands, on the configuration as installed.
+conf=$root/etc/sauvegarde/sauvegarde.toml
+cmp -s "$conf" "$root/usr/share/doc/sauvegarde/examples/sauvegarde.toml" \
+  || fail "the installed configuration is not the packaged example"
+installed() { # sauvegarde ARGS...: the installed binary, its directories inside the root
+  SAUVEGARDE_STATE_DIR=$root/var/lib/sauvegarde \
+    SAUVEGARDE_BACKUP_DIR=$root/var/lib/odoo/backups \
+    SAUVEGARDE_PLUGIN_DIRS="[\"$root/usr/lib/sauvegarde/plugins\"]" \
+    "$root/usr/bin/sauvegarde" --config "$conf" "$@"
+}
 # The shipped plugins load (from the installed directory, not the build tree).
-cat > "$root/plugins.toml" <<EOF
-state_dir = "$root/var/lib/sauvegarde"
-plugin_dirs = ["$root/usr/lib/sauvegarde/plugins"]
-EOF
-cp "$root/usr/bin/sauvegarde" "$root/sauvegarde-alone"
-kinds=$("$root/sauvegarde-alone" --config "$root/plugins.toml" plugins --json \
-  | python3 -c 'import json, sys; print(" ".join(sorted(p["kind"] for p in json.load(sys.stdin)["plugins"] if p.get("kind"))))')
+kinds=$(installed plugins --json \
+  | python3 -c 'import json, sys; print(" ".join(sorted(p["kind"] for p in json.load(sys.stdin)["plugins"] if p.get("kind"))))') \
+  || fail "sauvegarde plugins failed on the installed configuration"
 [[ $kinds == "dropbox ftp s3 sftp webdav" ]] || fail "plugins loaded from the package: '$kinds'"
+check=$(installed config check 2>&1) || fail "config check failed on the installed configuration: $check"
+grep -q "warning: the configuration has no job" <<<"$check" || fail "config check: no 'no job' warning: $check"
+# config init, from a fixture odoo.conf naming a throwaway cluster with one Odoo database.
+port=$(scripts/pg-cluster start "$root/pg")
+psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'CREATE DATABASE shop' \
+  && psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d shop -v ON_ERROR_STOP=1 -c \
+    "CREATE TABLE ir_module_module (name varchar, state varchar, latest_version varchar);
+     INSERT INTO ir_module_module VALUES ('base', 'installed', '17.0.1.3')" \
+  || fail "cannot create the fixture database"
+mkdir -p "$root/fixture/odoo-data"
+printf '[options]\ndb_host = 127.0.0.1\ndb_port = %s\ndb_user = postgres\ndb_password = False\ndata_dir = %s\n' \
+  "$port" "$root/fixture/odoo-data" > "$root/fixture/odoo.conf"
+init=$(installed config init --odoo-conf "$root/fixture/odoo.conf" --output "$conf" \
+  --backup-dir "$root/var/lib/odoo/backups" --state-dir "$root/var/lib/sauvegarde" 2>&1) \
+  || fail "config init failed over the packaged example: $init"
+grep -q "in place of the untouched packaged example" <<<"$init" || fail "config init: $init"
+grep -q '^\[jobs.shop\]' "$conf" || fail "config init wrote no job for shop: $(cat "$conf")"
+[[ $(stat -c %a "$conf") == 640 ]] || fail "config init wrote $conf with mode $(stat -c %a "$conf")"
+# Now it is the admin's file: never written over.
+before=$(sha256sum <"$conf")
+if again=$(installed config init --odoo-conf "$root/fixture/odoo.conf" --output "$conf" 2>&1); then
+  fail "config init wrote over its own configuration: $again"
+fi
+grep -q "already exists" <<<"$again" || fail "config init refused without saying why: $again"
+[[ $(sha256sum <"$conf") == "$before" ]] || fail "a refused config init changed $conf"
+scripts/pg-cluster stop "$root/pg"
 
 # Upgrade (the same package again): the edited configuration is kept.
 echo "# edited by the admin" >> "$root/etc/sauvegarde/sauvegarde.toml"

@@ -274,7 +274,8 @@ pub enum ConfigAction {
     Check,
     /// Write a commented starting configuration for this server: one job per Odoo
     /// database the odoo.conf's role can see (daily at 02:30, keep 7 days), then check it.
-    /// Never overwrites an existing file.
+    /// Never overwrites an existing file, except the packaged example left untouched
+    /// (byte for byte the /etc/sauvegarde/sauvegarde.toml the package installed).
     Init {
         /// Odoo's configuration file: the database server and data_dir.
         #[arg(long, value_name = "FILE", default_value = crate::commands::init::ODOO_CONF)]

@@ -1,5 +1,6 @@
 //! `config init` against a throwaway PostgreSQL cluster and an odoo.conf: one job per Odoo
-//! database, a file that `config check` accepts and `backup` uses, never an overwrite.
+//! database, a file that `config check` accepts and `backup` uses, never an overwrite
+//! (but of the untouched packaged example).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -125,6 +126,53 @@ fn init_never_overwrites_an_existing_file() {
     assert!(stderr.contains("already exists"), "{stderr}");
     assert!(stderr.contains("--output"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "# mine\n");
+}
+
+#[test]
+fn init_writes_over_the_untouched_packaged_example_and_never_over_an_edited_one() {
+    let w = World::new();
+    let example = std::fs::read(
+        sauvegarde_tests::build::workspace_root().join("packaging/sauvegarde.example.toml"),
+    )
+    .unwrap();
+    // Untouched: replaced by a configuration for this server.
+    let output = w.path("etc/sauvegarde/sauvegarde.toml");
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    std::fs::write(&output, &example).unwrap();
+    let out = w.init(&output, &w.path("odoo.conf"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("in place of the untouched packaged example"),
+        "{}",
+        text(&out)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        written.starts_with("# sauvegarde configuration"),
+        "{written}"
+    );
+    assert!(written.contains("[jobs.prod]"), "{written}");
+    // ... and from then on it is the admin's: a second run leaves it alone.
+    let out = w.init(&output, &w.path("odoo.conf"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), written);
+
+    // Edited by one byte (an uncommented job, a comment): somebody's configuration.
+    for edit in [&b"\n"[..], b"# mine\n"] {
+        let edited = w.path("edited.toml");
+        let mut text_edited = example.clone();
+        text_edited.extend_from_slice(edit);
+        std::fs::write(&edited, &text_edited).unwrap();
+        let out = w.init(&edited, &w.path("odoo.conf"));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("already exists and is not the untouched packaged example"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(std::fs::read(&edited).unwrap(), text_edited);
+    }
 }
 
 #[test]

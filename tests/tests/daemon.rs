@@ -160,56 +160,45 @@ fn an_invalid_configuration_at_start_exits_2_naming_the_key() {
 }
 
 #[test]
-fn the_example_configuration_is_valid() {
+fn the_daemon_on_the_packaged_configuration_idles_and_says_why() {
+    // The file as the package installs it (no job), its directories in the test's own.
     let dir = tempfile::tempdir().expect("temp dir");
-    for secret in ["staging.password", "smtp.password"] {
-        std::fs::write(dir.path().join(secret), "not-a-real-secret\n").expect("write secret");
-    }
-    std::fs::write(
-        dir.path().join("chat-webhook.url"),
-        "https://chat.example.org/hooks/not-a-real-token\n",
-    )
-    .expect("write secret");
-    // `config check` has the sftp plugin validate its settings: the key must be a key.
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(dir.path().join("id_ed25519"))
-        .status()
-        .expect("ssh-keygen");
-    assert!(keygen.success());
-    let example = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../packaging/sauvegarde.example.toml"),
-    )
-    .expect("read the example configuration");
-    let cfg = dir.path().join("sauvegarde.toml");
-    let text = example.replace("/etc/sauvegarde/", &format!("{}/", dir.path().display()));
-    std::fs::write(&cfg, text).expect("write config");
-    let out = std::process::Command::new(sauvegarde_tests::build::artifacts().host_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .expect("run config check");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging/sauvegarde.example.toml");
+    let mut sock = NotifySocket::bind(dir.path());
+    let log = dir.path().join("daemon.log");
+    let mut cmd = std::process::Command::new(sauvegarde_tests::build::artifacts().host_bin());
+    cmd.arg("--config")
+        .arg(&example)
+        .arg("daemon")
+        .env("SAUVEGARDE_STATE_DIR", dir.path().join("state"))
+        .env("SAUVEGARDE_BACKUP_DIR", dir.path().join("backups"))
+        .env("SAUVEGARDE_PLUGIN_DIRS", "[]")
+        .env("NOTIFY_SOCKET", &sock.path)
+        .env_remove("WATCHDOG_USEC")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let mut d = daemon_common::Daemon {
+        child: sauvegarde_tests::process::KillOnDrop::spawn(&mut cmd),
+        log,
+    };
+    let ready = sock.expect("READY=1", |m| m.lines().any(|l| l == "READY=1"));
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ready.contains("STATUS=idle; no job configured: run `sauvegarde config init`"),
+        "{ready}"
     );
-    let out = std::process::Command::new(sauvegarde_tests::build::artifacts().host_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["jobs", "--json"])
-        .output()
-        .expect("run jobs");
-    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("jobs json");
-    let ids: Vec<&str> = jobs
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|j| j["id"].as_str())
-        .collect();
-    assert_eq!(ids, ["archive", "prod", "staging"]);
+    // Still there a moment later: under systemd, an exit would be restarted in a loop.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        d.child.0.try_wait().expect("try_wait").is_none(),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("no job configured"), "{}", d.log());
+    d.signal("TERM");
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.log());
 }
 
 #[test]

@@ -674,7 +674,13 @@ fn adhoc_backup_needs_no_config() {
     let w = World::new();
     let out_dir = w.path("adhoc");
     std::fs::create_dir_all(&out_dir).unwrap();
+    // An empty file stands for "no configuration": without --config the command would
+    // read the machine's /etc/sauvegarde, which no test may.
+    let empty = w.path("empty.toml");
+    std::fs::write(&empty, "").unwrap();
     let out = Command::new(artifacts().host_bin())
+        .arg("--config")
+        .arg(&empty)
         .args(["backup", "--database", "prod", "--output-dir"])
         .env("XDG_CONFIG_HOME", w.path("xdg"))
         .arg(&out_dir)

@@ -42,10 +42,11 @@ fn example_exporter_works_with_a_host_built_before_it() {
     std::fs::write(
         &config,
         format!(
-            "plugin_dirs = [{plugins:?}]\n[jobs.j]\ndatabase = \"x\"\n\
+            "plugin_dirs = [{plugins:?}]\nstate_dir = {:?}\n[jobs.j]\ndatabase = \"x\"\n\
              [jobs.j.destinations.nas]\ntype = \"local-dir\"\ndir = {nas:?}\n\
              [jobs.j.destinations.typo]\ntype = \"local-dir\"\ndri = {nas:?}\n\
-             [jobs.j.destinations.nowhere]\ntype = \"carrier-pigeon\"\n"
+             [jobs.j.destinations.nowhere]\ntype = \"carrier-pigeon\"\n",
+            work.path().join("state")
         ),
     )
     .unwrap();

@@ -22,7 +22,11 @@ fn write_config(dir: &Path, plugin_dir: &Path) -> PathBuf {
     let config = dir.join("sauvegarde.toml");
     std::fs::write(
         &config,
-        format!("plugin_dirs = [{:?}]\n", plugin_dir.display().to_string()),
+        format!(
+            "state_dir = {:?}\nplugin_dirs = [{:?}]\n",
+            dir.join("state"),
+            plugin_dir.display().to_string()
+        ),
     )
     .unwrap();
     config

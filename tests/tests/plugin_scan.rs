@@ -16,7 +16,15 @@ fn write_config(dir: &Path, plugin_dirs: &[&Path]) -> PathBuf {
         .iter()
         .map(|d| format!("{:?}", d.display().to_string()))
         .collect();
-    std::fs::write(&config, format!("plugin_dirs = [{}]\n", dirs.join(", "))).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\nplugin_dirs = [{}]\n",
+            dir.join("state"),
+            dirs.join(", ")
+        ),
+    )
+    .unwrap();
     config
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::export_progress::{summary, Bars};
 use super::{backup_error, exit, load_config, print_stderr, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
-use crate::config::JobConfig;
+use crate::config::{JobConfig, Uses};
 use crate::export::check_destinations;
 use crate::job::{run_backup, BackupOptions, JobRun};
 use crate::notify::{self, Event};
@@ -27,7 +27,11 @@ pub struct BackupArgs<'a> {
 
 /// Runs a backup now and prints the archive path.
 pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
-    let mut config = load_config(files)?.config;
+    let uses = match args.job {
+        Some(job) => Uses::Job(job),
+        None => Uses::NoJob,
+    };
+    let mut config = load_config(files, uses)?.config;
     let job_id = match (args.job, args.database) {
         (Some(job), None) => job.to_string(),
         (None, Some(db)) => {
@@ -70,7 +74,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     let registry = if args.no_export || job.destinations.is_empty() {
         None
     } else {
-        let registry = super::plugins::discover(files)?;
+        let registry = super::plugins::discover(&config);
         let errors = check_destinations(&config, &registry, Some(&job_id));
         if !errors.is_empty() {
             return Err(CliError::usage(crate::export::join_errors(&errors)));

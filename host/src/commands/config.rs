@@ -1,13 +1,13 @@
 //! `config show` and `config check`.
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::show;
+use crate::config::{show, Uses};
 
 /// `config show [--json]`.
 pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
-    let loaded = load_config(files)?;
+    let loaded = load_config(files, Uses::EveryJob)?;
     // Which destination keys are secrets is the plugins' say.
-    let registry = super::plugins::discover(files)?;
+    let registry = super::plugins::discover(&loaded.config);
     let declared =
         show::DeclaredSecrets::of(&loaded.config, |kind| registry.declared_secrets(kind));
     let rows = show::rows(&loaded, &declared);
@@ -21,10 +21,10 @@ pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
 
 /// `config check`: exit 0 when valid; otherwise every error, exit 2.
 pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
-    let loaded = load_config(files)?;
+    let loaded = load_config(files, Uses::EveryJob)?;
     // Destinations need their plugins: an unknown type or settings a plugin refuses are
     // configuration errors too.
-    let registry = super::plugins::discover(files)?;
+    let registry = super::plugins::discover(&loaded.config);
     let errors = crate::export::check_destinations(&loaded.config, &registry, None);
     if !errors.is_empty() {
         return Err(CliError::usage(crate::export::join_errors(&errors)));

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
+use crate::config::Uses;
 use crate::drill::{self, DrillError, DrillRun};
 
 /// One drilled archive, as `drill --json` prints it.
@@ -28,7 +29,7 @@ pub fn run(
     json: bool,
     no_notify: bool,
 ) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::Job(job))?.config;
     let cancel = CancelFlag::new();
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;

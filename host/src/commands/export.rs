@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::export_progress::{summary, Bars};
 use super::{exit, load_config, plugins::discover, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
+use crate::config::Uses;
 use crate::export::{check_destinations, ExportRun};
 use crate::lock::JobLock;
 
@@ -12,7 +13,7 @@ use crate::lock::JobLock;
 /// lock. Exit 3 if any failed (the local archive is fine, an export is not); 1 when
 /// interrupted.
 pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::Job(job_id))?.config;
     let job = config
         .jobs
         .get(job_id)
@@ -29,7 +30,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
         )));
     }
     let archive = std::path::absolute(archive).map_err(CliError::failed)?;
-    let registry = discover(files)?;
+    let registry = discover(&config);
     let errors = check_destinations(&config, &registry, Some(job_id));
     if !errors.is_empty() {
         return Err(CliError::usage(crate::export::join_errors(&errors)));

@@ -2,6 +2,7 @@
 //! drills under them.
 
 use super::{exit, load_config, print_json, print_text, CliError};
+use crate::config::Uses;
 use crate::history::{BackupRow, DrillRow, ExportRow, History};
 
 /// A backup with its export attempts and restore drills (the JSON of `history --json`: the
@@ -21,7 +22,8 @@ pub fn run(
     limit: usize,
     json: bool,
 ) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    // The history is read whatever the state of the jobs' configuration.
+    let config = load_config(files, Uses::NoJob)?.config;
     // Read-only: no lock, nothing written (works on a full or read-only state_dir).
     let history = History::open_read_only(&config.state_dir).map_err(CliError::failed)?;
     let rows = if let Some(history) = history {

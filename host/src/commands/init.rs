@@ -1,5 +1,11 @@
 //! `config init`: writes a commented starting configuration for this server, one job per
 //! Odoo database the odoo.conf's role can see, then runs `config check` on it.
+//!
+//! It never overwrites a configuration, with one exception: the packaged example, untouched
+//! (the same bytes as [`PACKAGED_EXAMPLE`], the example this binary was built with, so the
+//! one its package installed as `/etc/sauvegarde/sauvegarde.toml`; the comparison needs
+//! no dpkg database and works the same in a `dpkg --root` tree or a hand install). A file
+//! that differs by one byte is somebody's configuration and is left alone.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -13,13 +19,16 @@ use crate::odoo_conf::OdooConf;
 pub const SYSTEM_CONFIG: &str = "/etc/sauvegarde/sauvegarde.toml";
 /// Odoo's configuration file read by default.
 pub const ODOO_CONF: &str = "/etc/odoo/odoo.conf";
+/// The example configuration the package installs as [`SYSTEM_CONFIG`] (every job,
+/// destination and notifier commented out): the only file `config init` writes over.
+pub const PACKAGED_EXAMPLE: &str = include_str!("../../../packaging/sauvegarde.example.toml");
 
 /// What `config init` was asked.
 #[derive(Debug)]
 pub struct InitArgs<'a> {
     /// The odoo.conf to read.
     pub odoo_conf: &'a Path,
-    /// The file to write (never overwritten).
+    /// The file to write (never overwritten, unless it is the untouched packaged example).
     pub output: &'a Path,
     /// `backup_dir` of the new file.
     pub backup_dir: &'a Path,
@@ -40,8 +49,9 @@ pub struct OdooDatabase {
 
 /// Runs `config init`.
 pub fn run(args: &InitArgs<'_>) -> Result<i32, CliError> {
-    // Refuse early (the write below refuses again, atomically).
-    if args.output.exists() {
+    // Refuse early (the write below checks again).
+    let replaces_example = args.output.exists();
+    if replaces_example && !is_packaged_example(args.output) {
         return Err(exists(args.output));
     }
     let odoo = OdooConf::read(args.odoo_conf).map_err(|e| {
@@ -51,9 +61,9 @@ pub fn run(args: &InitArgs<'_>) -> Result<i32, CliError> {
     })?;
     let databases = list_odoo_databases(&odoo)?;
     let text = render(args, &databases);
-    write_new(args.output, &text)?;
+    write_config(args.output, &text, replaces_example)?;
     print_text(&format!(
-        "wrote {} with {} job(s){}\n",
+        "wrote {} with {} job(s){}{}\n",
         args.output.display(),
         databases.len(),
         if databases.is_empty() {
@@ -67,6 +77,11 @@ pub fn run(args: &InitArgs<'_>) -> Result<i32, CliError> {
                     .collect::<Vec<_>>()
                     .join(", ")
             )
+        },
+        if replaces_example {
+            " (in place of the untouched packaged example; a copy is in /usr/share/doc/sauvegarde/examples/)"
+        } else {
+            ""
         }
     ))?;
     if databases.is_empty() {
@@ -81,9 +96,14 @@ pub fn run(args: &InitArgs<'_>) -> Result<i32, CliError> {
 
 fn exists(path: &Path) -> CliError {
     CliError::usage(format!(
-        "{} already exists: config init never overwrites a configuration (remove it, or write elsewhere with --output FILE)",
+        "{} already exists and is not the untouched packaged example: config init never overwrites a configuration (remove it, or write elsewhere with --output FILE)",
         path.display()
     ))
+}
+
+/// Whether `path` holds exactly the packaged example (an unreadable file is not).
+fn is_packaged_example(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes == PACKAGED_EXAMPLE.as_bytes())
 }
 
 /// The databases Odoo's database manager would list on the odoo.conf's server: not a
@@ -162,7 +182,7 @@ pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
         "# sauvegarde configuration, written by `sauvegarde config init` from {}.\n\
          # Check it with `sauvegarde config check`; see the effective values with\n\
          # `sauvegarde config show`. Every key is described in the README (Configuration)\n\
-         # and in /etc/sauvegarde/sauvegarde.toml's example (packaging/sauvegarde.example.toml).\n",
+         # and in the packaged example, /usr/share/doc/sauvegarde/examples/sauvegarde.toml.\n",
         args.odoo_conf.display()
     );
     let _ = writeln!(
@@ -222,9 +242,10 @@ pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
     t
 }
 
-/// Writes `text` to a new file `path` (mode 0640) through a temporary name in the same
-/// directory; refuses when `path` exists, even if it appeared meanwhile.
-fn write_new(path: &Path, text: &str) -> Result<(), CliError> {
+/// Writes `text` to `path` (mode 0640) through a temporary name in the same directory.
+/// A new file: refused when `path` exists, even if it appeared meanwhile. With
+/// `replace_example`: renamed over `path` only if it still is the packaged example.
+fn write_config(path: &Path, text: &str, replace_example: bool) -> Result<(), CliError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -239,6 +260,14 @@ fn write_new(path: &Path, text: &str) -> Result<(), CliError> {
         .map_err(failed)?;
     file.write_all(text.as_bytes()).map_err(failed)?;
     file.as_file().sync_all().map_err(failed)?;
+    if replace_example {
+        // Checked again just before the rename: an edit made meanwhile is kept.
+        if !is_packaged_example(path) {
+            return Err(exists(path));
+        }
+        file.persist(path).map_err(|e| failed(e.error))?;
+        return Ok(());
+    }
     file.persist_noclobber(path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             exists(path)

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
+use crate::config::Uses;
 use crate::history::{BackupRow, ConnectionTestRow, DrillRow, History};
 use crate::schedule::Next;
 
@@ -40,7 +41,7 @@ pub struct JobLine {
 
 /// Lists the configured jobs.
 pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::EveryJob)?.config;
     // Read-only: no lock, nothing written, and a broken history is reported, not fatal.
     let (history, mut unavailable) = match History::open_read_only(&config.state_dir) {
         Ok(h) => {

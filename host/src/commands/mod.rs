@@ -19,7 +19,7 @@ pub mod verify;
 
 use std::fmt;
 
-use crate::config::{ConfigErrors, LoadedConfig, Sources};
+use crate::config::{ConfigErrors, LoadedConfig, Sources, Uses};
 
 /// Exit codes of the command line (DESIGN.md).
 pub mod exit {
@@ -94,11 +94,17 @@ impl From<ConfigErrors> for CliError {
     }
 }
 
-/// Loads the configuration or fails with exit code 2.
-pub fn load_config(files: &[std::path::PathBuf]) -> Result<LoadedConfig, CliError> {
-    Ok(crate::config::load(&Sources {
+/// Loads the configuration for a command that uses `uses` of it, or fails with exit code
+/// 2 (errors of the whole file, or of what the command uses). What is broken but not used
+/// is one warning line on stderr, printed first.
+pub fn load_config(files: &[std::path::PathBuf], uses: Uses<'_>) -> Result<LoadedConfig, CliError> {
+    let loaded = crate::config::load_partial(&Sources {
         files: files.to_vec(),
-    })?)
+    })?;
+    if let Some(line) = loaded.problems.warning(uses) {
+        print_stderr(&format!("{line}\n"));
+    }
+    Ok(loaded.require(uses)?)
 }
 
 /// Writes a JSON document to stdout.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
+use crate::config::{Config, Uses};
 use crate::plugins::PluginRegistry;
 use sauvegarde_plugin_api::ffi::UPLOAD_NEW;
 
@@ -24,20 +25,17 @@ struct PluginsReport<'a> {
 }
 
 /// Discovers plugins from the configured directories and the executable's directory.
-pub fn discover(files: &[PathBuf]) -> Result<PluginRegistry, CliError> {
-    let loaded = load_config(files)?;
+pub fn discover(config: &Config) -> PluginRegistry {
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(PathBuf::from));
-    Ok(PluginRegistry::discover(
-        &loaded.config.plugin_dirs,
-        exe_dir.as_deref(),
-    ))
+    PluginRegistry::discover(&config.plugin_dirs, exe_dir.as_deref())
 }
 
 /// Lists loaded plugins and refused files. Refused files do not fail the command.
 pub fn run(files: &[PathBuf], json: bool) -> Result<i32, CliError> {
-    let registry = discover(files)?;
+    // Plugins need no job: a broken one is a warning.
+    let registry = discover(&load_config(files, Uses::NoJob)?.config);
     let report = PluginsReport {
         plugins: registry
             .plugins()

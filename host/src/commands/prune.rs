@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
+use crate::config::Uses;
 use crate::job::adopt::ClaimFrom;
 use crate::job::{prune, PruneOptions};
 use crate::plugins::PluginRegistry;
@@ -19,7 +20,7 @@ pub fn run(
     from_job: Option<&str>,
     identity: Option<&Path>,
 ) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::Job(job_id))?.config;
     let job = config
         .jobs
         .get(job_id)
@@ -31,7 +32,7 @@ pub fn run(
     let registry = if job.destinations.is_empty() {
         PluginRegistry::default()
     } else {
-        discover(files)?
+        discover(&config)
     };
     let options = PruneOptions {
         dry_run,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
-use crate::config::{Config, JobConfig};
+use crate::config::{Config, JobConfig, Uses};
 use crate::history::History;
 use crate::odoo_conf::OdooConf;
 use crate::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
@@ -95,6 +95,12 @@ pub fn setup(
     })
 }
 
+/// What `verify` (and `restore` without --from) uses of the configuration: the job of
+/// --job, else none.
+pub fn target_uses(target: &PgTargetArgs) -> Uses<'_> {
+    target.job.as_deref().map_or(Uses::NoJob, Uses::Job)
+}
+
 /// The history database when it exists, read-only (never created or written by a
 /// read-only command such as `verify`).
 pub fn open_history(config: &Config) -> Option<History> {
@@ -154,7 +160,18 @@ fn failed(e: RestoreError) -> CliError {
 
 /// Restores the archive and prints what was created.
 pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    // The job of --from (its destination) and of --job (its connection) are used: their
+    // errors stop the restore; a local archive restored with other settings needs no job.
+    let from_job = args
+        .from
+        .and_then(|spec| download::parse_from(spec).ok())
+        .map(|s| s.0);
+    let config = match (from_job, args.target.job.as_deref()) {
+        (Some(from), Some(job)) => load_config(files, Uses::Job(from))?.require(Uses::Job(job))?,
+        (Some(job), None) | (None, Some(job)) => load_config(files, Uses::Job(job))?,
+        (None, None) => load_config(files, Uses::NoJob)?,
+    }
+    .config;
     crate::restore::check_name(args.database).map_err(failed)?;
     let from_job = match args.from {
         Some(spec) => Some(download::parse_from(spec).map_err(failed)?.0),
@@ -168,7 +185,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
 
     let downloaded = match args.from {
         Some(spec) => {
-            let registry = super::plugins::discover(files)?;
+            let registry = super::plugins::discover(&config);
             let name = args.archive.to_string_lossy();
             Some(
                 download::fetch(

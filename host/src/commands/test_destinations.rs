@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
+use crate::config::Uses;
 use crate::export::{open_destination, ExportError};
 use crate::history::History;
 use crate::redact::scrub;
@@ -11,7 +12,7 @@ use crate::redact::scrub;
 /// Runs `test_connection` on each destination (or the one named), concurrently, printing
 /// ✓ or ✗ with the plugin's message. Exit 1 if any failed.
 pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, Uses::Job(job_id))?.config;
     let job = config
         .jobs
         .get(job_id)
@@ -28,7 +29,7 @@ pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, C
             "job `{job_id}` has no destinations"
         )));
     }
-    let registry = discover(files)?;
+    let registry = discover(&config);
     let chosen: Vec<_> = job
         .destinations
         .iter()

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::restore::{open_history, setup};
+use super::restore::{open_history, setup, target_uses};
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
@@ -34,7 +34,7 @@ pub struct VerifyArgs<'a> {
 
 /// Verifies the archive and prints the report; exit 0 when sound, 1 otherwise.
 pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
-    let config = load_config(files)?.config;
+    let config = load_config(files, target_uses(args.target))?.config;
     if !args.archive.exists() {
         return Err(CliError::usage(format!(
             "{}: no such archive",

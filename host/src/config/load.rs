@@ -11,8 +11,9 @@ use figment::{
     Figment, Metadata, Profile,
 };
 
+use super::scope::{JobProblems, Uses};
 use super::secrets::{self, FileSecret};
-use super::{Config, JobConfig, ScheduleUnit};
+use super::{Config, JobConfig, NotifyConfig, ScheduleUnit};
 
 /// Prefix of configuration environment variables; `__` separates levels.
 pub const ENV_PREFIX: &str = "SAUVEGARDE_";
@@ -90,10 +91,23 @@ pub struct LoadedConfig {
     pub files: Vec<PathBuf>,
     /// Secrets that came from `<key>_file`.
     pub file_secrets: Vec<FileSecret>,
+    /// The errors of jobs (left out of `config.jobs`) and of the global `[notify]` that
+    /// did not stop the command: see [`JobProblems::warning`].
+    pub problems: JobProblems,
     figment: Figment,
 }
 
 impl LoadedConfig {
+    /// This configuration, or the errors that stop a command using `uses` of it.
+    pub fn require(self, uses: Uses<'_>) -> Result<Self, ConfigErrors> {
+        let stopping = self.problems.stopping(uses);
+        if stopping.is_empty() {
+            Ok(self)
+        } else {
+            Err(ConfigErrors(stopping))
+        }
+    }
+
     /// Where the value at dotted `key` came from: a file path, an environment variable, or
     /// "built-in default".
     pub fn source_of(&self, key: &str) -> Option<String> {
@@ -129,8 +143,18 @@ fn describe(metadata: &Metadata, parts: &[&str]) -> String {
     }
 }
 
-/// Loads and checks the configuration. Errors name every key at fault.
-pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
+/// Loads and checks the configuration for a command that uses `uses` of it (see
+/// [`super::scope`]): errors of the whole configuration, or of what the command uses, fail
+/// it, naming every key at fault.
+pub fn load(sources: &Sources, uses: Uses<'_>) -> Result<LoadedConfig, ConfigErrors> {
+    load_partial(sources)?.require(uses)
+}
+
+/// Loads and checks the configuration; only errors of the whole configuration fail it. A
+/// job with errors (of its own, or of the global `[notify]` it uses) is left out of
+/// `config.jobs`, its errors kept in [`LoadedConfig::problems`]: see
+/// [`LoadedConfig::require`].
+pub fn load_partial(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
     let files = sources.config_files();
     let mut errors = Vec::new();
     let mut figment =
@@ -165,28 +189,63 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigErrors> {
         Ok(tree) => tree,
         Err(e) => return Err(ConfigErrors(figment_errors(&figment, e, ""))),
     };
-    let file_secrets = match secrets::resolve(&mut tree) {
-        Ok(found) => found,
-        Err(errs) => {
-            return Err(ConfigErrors(
-                errs.into_iter()
-                    .map(|(key, message)| ConfigError {
-                        source: source_name(&figment, &key),
-                        key,
-                        message,
-                    })
-                    .collect(),
-            ))
+    // A secret file that cannot be read is an error of the job (or `[notify]`) that names
+    // it: its key is left unset and the checks go on.
+    let (file_secrets, secret_errors) = secrets::resolve(&mut tree);
+    let mut errors: Vec<ConfigError> = secret_errors
+        .into_iter()
+        .map(|(key, message)| ConfigError {
+            source: source_name(&figment, &key),
+            key,
+            message,
+        })
+        .collect();
+
+    // A secret whose file failed is unset: "required key is missing" there says it again.
+    let unread: Vec<String> = errors
+        .iter()
+        .filter_map(|e| e.key.strip_suffix("_file").map(String::from))
+        .collect();
+    let (mut config, check_errors) = match check(&figment, &tree) {
+        Ok(checked) => checked,
+        Err(ConfigErrors(top)) => {
+            return Err(ConfigErrors(errors.into_iter().chain(top).collect()))
         }
     };
-
-    let mut config = check(&figment, &tree)?;
+    errors.extend(
+        check_errors
+            .into_iter()
+            .filter(|e| !unread.contains(&e.key)),
+    );
+    // The jobs as written (also those that could not be read), and those without a
+    // `notify` of their own.
+    let no_jobs = Dict::new();
+    let jobs = match tree.get("jobs") {
+        Some(Value::Dict(_, jobs)) => jobs,
+        _ => &no_jobs,
+    };
+    let job_ids: Vec<&str> = jobs.keys().map(String::as_str).collect();
+    let notify_users = jobs
+        .iter()
+        .filter(|(_, job)| job.as_dict().is_none_or(|j| !j.contains_key("notify")))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let (whole, problems) = JobProblems::split(errors, &job_ids, notify_users);
+    if !whole.is_empty() {
+        return Err(ConfigErrors(
+            whole.into_iter().chain(problems.all()).collect(),
+        ));
+    }
+    for id in problems.broken_jobs() {
+        config.jobs.remove(id);
+    }
     config.origins = destination_origins(&figment, &config);
     Ok(LoadedConfig {
         config,
         tree,
         files: files.into_iter().filter(|f| f.is_file()).collect(),
         file_secrets,
+        problems,
         figment,
     })
 }
@@ -240,11 +299,23 @@ fn builtin_defaults() -> serde_json::Value {
     })
 }
 
-/// Deserializes the tree into [`Config`], job by job so that errors in several jobs are
-/// all reported, then checks what types cannot express.
-fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
+/// Deserializes the tree into [`Config`], job by job (and `[notify]` on its own) so that
+/// errors in several jobs are all reported, then checks what types cannot express. Fails
+/// when the top level cannot be read; otherwise returns the configuration (every job
+/// that could be read) and every error found.
+fn check(figment: &Figment, tree: &Dict) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let mut errors = Vec::new();
     let mut top = tree.clone();
+    let notify = match top.remove("notify") {
+        Some(value) => match value.deserialize::<NotifyConfig>() {
+            Ok(notify) => notify,
+            Err(e) => {
+                errors.extend(figment_errors(figment, e, "notify"));
+                NotifyConfig::default()
+            }
+        },
+        None => NotifyConfig::default(),
+    };
     let jobs = match top.remove("jobs") {
         Some(Value::Dict(_, jobs)) => jobs,
         Some(_) => {
@@ -258,7 +329,7 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
         None => Dict::new(),
     };
     let mut config: Option<Config> = match Value::from(top).deserialize::<Config>() {
-        Ok(c) => Some(c),
+        Ok(c) => Some(Config { notify, ..c }),
         Err(e) => {
             errors.extend(figment_errors(figment, e, ""));
             None
@@ -334,8 +405,8 @@ fn check(figment: &Figment, tree: &Dict) -> Result<Config, ConfigErrors> {
         }
     }
     match config {
-        Some(c) if errors.is_empty() => Ok(c),
-        _ => Err(ConfigErrors(errors)),
+        Some(c) => Ok((c, errors)),
+        None => Err(ConfigErrors(errors)),
     }
 }
 
@@ -663,7 +734,7 @@ pub fn closest_key<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod job_tests {
-    use super::{load, Sources};
+    use super::{load, Sources, Uses};
 
     /// The errors about `[jobs.…]` of loading `text` as the only configuration file (other
     /// unit tests may set `SAUVEGARDE_…` variables meanwhile).
@@ -671,7 +742,7 @@ mod job_tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sauvegarde.toml");
         std::fs::write(&file, text).unwrap();
-        match load(&Sources { files: vec![file] }) {
+        match load(&Sources { files: vec![file] }, Uses::EveryJob) {
             Ok(_) => Vec::new(),
             Err(e) => {
                 e.0.iter()

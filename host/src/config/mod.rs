@@ -1,8 +1,10 @@
 //! Configuration: the schema (this file), layered loading with figment ([`load`]),
-//! `<secret>_file` indirection ([`secrets`]) and `config show` ([`show`]).
+//! which errors stop which command ([`scope`]), `<secret>_file` indirection ([`secrets`])
+//! and `config show` ([`show`]).
 
 pub mod databases;
 mod load;
+pub mod scope;
 pub mod secrets;
 pub mod show;
 
@@ -12,7 +14,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use databases::DatabaseSelection;
-pub use load::{load, ConfigError, ConfigErrors, LoadedConfig, Sources};
+pub use load::{load, load_partial, ConfigError, ConfigErrors, LoadedConfig, Sources};
+pub use scope::Uses;
 
 /// The whole configuration, after merging every source.
 #[derive(Debug, Clone, Serialize, Deserialize)]

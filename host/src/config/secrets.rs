@@ -20,16 +20,13 @@ pub struct FileSecret {
 
 /// Replaces every `<secret>_file` key of `tree` with `<secret>` holding the file's content
 /// (one trailing newline removed), registers every secret value with the redactor, and
-/// returns where each file secret came from. Errors are `(key, message)`.
-pub fn resolve(tree: &mut Dict) -> Result<Vec<FileSecret>, Vec<(String, String)>> {
+/// returns where each file secret came from, and the errors as `(key, message)`: a
+/// `<secret>_file` that cannot be read is removed and `<secret>` left unset.
+pub fn resolve(tree: &mut Dict) -> (Vec<FileSecret>, Vec<(String, String)>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     walk(tree, "", &mut found, &mut errors);
-    if errors.is_empty() {
-        Ok(found)
-    } else {
-        Err(errors)
-    }
+    (found, errors)
 }
 
 fn walk(

@@ -35,6 +35,11 @@ use sd_notify::SdNotify;
 /// How long a shutdown waits for cancelled backups to clean up before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// The status (and start-up warning) of a daemon whose configuration has no job, as the
+/// packaged one: it idles, waiting for a reload, rather than exiting (systemd would
+/// restart it in a loop).
+const NO_JOB: &str = "no job configured: run `sauvegarde config init` (or add a [jobs.<id>] table), then `systemctl reload sauvegarde`";
+
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -90,6 +95,9 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
         plugins = daemon.plugins.kinds().len(),
         "daemon started"
     );
+    if daemon.config.jobs.is_empty() {
+        tracing::warn!("{NO_JOB}");
+    }
     let status = daemon.schedule_round();
     daemon.sd.ready(&status);
 
@@ -118,9 +126,13 @@ fn signal_err(e: std::io::Error) -> DaemonError {
 
 /// Loads and checks the configuration, including every job's schedule.
 fn load(files: &[PathBuf]) -> Result<Config, String> {
-    let loaded = config::load(&Sources {
-        files: files.to_vec(),
-    })
+    // The daemon runs every job: any job's error stops it (at start) or the reload.
+    let loaded = config::load(
+        &Sources {
+            files: files.to_vec(),
+        },
+        config::Uses::EveryJob,
+    )
     .map_err(|e| e.to_string())?;
     let config = loaded.config;
     for (id, job) in &config.jobs {
@@ -439,6 +451,7 @@ impl Daemon {
         let next = match next {
             Some((t, id)) if t <= now => format!("next: {id} now"),
             Some((t, id)) => format!("next: {id} at {}", t.round(jiff::Unit::Second).unwrap_or(t)),
+            None if self.config.jobs.is_empty() => NO_JOB.to_string(),
             None => "no scheduled job".to_string(),
         };
         let mut busy = Vec::new();
