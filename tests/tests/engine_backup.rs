@@ -595,8 +595,9 @@ fn retention_keeps_what_it_cannot_prove_and_prune_adopt_claims_it() {
     let out = w.run(&cfg, &["prune", "prod"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(w.backup_files().len(), names.len());
-    // Claimed with --adopt (listed first by --dry-run), they are the job's: the newest old
-    // archive survives even though too old, the others go.
+    // Claimed with --adopt (listed first by --dry-run), they are the job's, in either
+    // format (a job whose `format` changed still owns its older archives): the newest old
+    // archive (the `.dump`) survives even though too old, the others go.
     let out = w.run(&cfg, &["prune", "prod", "--adopt", "--dry-run"]);
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -606,21 +607,34 @@ fn retention_keeps_what_it_cannot_prove_and_prune_adopt_claims_it() {
     assert_eq!(w.backup_files().len(), names.len());
     let out = w.run(&cfg, &["prune", "prod", "--adopt"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(w
-        .backup_files()
-        .contains(&"prod_2020-01-03_00-00-00.zip".to_string()));
-    assert!(!w
-        .backup_files()
-        .contains(&"prod_2020-01-01_00-00-00.zip".to_string()));
-    // A backup then removes the remaining old one; foreign files survive.
+    let files = w.backup_files();
+    assert!(
+        files.contains(&"prod_2020-01-04_00-00-00.dump".to_string()),
+        "{files:?}"
+    );
+    for gone in [
+        "prod_2020-01-01_00-00-00.zip",
+        "prod_2020-01-02_00-00-00.zip",
+        "prod_2020-01-03_00-00-00.zip",
+    ] {
+        assert!(!files.contains(&gone.to_string()), "{gone}: {files:?}");
+    }
+    // A backup after years without one does not count the old archive's age across that
+    // gap: it is kept, and the run says why; `prune` run by a person then deletes it.
+    // Foreign files survive throughout.
     let out = w.run(&cfg, &["backup", "prod"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("gap"), "{}", text(&out));
     let new = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(w
+        .backup_files()
+        .contains(&"prod_2020-01-04_00-00-00.dump".to_string()));
+    let out = w.run(&cfg, &["prune", "prod"]);
+    assert!(out.status.success(), "{}", text(&out));
     let mut expected = vec![
         new.file_name().unwrap().to_str().unwrap().to_string(),
         "notes.txt".into(),
         "prod_2020-01-01_00-00-00.zip.bak".into(),
-        "prod_2020-01-04_00-00-00.dump".into(),
         "prodx_2020-01-01_00-00-00.zip".into(),
     ];
     expected.sort();
