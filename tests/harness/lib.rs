@@ -12,6 +12,7 @@ pub mod http_tap;
 pub mod net;
 pub mod odoo_world;
 pub mod process;
+pub mod psql_fuzz;
 
 pub mod dropbox;
 pub mod ftp;
