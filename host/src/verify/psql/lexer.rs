@@ -7,8 +7,8 @@
 use super::names::{self, Variable};
 use super::numbers::next as number;
 use super::state::{
-    Candidate, Choice, Continue, CopyParse, Lex, Num, Quoted, Slash, State, Tok, Version,
-    DEPTH_MAX, TEXT_MAX,
+    Candidate, Choice, Continue, CopyParse, Lex, Num, Quoted, Slash, State, Tok, Version, DEEPER,
+    DEPTH_EXACT, DEPTH_MAX, TEXT_MAX,
 };
 use super::{Ctx, Flow, Stop};
 
@@ -273,11 +273,20 @@ impl State {
                     return Err(ctx.ambiguous(self, "parentheses nested deeper than 1000"));
                 }
                 self.core.paren += 1;
+                if !self.main {
+                    self.core.paren = self.core.paren.min(DEEPER);
+                }
                 return Ok(Flow::Next);
             }
             b')' => {
+                let paren = self.core.paren;
+                let deeper = paren == DEEPER && !self.main;
+                if deeper && self.decide(2, 0, Choice::Depth)? == 1 {
+                    self.core.paren = DEPTH_EXACT;
+                } else if !deeper {
+                    self.core.paren = paren.saturating_sub(1);
+                }
                 self.other_token();
-                self.core.paren = self.core.paren.saturating_sub(1);
                 return Ok(Flow::Next);
             }
             b';' => {
@@ -668,13 +677,26 @@ impl State {
         let Tok::Word { len, first } = self.core.tok else {
             return Ok(());
         };
-        self.core.tok = Tok::None;
         let keyword = (len as usize <= 16).then(|| {
             let mut w = [0u8; 16];
             w[..len as usize].copy_from_slice(&self.core.text[..len as usize]);
             (w, len as usize)
         });
         let word = keyword.as_ref().map(|(w, n)| &w[..*n]);
+        // `END` off the main path from "deeper": may reach the exact depths again. Asked
+        // before anything changes, as every choice is.
+        let end_choice = if word == Some(b"end".as_slice())
+            && !self.main
+            && self.core.begin == DEEPER
+            && self.core.ident_count != 0
+            && self.in_body()
+            && self.core.paren == 0
+        {
+            Some(self.decide(2, 0, Choice::Depth)?)
+        } else {
+            None
+        };
+        self.core.tok = Tok::None;
         self.copy_word(word);
         let known = word.is_some_and(|w| {
             [
@@ -688,7 +710,7 @@ impl State {
         });
         self.identifier(known, first);
         if let Some(w) = word {
-            self.begin_end(w, ctx)?;
+            self.begin_end(w, end_choice, ctx)?;
         }
         Ok(())
     }
@@ -706,25 +728,42 @@ impl State {
         core.ident_count = (core.ident_count + 1).min(4);
     }
 
-    /// `BEGIN … END` inside `CREATE FUNCTION`/`PROCEDURE` (and `CASE … END` in it): the
-    /// semicolons there do not end the statement.
-    fn begin_end(&mut self, word: &[u8], ctx: &mut Ctx) -> Result<(), Stop> {
+    /// Whether the statement starts `CREATE [OR REPLACE] FUNCTION|PROCEDURE`.
+    fn in_body(&self) -> bool {
         let id = self.core.idents;
-        let body = id[0] == b'c'
+        id[0] == b'c'
             && (id[1] == b'f'
                 || id[1] == b'p'
-                || (id[1] == b'o' && id[2] == b'r' && (id[3] == b'f' || id[3] == b'p')));
-        if !body || self.core.paren != 0 {
+                || (id[1] == b'o' && id[2] == b'r' && (id[3] == b'f' || id[3] == b'p')))
+    }
+
+    /// `BEGIN … END` inside `CREATE FUNCTION`/`PROCEDURE` (and `CASE … END` in it): the
+    /// semicolons there do not end the statement.
+    fn begin_end(
+        &mut self,
+        word: &[u8],
+        end_choice: Option<u8>,
+        ctx: &mut Ctx,
+    ) -> Result<(), Stop> {
+        if !self.in_body() || self.core.paren != 0 {
             return Ok(());
         }
-        let begin = &mut self.core.begin;
-        if word == b"begin" || (word == b"case" && *begin >= 1) {
-            if *begin >= DEPTH_MAX {
+        let begin = self.core.begin;
+        if word == b"begin" || (word == b"case" && begin >= 1) {
+            if begin >= DEPTH_MAX {
                 return Err(ctx.ambiguous(self, "BEGIN blocks nested deeper than 1000"));
             }
-            *begin += 1;
-        } else if word == b"end" && *begin > 0 {
-            *begin -= 1;
+            self.core.begin = if self.main {
+                begin + 1
+            } else {
+                (begin + 1).min(DEEPER)
+            };
+        } else if word == b"end" && begin > 0 {
+            match end_choice {
+                None => self.core.begin = begin - 1,
+                Some(1) => self.core.begin = DEPTH_EXACT,
+                Some(_) => {}
+            }
         }
         Ok(())
     }

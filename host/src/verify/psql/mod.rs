@@ -583,7 +583,8 @@ impl Guard {
     fn merge(&mut self) {
         let mut seen: HashMap<Core, usize> = HashMap::with_capacity(self.states.len());
         let mut kept: Vec<State> = Vec::with_capacity(self.states.len());
-        for state in self.states.drain(..) {
+        for mut state in self.states.drain(..) {
+            state.settle();
             match seen.get(&state.core) {
                 Some(&i) => {
                     if state.main {

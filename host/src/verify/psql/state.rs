@@ -9,9 +9,13 @@
 //! [`Core`] holds what decides psql's future behaviour and is what the machine compares
 //! to merge paths; [`State`] adds where the path comes from.
 
-/// Deepest parentheses or `BEGIN` nesting followed exactly; deeper is refused as too
-/// ambiguous to check.
+/// Deepest parentheses or `BEGIN` nesting followed exactly on the main path; deeper is
+/// refused as too ambiguous to check.
 pub const DEPTH_MAX: u16 = 1000;
+/// On the other paths, depths past this one are one abstract value, "deeper" (a `)` or
+/// `END` from there may reach it again or not): paths whose parentheses drift apart merge.
+pub const DEPTH_EXACT: u16 = 16;
+pub const DEEPER: u16 = DEPTH_EXACT + 1;
 /// Longest dollar-quote tag, and longest token text kept (variable names, command names).
 pub const TEXT_MAX: usize = 63;
 
@@ -342,6 +346,7 @@ pub enum Choice {
     CopyStart,
     CopyEnd,
     CommandFails,
+    Depth,
     LineBegin,
     ByteOrderMark,
 }
@@ -360,6 +365,7 @@ impl Why {
             Choice::CopyStart => format!("if the server's answer to the query ending on line {line} is not the one pg_dump's output expects (a COPY that fails reads its data as SQL; a statement holding COPY may start a data section)"),
             Choice::CopyEnd => format!("if the server asks for another COPY data section after line {line}"),
             Choice::CommandFails => format!("if the backslash command on line {line} fails (psql then drops the rest of that line)"),
+            Choice::Depth => format!("with parentheses or BEGIN blocks nested as they may be at line {line}"),
             Choice::LineBegin => format!("by how psql's COPY reader handles the NUL byte on line {line}"),
             Choice::ByteOrderMark => "if psql keeps the byte-order mark of line 1 (client encoding other than UTF-8)".into(),
         }
@@ -416,6 +422,28 @@ impl State {
             main,
             why: None,
             answer: None,
+        }
+    }
+
+    /// Forgets what no longer decides anything (stale token text, a closed dollar quote's
+    /// tag) and, off the main path, how deep past [`DEPTH_EXACT`]: equal paths then
+    /// compare equal.
+    pub fn settle(&mut self) {
+        let core = &mut self.core;
+        if core.tok == Tok::None && !matches!(core.slash, Slash::Name { .. }) {
+            core.text = [0; TEXT_MAX];
+            core.text_len = 0;
+        }
+        if !matches!(core.lex, Lex::Dollar { .. }) {
+            core.tag = [0; TEXT_MAX];
+            core.tag_len = 0;
+        }
+        if core.slash == Slash::Off && core.tok != Tok::Backslash {
+            core.command_col = 0;
+        }
+        if !self.main {
+            core.paren = core.paren.min(DEEPER);
+            core.begin = core.begin.min(DEEPER);
         }
     }
 

@@ -201,3 +201,42 @@ fn huge_inputs_are_read_in_bounded_memory() {
     assert!(guard.states.len() <= STATES_MAX);
     assert_eq!(guard.finish().0, []);
 }
+
+/// A pg_dump-shaped dump of `tables` tables whose text is full of what makes the other
+/// readings drift: odd quotes, parentheses, escapes, accents, `'C:\'` comments.
+fn many_tables(tables: usize) -> String {
+    let mut d =
+        String::from("SET standard_conforming_strings = on;\nSET client_encoding = 'UTF8';\n");
+    for t in 0..tables {
+        d.push_str(&format!(
+            "\n--\n-- Name: t{t}; Type: TABLE; Schema: public; Owner: -\n--\n\n\
+             CREATE TABLE public.t{t} (id integer, note text, CONSTRAINT c{t} CHECK ((note ~ '^\\d+(\\.\\d+)?$'::text)));\n\
+             COMMENT ON TABLE public.t{t} IS 'C:\\';\n\
+             CREATE FUNCTION public.f{t}() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN 'l''été (' || E'\\n'; END $$;\n"
+        ));
+    }
+    for t in 0..tables {
+        d.push_str(&format!("\nCOPY public.t{t} (id, note) FROM stdin;\n"));
+        for r in 0..20 {
+            d.push_str(&format!(
+                "{r}\tl'été ({r} \\t\\N O'Brien \\\\ `ls` \\r\\n é€ \"q\" $$ -- /* :x\n"
+            ));
+        }
+        d.push_str("\\.\n");
+    }
+    d.push_str("\n--\n-- PostgreSQL database dump complete\n--\n\n");
+    d
+}
+
+#[test]
+fn a_dump_of_many_tables_of_drifting_text_passes_with_few_paths() {
+    let dump = many_tables(300);
+    let mut guard = Guard::new();
+    let mut most = 0;
+    for line in dump.as_bytes().split_inclusive(|&b| b == b'\n') {
+        guard.feed(line, None);
+        most = most.max(guard.states.len());
+    }
+    assert_eq!(guard.finish().0, []);
+    assert!(most <= 64, "{most} paths at once");
+}
