@@ -33,8 +33,12 @@ pub fn psql_16() -> PathBuf {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator whose sequence depends on every bit of `seed` (splitmix64).
     pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -496,7 +500,7 @@ pub fn run(
                 };
                 pg.psql(db, &ddl("CREATE", ""));
                 for &i in &block {
-                    let input_seed = seed.wrapping_add(i as u64);
+                    let input_seed = Rng::new(seed).next_u64() ^ i as u64;
                     let marker = dir.path().join(format!("m{i}"));
                     let input = generate(input_seed, &marker);
                     let file = dir.path().join(format!("in{i}.sql"));

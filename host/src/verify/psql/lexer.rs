@@ -79,7 +79,7 @@ impl State {
                 kind,
                 escaped,
                 quote,
-            } => Ok(self.string(kind, escaped, quote, c)),
+            } => self.string(kind, escaped, quote, c),
             Lex::QuoteStop { before, at, .. } => Ok(self.quote_stop(before, at, c)),
             Lex::Ident { quote } => {
                 if quote {
@@ -103,7 +103,7 @@ impl State {
         }
     }
 
-    fn string(&mut self, kind: Quoted, escaped: bool, quote: bool, c: u8) -> Flow {
+    fn string(&mut self, kind: Quoted, escaped: bool, quote: bool, c: u8) -> Step {
         if quote {
             if c == b'\'' {
                 self.core.lex = Lex::Str {
@@ -111,18 +111,34 @@ impl State {
                     escaped: false,
                     quote: false,
                 };
-                return Flow::Next;
+                return Ok(Flow::Next);
             }
             self.core.lex = Lex::QuoteStop {
                 before: kind,
                 at: Continue::Horizontal,
                 moved: false,
             };
-            return Flow::Again;
+            return Ok(Flow::Again);
         }
+        let mut kind = kind;
         let (escaped, quote) = match kind {
-            Quoted::Escape if escaped => (false, false),
-            Quoted::Escape if c == b'\\' => (true, false),
+            Quoted::Either { bound } if escaped && c == b'\'' => {
+                // `\'`: the end of a standard string, an escaped quote in an escape
+                // string: standard_conforming_strings decides.
+                let std = self.decide(2, 0, Choice::StandardStrings)? == 0;
+                if bound {
+                    self.core.std_strings = Some(std);
+                }
+                if std {
+                    kind = Quoted::Standard;
+                    (false, true)
+                } else {
+                    kind = Quoted::Escape;
+                    (false, false)
+                }
+            }
+            Quoted::Escape | Quoted::Either { .. } if escaped => (false, false),
+            Quoted::Escape | Quoted::Either { .. } if c == b'\\' => (true, false),
             Quoted::Bits | Quoted::Hex if c == b'\'' => {
                 // No doubling in B'' and X'': the quote ends them.
                 self.core.lex = Lex::QuoteStop {
@@ -130,7 +146,7 @@ impl State {
                     at: Continue::Horizontal,
                     moved: false,
                 };
-                return Flow::Next;
+                return Ok(Flow::Next);
             }
             _ => (false, c == b'\''),
         };
@@ -139,7 +155,7 @@ impl State {
             escaped,
             quote,
         };
-        Flow::Next
+        Ok(Flow::Next)
     }
 
     /// `<xqs>`: `{quotecontinue}` continues the string, anything else ends it
@@ -214,22 +230,15 @@ impl State {
     }
 
     /// A string starts at a plain quote: `<xq>` or `<xe>` by standard_conforming_strings,
-    /// which psql read for this line.
+    /// which psql read for this line (both while no string showed it).
     fn plain_quote(&mut self) -> Result<(), Stop> {
-        let std = match self.core.std_strings {
-            Some(s) => s,
-            None => {
-                let s = self.decide(2, 0, Choice::StandardStrings)? == 0;
-                self.core.std_strings = Some(s);
-                s
-            }
+        let kind = match self.core.std_strings {
+            Some(true) => Quoted::Standard,
+            Some(false) => Quoted::Escape,
+            None => Quoted::Either { bound: true },
         };
         self.core.lex = Lex::Str {
-            kind: if std {
-                Quoted::Standard
-            } else {
-                Quoted::Escape
-            },
+            kind,
             escaped: false,
             quote: false,
         };
@@ -794,24 +803,35 @@ impl State {
     pub fn end_of_tokens(&mut self, ctx: &mut Ctx) -> Result<(), Stop> {
         match self.core.lex {
             Lex::LineComment => self.core.lex = Lex::Initial,
-            Lex::Str {
-                kind,
-                escaped: true,
-                quote,
-            } => {
-                // `<xe>.`: a backslash at the end of the line escapes nothing.
-                self.core.lex = Lex::Str {
-                    kind,
-                    escaped: false,
-                    quote,
-                }
+            Lex::Str { kind, quote, .. } => {
+                // `<xe>.`: a backslash at the end of the line escapes nothing; a string
+                // carried to the next line no longer binds that line's setting.
+                let kind = match kind {
+                    Quoted::Either { .. } => Quoted::Either { bound: false },
+                    k => k,
+                };
+                self.core.lex = if quote {
+                    Lex::QuoteStop {
+                        before: kind,
+                        at: Continue::Horizontal,
+                        moved: false,
+                    }
+                } else {
+                    Lex::Str {
+                        kind,
+                        escaped: false,
+                        quote,
+                    }
+                };
             }
-            Lex::Str {
-                kind, quote: true, ..
+            Lex::QuoteStop {
+                before: Quoted::Either { .. },
+                at,
+                moved: false,
             } => {
                 self.core.lex = Lex::QuoteStop {
-                    before: kind,
-                    at: Continue::Horizontal,
+                    before: Quoted::Either { bound: false },
+                    at,
                     moved: false,
                 }
             }

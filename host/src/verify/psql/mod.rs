@@ -32,9 +32,11 @@
 //! ambiguous to check. Memory is bounded whatever the input.
 
 mod data;
+mod encoding;
 mod lexer;
 mod names;
 mod numbers;
+mod skip;
 mod slash;
 mod state;
 #[cfg(test)]
@@ -43,7 +45,7 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 
-use state::{After, Choice, Core, Encoding, Need, State, Why, ENCODINGS};
+use state::{After, Choice, Core, Need, State, Why};
 
 /// How many refused lines are kept for the message.
 const KEEP: usize = 5;
@@ -274,6 +276,11 @@ impl State {
                 }
                 continue;
             }
+            let j = self.skip(seg, i);
+            if j > i {
+                i = j;
+                continue;
+            }
             if let Err(stop) = self.sql_step(seg[i], ctx) {
                 return outcome(stop, i);
             }
@@ -358,39 +365,6 @@ impl State {
         Ok(())
     }
 
-    /// `psqlscan_prepare_buffer`: in an encoding psql reads by lead bytes, the bytes after
-    /// a lead byte become 0xFF for the lexer.
-    fn translate(&mut self, b: u8) -> Result<u8, Stop> {
-        if self.core.trail > 0 {
-            self.core.trail -= 1;
-            return Ok(0xFF);
-        }
-        if self.core.gb_lead {
-            self.core.gb_lead = false;
-            self.core.trail = if b.is_ascii_digit() { 2 } else { 0 };
-            return Ok(0xFF);
-        }
-        if b < 0x80 {
-            return Ok(b);
-        }
-        let encoding = match self.core.encoding {
-            Some(e) => e,
-            None => {
-                let e = ENCODINGS[usize::from(self.decide(5, 0, Choice::Encoding)?)];
-                self.core.encoding = Some(e);
-                e
-            }
-        };
-        match encoding {
-            Encoding::Safe => {}
-            Encoding::Sjis if (0xa1..=0xdf).contains(&b) => {}
-            Encoding::Sjis | Encoding::Double => self.core.trail = 1,
-            Encoding::Johab => self.core.trail = if b == 0x8f { 2 } else { 1 },
-            Encoding::Gb18030 => self.core.gb_lead = true,
-        }
-        Ok(b)
-    }
-
     /// The end of a line psql read: its last token ends, its command ends, and the
     /// queries it sent may ask for COPY data from the next line on.
     fn end_of_line(&mut self, ctx: &mut Ctx) -> Result<(), Stop> {
@@ -408,8 +382,8 @@ impl State {
         core.line_bytes = false;
         core.line_sql = false;
         core.std_strings = None;
-        core.encoding = None;
-        core.trail = 0;
+        core.encodings = state::ALL_ENCODINGS;
+        core.trails = [0; 5];
         core.gb_lead = false;
         core.nul_in_chunk = false;
         core.bom = 0;
@@ -581,10 +555,28 @@ impl Guard {
 
     /// Paths in the same state behave the same from here: one is kept (the main one).
     fn merge(&mut self) {
+        for state in &mut self.states {
+            state.settle();
+        }
+        if self.states.len() <= 16 {
+            // Few paths (the usual case): compared pairwise, no hashing.
+            let mut kept: Vec<State> = Vec::with_capacity(self.states.len());
+            for state in self.states.drain(..) {
+                match kept.iter_mut().find(|k| k.core == state.core) {
+                    Some(k) => {
+                        if state.main {
+                            *k = state;
+                        }
+                    }
+                    None => kept.push(state),
+                }
+            }
+            self.states = kept;
+            return;
+        }
         let mut seen: HashMap<Core, usize> = HashMap::with_capacity(self.states.len());
         let mut kept: Vec<State> = Vec::with_capacity(self.states.len());
-        for mut state in self.states.drain(..) {
-            state.settle();
+        for state in self.states.drain(..) {
             match seen.get(&state.core) {
                 Some(&i) => {
                     if state.main {

@@ -32,6 +32,10 @@ pub enum Quoted {
     Hex,
     /// `<xus>`: `U&'…'`.
     Unicode,
+    /// `'…'` while standard_conforming_strings is not known: read as both `<xq>` and
+    /// `<xe>` (`escaped` is then `<xe>`'s) until a quote after an odd run of backslashes
+    /// tells them apart; `bound`: opened on this line (its answer is the line's).
+    Either { bound: bool },
 }
 
 /// Where `<xqs>` is in `{quotecontinue}` (`{whitespace_with_newline}{quote}`).
@@ -223,6 +227,9 @@ pub enum Encoding {
     Gb18030,
 }
 
+/// Every encoding, as a set.
+pub const ALL_ENCODINGS: u8 = 0b1_1111;
+
 pub const ENCODINGS: [Encoding; 5] = [
     Encoding::Safe,
     Encoding::Sjis,
@@ -314,11 +321,13 @@ pub struct Core {
     /// The logical line has bytes; SQL other than whitespace was read on it.
     pub line_bytes: bool,
     pub line_sql: bool,
-    /// Per-line settings psql read at `psql_scan_setup`.
+    /// Per-line settings psql read at `psql_scan_setup`: standard_conforming_strings
+    /// once a string showed it, and the client encodings still possible ([`ENCODINGS`],
+    /// one bit each) with the trail bytes each still turns into 0xFF (and whether a
+    /// GB18030 lead byte waits for the next).
     pub std_strings: Option<bool>,
-    pub encoding: Option<Encoding>,
-    /// Trail bytes still to turn into 0xFF; a GB18030 lead byte waits for the next.
-    pub trail: u8,
+    pub encodings: u8,
+    pub trails: [u8; 5],
     pub gb_lead: bool,
     /// Byte-order mark bytes still to drop from line 1.
     pub bom: u8,
@@ -411,8 +420,8 @@ impl State {
                 line_bytes: false,
                 line_sql: false,
                 std_strings: None,
-                encoding: None,
-                trail: 0,
+                encodings: ALL_ENCODINGS,
+                trails: [0; 5],
                 gb_lead: false,
                 bom: if bom { 3 } else { 0 },
                 translated: None,
