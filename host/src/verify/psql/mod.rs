@@ -31,31 +31,38 @@
 //! (`:LAST_ERROR_MESSAGE`). Past [`STATES_MAX`] paths the input is refused as too
 //! ambiguous to check. Memory is bounded whatever the input.
 
+mod ctx;
 mod data;
 mod encoding;
 mod lexer;
 mod names;
 mod numbers;
+mod reader;
 mod skip;
 mod slash;
 mod state;
 #[cfg(test)]
 mod tests;
+mod tokens;
+mod why;
+mod words;
 
 use std::collections::HashMap;
 use std::fmt;
 
-use state::{After, Choice, Core, Need, State, Why};
+pub use ctx::Ctx;
+use reader::Outcome;
+use state::{Choice, Core, Need, State, Why};
 
 /// How many refused lines are kept for the message.
-const KEEP: usize = 5;
+pub(crate) const KEEP: usize = 5;
 /// How much of a line is kept and shown.
-const LINE_MAX: usize = 4096;
-const SHOWN: usize = 80;
+pub(crate) const LINE_MAX: usize = 4096;
+pub(crate) const SHOWN: usize = 80;
 /// The most paths followed at once.
 pub const STATES_MAX: usize = 256;
 /// psql's line reader: `fgets(line, 1024, …)`.
-const FGETS_LINE: u32 = 1023;
+pub(crate) const FGETS_LINE: u32 = 1023;
 
 /// A place where psql would run a meta-command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,316 +98,6 @@ pub enum Stop {
     /// The path ends: psql quits, or the path was flagged.
     Dead,
 }
-
-/// The guard's view of the byte being read, and what it found.
-#[derive(Debug, Default)]
-pub struct Ctx {
-    /// Physical line (from 1) and column of the current byte.
-    pub line: u64,
-    pub col: u32,
-    abs: u64,
-    line_text: Vec<u8>,
-    refused: Vec<Refused>,
-    refusals: u64,
-    /// The line of the last finding.
-    last: Option<u64>,
-    /// The main path's pending backslash, and the command it starts.
-    main_backslash: Option<u64>,
-    main_name: Vec<u8>,
-    main_rest: Vec<u8>,
-    main_inline: bool,
-    main_line: u64,
-    restrict_key: Option<Vec<u8>>,
-    /// Column at which the next segment starts.
-    next_col: u32,
-    /// Output to skip: pg_dump's own command line `[from, to)`.
-    dropped: Option<(u64, u64)>,
-}
-
-impl Ctx {
-    /// One finding per line: the first path to reach it gives the text and the reason.
-    fn record(&mut self, line: u64, text: &[u8], reason: String) {
-        if self.last == Some(line) {
-            return;
-        }
-        self.last = Some(line);
-        self.refusals += 1;
-        if self.refused.len() < KEEP {
-            let text = String::from_utf8_lossy(text).chars().take(SHOWN).collect();
-            self.refused.push(Refused { line, text, reason });
-        }
-    }
-
-    fn reason(state: &State, reason: &str) -> String {
-        match &state.why {
-            None => reason.to_string(),
-            Some(why) => format!("{reason}; psql runs it {}", why.describe()),
-        }
-    }
-
-    /// A finding at the current byte; the main path goes on, another path ends.
-    pub fn refuse(&mut self, state: &State, text: String, reason: &str) -> Option<Stop> {
-        let reason = Self::reason(state, reason);
-        self.record(self.line, text.as_bytes(), reason);
-        (!state.main).then_some(Stop::Dead)
-    }
-
-    /// A backslash command flagged on a path other than the main one.
-    pub fn refuse_spec(&mut self, state: &State, reason: &str) -> Stop {
-        let start = (state.core.command_col as usize).min(self.line_text.len());
-        let text = &self.line_text[start..];
-        let text = text.strip_suffix(b"\n").unwrap_or(text);
-        let text = text.strip_suffix(b"\r").unwrap_or(text).to_vec();
-        let reason = Self::reason(state, reason);
-        self.record(self.line, &text, reason);
-        Stop::Dead
-    }
-
-    /// The input is beyond what the guard follows exactly.
-    pub fn ambiguous(&mut self, state: &State, what: &str) -> Stop {
-        let reason = format!("too ambiguous to check: {what}");
-        let _ = state;
-        self.record(self.line, b"", reason);
-        Stop::Dead
-    }
-
-    /// The SQL lexer stopped at a backslash.
-    pub fn backslash(&mut self, state: &State) {
-        if state.main {
-            self.main_backslash = Some(self.abs);
-        }
-    }
-
-    /// It was `\;` or `\:`.
-    pub fn no_backslash(&mut self, state: &State) {
-        if state.main {
-            self.main_backslash = None;
-        }
-    }
-
-    /// The main path read a command name.
-    pub fn main_command(&mut self, state: &State, name: &[u8]) {
-        self.main_name = name.to_vec();
-        self.main_rest.clear();
-        self.main_inline = state.core.line_sql;
-        self.main_line = self.line;
-    }
-
-    /// A byte of the rest of the main path's command line.
-    pub fn main_text(&mut self, c: u8) {
-        if self.main_rest.len() < LINE_MAX {
-            self.main_rest.push(c);
-        }
-    }
-
-    /// The main path's command line is complete: pg_dump's own lines are checked and
-    /// dropped from the output, any other is refused.
-    pub fn main_end(&mut self, state: &State) {
-        let mut shown = b"\\".to_vec();
-        shown.extend_from_slice(&self.main_name);
-        shown.extend_from_slice(&self.main_rest);
-        let shown = shown.strip_suffix(b"\r").unwrap_or(&shown).to_vec();
-        let line = self.main_line;
-        let verdict = self.own_command(state);
-        match verdict {
-            Ok(()) => {
-                if let Some(from) = self.main_backslash.take() {
-                    self.dropped = Some((from, self.abs + 1));
-                }
-            }
-            Err(reason) => self.record(line, &shown, reason.to_string()),
-        }
-    }
-
-    fn own_command(&mut self, state: &State) -> Result<(), &'static str> {
-        if self.main_inline {
-            return Err("a psql meta-command after SQL on the same line");
-        }
-        let _ = state;
-        let rest = String::from_utf8_lossy(&self.main_rest).into_owned();
-        let args: Vec<&str> = rest.split_ascii_whitespace().collect();
-        let key_ok = |k: &str| {
-            !k.is_empty() && k.len() <= 256 && k.bytes().all(|b| b.is_ascii_alphanumeric())
-        };
-        match (self.main_name.as_slice(), args.as_slice()) {
-            (b"restrict", [key]) if key_ok(key) => {
-                if self.restrict_key.is_some() {
-                    return Err("a second \\restrict: pg_dump writes one, first");
-                }
-                self.restrict_key = Some(key.as_bytes().to_vec());
-                Ok(())
-            }
-            (b"unrestrict", [key]) if key_ok(key) => {
-                if self.restrict_key.as_deref() != Some(key.as_bytes()) {
-                    return Err("\\unrestrict without the dump's own \\restrict key");
-                }
-                Ok(())
-            }
-            // pg_dump --create's reconnection to the database it made.
-            (b"connect" | b"c", [database])
-                if !database.starts_with('-')
-                    && database
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b) || b >= 0x80) =>
-            {
-                Ok(())
-            }
-            _ => Err("a psql meta-command: pg_dump never writes one"),
-        }
-    }
-}
-
-/// What became of a path over a segment.
-enum Outcome {
-    Done,
-    Dead,
-    Need(Need, usize),
-}
-
-impl State {
-    /// Reads `seg[from..]` (a segment ends at a newline or where the data given ends).
-    fn run(&mut self, seg: &[u8], from: usize, base: (u32, u64), ctx: &mut Ctx) -> Outcome {
-        let mut i = from;
-        while i < seg.len() {
-            ctx.col = base.0 + i as u32;
-            ctx.abs = base.1 + i as u64;
-            if ctx.col == 0 && self.core.after != After::Nothing {
-                if let Err(stop) = self.start_line() {
-                    return outcome(stop, i);
-                }
-            }
-            if self.core.data.is_some() {
-                match self.data_run(seg, i, ctx) {
-                    Ok(j) => i = j,
-                    Err((stop, at)) => return outcome(stop, at),
-                }
-                continue;
-            }
-            let j = self.skip(seg, i);
-            if j > i {
-                i = j;
-                continue;
-            }
-            if let Err(stop) = self.sql_step(seg[i], ctx) {
-                return outcome(stop, i);
-            }
-            self.answer = None;
-            i += 1;
-        }
-        Outcome::Done
-    }
-
-    /// At the start of a line after queries that may have asked for COPY data, or after
-    /// a data section: data again, or SQL.
-    fn start_line(&mut self) -> Result<(), Stop> {
-        let (left, main_left) = match self.core.after {
-            After::Nothing => return Ok(()),
-            After::Line { copies, main } => (copies, main),
-            After::Section { left, main_left } => (left, main_left),
-        };
-        let choice = match self.core.after {
-            After::Line { .. } => Choice::CopyStart,
-            _ => Choice::CopyEnd,
-        };
-        if left > 0 {
-            let main = u8::from(main_left > 0);
-            if self.decide(2, main, choice)? == 1 {
-                let less = |n: u8| if n == u8::MAX { n } else { n.saturating_sub(1) };
-                self.core.data = Some(state::Data::new(less(left), main_left.saturating_sub(1)));
-            }
-        }
-        self.core.after = After::Nothing;
-        Ok(())
-    }
-
-    /// One byte of a line psql reads with `gets_fromFile`.
-    fn sql_step(&mut self, b: u8, ctx: &mut Ctx) -> Result<(), Stop> {
-        let t = match self.core.translated {
-            Some(t) => t,
-            None => {
-                if ctx.col % FGETS_LINE == 0 {
-                    self.core.nul_in_chunk = false;
-                }
-                if b == b'\n' {
-                    if !self.core.nul_in_chunk {
-                        self.end_of_line(ctx)?;
-                    }
-                    return Ok(());
-                }
-                if self.core.nul_in_chunk {
-                    return Ok(());
-                }
-                if b == 0 {
-                    self.core.nul_in_chunk = true;
-                    return Ok(());
-                }
-                if self.core.bom > 0 {
-                    self.core.bom -= 1;
-                    return Ok(());
-                }
-                let t = self.translate(b)?;
-                self.core.translated = Some(t);
-                t
-            }
-        };
-        self.core.line_bytes = true;
-        let sql = self.core.slash == state::Slash::Off;
-        loop {
-            let flow = if self.core.slash == state::Slash::Off {
-                self.sql_char(t, ctx)?
-            } else {
-                self.slash_char(t, ctx)?
-            };
-            if flow == Flow::Next {
-                break;
-            }
-        }
-        if sql && self.core.slash == state::Slash::Off && self.core.tok != state::Tok::Backslash {
-            self.echo(b);
-            if !lexer::is_space(t) {
-                self.core.line_sql = true;
-            }
-        }
-        self.core.translated = None;
-        Ok(())
-    }
-
-    /// The end of a line psql read: its last token ends, its command ends, and the
-    /// queries it sent may ask for COPY data from the next line on.
-    fn end_of_line(&mut self, ctx: &mut Ctx) -> Result<(), Stop> {
-        if self.core.line_bytes {
-            self.end_of_tokens(ctx)?;
-            self.slash_end_of_line(ctx)?;
-            if self.core.line_copies > 0 {
-                self.core.after = After::Line {
-                    copies: self.core.line_copies,
-                    main: self.core.main_copies,
-                };
-            }
-        }
-        let core = &mut self.core;
-        core.line_bytes = false;
-        core.line_sql = false;
-        core.std_strings = None;
-        core.encodings = state::ALL_ENCODINGS;
-        core.trails = [0; 5];
-        core.gb_lead = false;
-        core.nul_in_chunk = false;
-        core.bom = 0;
-        core.line_copies = 0;
-        core.main_copies = 0;
-        core.tail = [0; 3];
-        Ok(())
-    }
-}
-
-fn outcome(stop: Stop, at: usize) -> Outcome {
-    match stop {
-        Stop::Need(need) => Outcome::Need(need, at),
-        Stop::Dead => Outcome::Dead,
-    }
-}
-
 /// A streaming reader of a SQL file psql will run (see the module documentation). Feed it
 /// bytes in any chunking, then [`finish`](Self::finish).
 #[derive(Debug)]
@@ -428,10 +125,7 @@ impl Guard {
     pub fn new() -> Self {
         Guard {
             states: Vec::new(),
-            ctx: Ctx {
-                line: 1,
-                ..Ctx::default()
-            },
+            ctx: Ctx::new(),
             start: Some(Vec::new()),
             emitted: 0,
             held: Vec::new(),
@@ -654,23 +348,6 @@ impl Guard {
             }
         }
         (self.ctx.refused, self.ctx.refusals)
-    }
-}
-
-impl Ctx {
-    fn col_start(&self) -> u32 {
-        self.next_col
-    }
-
-    fn line_text_extend(&mut self, seg: &[u8]) {
-        let room = LINE_MAX.saturating_sub(self.line_text.len());
-        self.line_text
-            .extend_from_slice(&seg[..seg.len().min(room)]);
-        self.next_col = if seg.last() == Some(&b'\n') {
-            0
-        } else {
-            self.next_col.saturating_add(seg.len() as u32)
-        };
     }
 }
 
