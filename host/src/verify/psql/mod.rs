@@ -18,18 +18,25 @@
 //!
 //! What psql reads next depends on things the file does not fix: whether the server
 //! answers a COPY with a data request (a COPY into a missing table fails, and psql reads
-//! its data as SQL), `standard_conforming_strings` and the client encoding (any statement
-//! can change them, and psql reads them again before each line), the values of variables
-//! psql sets itself, the psql version. The guard follows every possible reading at once:
-//! a set of complete psql states ([`state::State`]), split where the outcome is not fixed
-//! and merged again when two become equal. The path that reads the file as pg_dump's output
-//! (every COPY accepted, settings as pg_dump sets them) refuses every backslash command but
-//! pg_dump's own validated `\restrict KEY`, `\unrestrict KEY` and `\connect DB`; every
-//! other path flags the commands psql would run there: one that runs programs, touches
-//! files, sets variables or sends queries, or a backtick in the arguments of a harmless
-//! one, or a `:name` whose value psql would read again as SQL and that could hold any text
-//! (`:LAST_ERROR_MESSAGE`). Past [`STATES_MAX`] paths the input is refused as too
-//! ambiguous to check. Memory is bounded whatever the input.
+//! its data as SQL; any statement holding the word COPY may ask for data), the
+//! `standard_conforming_strings` and client encoding psql reads again before each line
+//! (`standard_strings()` in `common.c`; `SendQuery` tracks `SET client_encoding`), which
+//! any statement can change, the values of the variables psql sets itself, the psql
+//! version (PostgreSQL 16 reads `1_0e-` as one number). The guard follows every possible
+//! reading at once: a set of complete psql states ([`state::State`]), split where the
+//! outcome is not fixed and merged again when two become equal. Settings are followed as
+//! superpositions and split only where they would make psql read a byte differently (a
+//! quote after an odd run of backslashes; an ASCII byte an encoding would hide after a lead
+//! byte); off the main path, parentheses and `BEGIN` depths past 16 are one abstract value.
+//!
+//! The path that reads the file as pg_dump's output (every COPY accepted, settings as
+//! pg_dump sets them) refuses every backslash command but pg_dump's own validated
+//! `\restrict KEY`, `\unrestrict KEY` and `\connect DB`. Every other path flags what psql
+//! would run there: a command that runs programs, touches files, sets variables or sends
+//! queries, a backtick in the arguments of a harmless one, a `:name` whose value psql would
+//! read again as SQL and that could hold any text (`:LAST_ERROR_MESSAGE`). Past
+//! [`STATES_MAX`] paths the input is refused as too ambiguous to check. Memory is bounded
+//! whatever the input; `bench/psql-guard-fuzz.sh` proves the guard against the real psql.
 
 mod ctx;
 mod data;
