@@ -145,8 +145,9 @@ pub fn run(
     report
 }
 
-/// One plain `psql -f FILE` (with `-X` when `no_rc`) in its own schema; false when it
-/// had to be stopped.
+/// One plain `psql -f FILE` (with `-X` when `no_rc`) in its own schema, in the run's
+/// directory (files an input makes psql write stay there); false when it had to be
+/// stopped.
 fn run_psql(
     pg: &PgCluster,
     db: &str,
@@ -164,6 +165,7 @@ fn run_psql(
         .arg(file)
         .env("PGPORT", pg.port().to_string())
         .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .current_dir(home)
         .env("HOME", home)
         .env("EDITOR", "/bin/true")
         .env("PSQL_EDITOR", "/bin/true")
