@@ -14,6 +14,7 @@ pub mod http_tap;
 pub mod net;
 pub mod odoo_world;
 pub mod process;
+pub mod psql_fuzz;
 pub mod tmpfs;
 
 pub mod dropbox;

@@ -426,3 +426,130 @@ fn export_with_a_failed_upload_exits_3_and_help_lists_the_exit_codes() {
         "README has the table of --help"
     );
 }
+
+/// Runs `dump` with plain `psql -f` (as Odoo restores: no `ON_ERROR_STOP`, no
+/// `\restrict`) into a new database `db`, which is dropped after.
+fn plain_psql(w: &OdooWorld, db: &str, dump: &Path) {
+    w.pg.createdb(db);
+    let out =
+        w.pg.client("psql")
+            .args(["-X", "-d", db, "-f"])
+            .arg(dump)
+            .output()
+            .expect("psql");
+    assert!(out.status.success(), "{}", text(&out));
+    w.pg.psql("postgres", &format!("DROP DATABASE {db}"));
+}
+
+#[test]
+fn a_command_hidden_by_a_carriage_return_or_a_variable_runs_under_psql_and_is_refused_before_anything_is_created(
+) {
+    let w = OdooWorld::new(50);
+    let cfg = w.config("", "");
+    let marker = w.path("pwned");
+    let touch = format!("touch {}", marker.display());
+    let cases = [
+        // psql ends a `--` comment at a carriage return too.
+        (
+            "carriage-return",
+            format!("-- Name: x; Type: TABLE; Schema: public; Owner: -\r\\! {touch}\n"),
+        ),
+        // `:E` is a variable (unset, kept as written), then a standard string.
+        ("variable", format!("SELECT :E'\\' \\! {touch}\n;")),
+    ];
+    let before = databases(&w);
+    for (case, middle) in &cases {
+        let dump = dump_with(middle);
+        let sql = w.path(&format!("{case}.sql"));
+        std::fs::write(&sql, &dump).unwrap();
+        plain_psql(&w, "live", &sql);
+        assert!(marker.exists(), "{case}: plain psql -f does not run it");
+        std::fs::remove_file(&marker).unwrap();
+
+        let archive = w.path(&format!("{case}.zip"));
+        zip_archive(&archive, &dump, 1);
+        let out = run(&cfg, &["verify", archive.to_str().unwrap()]);
+        assert_ne!(out.status.code(), Some(0), "{case}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("\\! {touch}")),
+            "{case}: {}",
+            text(&out)
+        );
+        let out = run(
+            &cfg,
+            &[
+                "restore",
+                archive.to_str().unwrap(),
+                "--database",
+                "evil",
+                "--job",
+                "prod",
+                "--no-filestore",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{case}: {}", text(&out));
+        assert!(
+            stderr(&out).contains("meta-command"),
+            "{case}: {}",
+            text(&out)
+        );
+        assert!(!marker.exists(), "{case}: the shell command ran");
+        assert_eq!(databases(&w), before, "{case}: no database left");
+    }
+}
+
+#[test]
+fn pg_dump_15_and_16_output_of_a_database_with_hostile_names_and_data_passes_the_guard() {
+    let w = OdooWorld::new(50);
+    w.pg.createdb("hostile");
+    w.pg.psql(
+        "hostile",
+        r#"
+        CREATE TABLE "it's ""quoted"" \ `tick` é€" ("col	one" text, "c'2" text, "new
+line" text);
+        DO $$BEGIN EXECUTE format('CREATE TABLE %I (a text, "b\." text)', 'cr' || chr(13) || 'name'); END$$;
+        CREATE TABLE "\.dot" (x text);
+        COMMENT ON TABLE "it's ""quoted"" \ `tick` é€" IS 'C:\';
+        COMMENT ON COLUMN "\.dot".x IS 'it''s a \ back\slash `tick` and \d+ and C:\temp\';
+        INSERT INTO "it's ""quoted"" \ `tick` é€" VALUES
+            (E'O\'Brien\tthere\\ and `uname`\r\nsecond\\.\n\\.\nend', E'\\! touch /tmp/never', E'l''été \u20ac'),
+            (E'\\.', NULL, E'a\\b\\N'),
+            (E'tab\there `tick` \\t `x`', E'cr\ronly', E'-- Name: x\r\\! touch /tmp/never');
+        INSERT INTO "\.dot" SELECT E'line ' || i || E'\n\\.' FROM generate_series(1, 20) i;
+        CREATE FUNCTION "f'n"() RETURNS text LANGUAGE plpgsql AS $f$ BEGIN RETURN 'C:\ ' || E'\\n' || $$it's$$; END $f$;
+        CREATE FUNCTION atomic_f() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END;
+        CREATE VIEW "v\x" AS SELECT '^\d+$'::text AS re, (ARRAY[1,2,3])[1:2] AS sl, 'C:\'::text AS win;
+        "#,
+    );
+    let pg_dump_16 = sauvegarde_tests::psql_fuzz::psql_16().with_file_name("pg_dump");
+    for pg_dump in [
+        PathBuf::from(format!("{}/pg_dump", sauvegarde_tests::postgres::BIN)),
+        pg_dump_16,
+    ] {
+        let out = Command::new(&pg_dump)
+            .args([
+                "--no-owner",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "hostile",
+            ])
+            .env("PGPORT", w.pg.port().to_string())
+            .output()
+            .expect("pg_dump");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            pg_dump.display(),
+            text(&out)
+        );
+        assert!(
+            out.stdout.windows(6).any(|w| w == b"\\\\! to"),
+            "the data is in the dump"
+        );
+        let (refused, _) = sauvegarde::verify::psql::scan(&out.stdout);
+        assert_eq!(refused, [], "{}", pg_dump.display());
+    }
+}

@@ -2,11 +2,13 @@
 //! `psql -X -q -v ON_ERROR_STOP=1 -f -` (never extracted to disk), or
 //! `pg_restore --no-owner --exit-on-error` for a custom-format archive.
 //!
-//! psql never sees a meta-command of the dump: the stream goes through a
-//! [`MetaGuard`] (pg_dump's own `\restrict`/`\unrestrict`/`\connect` lines dropped, any
-//! other one stops the load before psql reads it), and when psql knows `\restrict`, the
-//! stream starts with `\restrict <fresh random key>`, so psql itself refuses every
-//! backslash command that would still reach it.
+//! A dump psql could run a meta-command of never gets here: `restore` (and the test
+//! restore of `verify --restore` and drills, after `verify`) read it through the
+//! [`Guard`] before anything is created ([`prescan`]). The load is a second layer: the
+//! stream goes through a [`Guard`] again (pg_dump's own `\restrict`/`\unrestrict`/
+//! `\connect` lines dropped, anything flagged stops the load before psql reads it), and
+//! when psql knows `\restrict`, the stream starts with `\restrict <fresh random key>`, so
+//! psql itself refuses every backslash command that would still reach it.
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -19,7 +21,7 @@ use super::RestoreError;
 use crate::cancel::CancelFlag;
 use crate::dump::client::command;
 use crate::dump::{ClientExit, ClientProcess};
-use crate::verify::meta::{MetaGuard, Refused};
+use crate::verify::psql::{Guard, Refused};
 use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
 use sauvegarde_plugin_api::human_bytes;
 
@@ -58,7 +60,7 @@ pub fn sql_from_zip<R: Read + Seek>(
             source,
         })?)
     } else {
-        tracing::warn!(psql = %server.psql.display(), "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later have it): meta-commands are kept out by sauvegarde's own filter only; update the PostgreSQL client");
+        tracing::warn!(psql = %server.psql.display(), "this psql has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later have it): meta-commands are kept out by sauvegarde's own reading of the dump only; update the PostgreSQL client");
         None
     };
     let stdin = process.take_stdin();
@@ -131,7 +133,7 @@ pub fn random_key() -> std::io::Result<String> {
         .collect())
 }
 
-/// Writes the dump to psql's stdin through a [`MetaGuard`], after `\restrict KEY` when
+/// Writes the dump to psql's stdin through a [`Guard`], after `\restrict KEY` when
 /// `restrict` is given. Returns the bytes of the dump read.
 fn feed(
     entry: &mut dyn Read,
@@ -155,11 +157,7 @@ fn feed_into(
         psql.write_all(format!("\\restrict {key}\n").as_bytes())
             .map_err(Feed::Write)?;
     }
-    let mut guard = if restrict.is_some() {
-        MetaGuard::new()
-    } else {
-        MetaGuard::strict()
-    };
+    let mut guard = Guard::new();
     let mut buf = vec![0u8; crate::archive::CHUNK];
     let mut out = Vec::with_capacity(crate::archive::CHUNK);
     let mut total = 0u64;
@@ -188,22 +186,19 @@ fn feed_into(
     Ok(total)
 }
 
-/// Reads `dump.sql` through a [`MetaGuard`] without loading it: the check a restore makes
-/// before it creates anything when it did not verify the archive, or when psql has no
-/// `\\restrict` (`strict`: [`MetaGuard::strict`]).
+/// Reads `dump.sql` through a [`Guard`] without loading it: the check a restore makes
+/// before it creates anything when it did not verify the archive.
 pub fn prescan<R: Read + Seek>(
     zip: &mut ZipArchive<R>,
     path: &Path,
     cancel: &CancelFlag,
-    strict: bool,
 ) -> Result<(), RestoreError> {
     let mut entry = match zip.by_name(DUMP_ENTRY) {
         Ok(entry) => entry,
         // No dump: the load says so.
         Err(_) => return Ok(()),
     };
-    let restrict = (!strict).then_some("unused");
-    match feed_into(&mut entry, &mut std::io::sink(), cancel, restrict) {
+    match feed_into(&mut entry, &mut std::io::sink(), cancel, None) {
         Ok(_) => Ok(()),
         Err(Feed::Refused(lines)) => Err(RestoreError::MetaCommands {
             path: path.to_path_buf(),

@@ -332,13 +332,10 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
         }
         None => None,
     };
-    if let Some(zip) = zip.as_mut() {
-        // Without verification, or without psql's own `\restrict` behind the load's
-        // filter, dump.sql is read for meta-commands before anything is created.
-        let restricts = request.server.psql_restricts();
-        if report.is_none() || !restricts {
-            load::prescan(zip, path, request.cancel, !restricts)?;
-        }
+    if let (Some(zip), None) = (zip.as_mut(), &report) {
+        // Without verification (which reads it), dump.sql is read for anything psql could
+        // run before anything is created.
+        load::prescan(zip, path, request.cancel)?;
     }
     let filestore = match (&request.filestore, filestore_files) {
         (_, 0) | (FilestoreTarget::Skip, _) => None,

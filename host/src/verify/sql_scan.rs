@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::meta::{MetaGuard, Refused};
+use super::psql::{Guard, Refused};
 
 /// The comment pg_dump writes last (only a `\unrestrict` line may follow it).
 pub const COMPLETE_MARKER: &[u8] = b"-- PostgreSQL database dump complete";
@@ -24,7 +24,7 @@ pub struct SqlSummary {
     pub unterminated_copy: Option<String>,
     /// Bytes scanned.
     pub bytes: u64,
-    /// psql meta-commands pg_dump never writes (the first few; only when the scanner was
+    /// Where psql could run a meta-command (the first few; only when the scanner was
     /// made by [`SqlScanner::for_psql`]).
     pub meta: Vec<Refused>,
     /// How many there are in all.
@@ -41,7 +41,7 @@ pub struct SqlScanner {
     marker: bool,
     after_marker: bool,
     summary: SqlSummary,
-    guard: Option<MetaGuard>,
+    guard: Option<Guard>,
 }
 
 impl SqlScanner {
@@ -51,10 +51,10 @@ impl SqlScanner {
     }
 
     /// A scanner of a dump that psql will read (`dump.sql` of a ZIP): it also looks for
-    /// psql meta-commands ([`MetaGuard`]).
+    /// psql meta-commands psql could run ([`Guard`]).
     pub fn for_psql() -> Self {
         SqlScanner {
-            guard: Some(MetaGuard::new()),
+            guard: Some(Guard::new()),
             ..Self::default()
         }
     }
