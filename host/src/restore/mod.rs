@@ -9,6 +9,7 @@ pub mod download;
 pub mod extract;
 pub mod load;
 pub mod origin;
+pub mod parallel;
 pub mod scratch;
 pub mod server;
 pub mod space;
