@@ -18,7 +18,7 @@ use crate::history::{BackupRow, History, NewDrill};
 use crate::lock::{JobLock, LockError};
 use crate::odoo_conf::OdooConf;
 use crate::restore::{scratch, RestoreError, Server};
-use crate::verify::{checks, encrypted, verify_archive, VerifyOptions};
+use crate::verify::{checks, encrypted, verify_for_restore, VerifyOptions};
 
 /// Why no drill could run for a job at all (a drill that fails is a [`DrillOutcome`]).
 #[derive(Debug, thiserror::Error)]
@@ -125,12 +125,14 @@ fn databases(history: &History, job_id: &str, job: &JobConfig) -> Result<Vec<Str
     }
 }
 
-/// Drills the newest archive of each database of `job_id` (only `only`, when given) and
-/// records each result in the history.
+/// Drills the newest archive of each database of `job_id` (only `only`, when given) over
+/// `jobs` connections (default: the job's `drill.jobs`, else the number of cores, at
+/// most 8) and records each result in the history.
 pub fn run(
     config: &Config,
     job_id: &str,
     only: Option<&str>,
+    jobs: Option<usize>,
     cancel: &CancelFlag,
 ) -> Result<DrillRun, DrillError> {
     let job = config
@@ -177,6 +179,9 @@ pub fn run(
         None => None,
     };
     let settings = job.drill.clone().unwrap_or_default();
+    let jobs = jobs
+        .or(settings.jobs.map(usize::from))
+        .unwrap_or_else(crate::restore::parallel::default_jobs);
     let server = Server::for_job(job, odoo.as_ref(), &settings.maintenance_db);
     let mut run = DrillRun::default();
     for database in names {
@@ -195,7 +200,7 @@ pub fn run(
         let result = match drill_archive(
             &server,
             &archive,
-            &settings,
+            (&settings, jobs),
             &history,
             &config.state_dir,
             cancel,
@@ -259,7 +264,7 @@ enum Drilled {
 fn drill_archive(
     server: &Server,
     archive: &Path,
-    settings: &DrillConfig,
+    (settings, jobs): (&DrillConfig, usize),
     history: &History,
     state_dir: &Path,
     cancel: &CancelFlag,
@@ -295,7 +300,7 @@ fn drill_archive(
         None
     };
     let verified = match &plaintext {
-        Some(plain) => verify_archive(
+        Some(plain) => verify_for_restore(
             plain.path(),
             &VerifyOptions {
                 encrypted: Some(archive),
@@ -303,7 +308,7 @@ fn drill_archive(
             },
         )
         .map(|inner| encrypted::as_encrypted(inner, archive, 0)),
-        None => verify_archive(archive, &options),
+        None => verify_for_restore(archive, &options),
     };
     let mut report = match verified {
         Ok(r) => r,
@@ -320,7 +325,8 @@ fn drill_archive(
         }
     };
     let restorable = plaintext.as_ref().map_or(archive, |p| p.path());
-    let tables = match scratch::test_restore(server, restorable, format, cancel) {
+    let units = report.units.take();
+    let tables = match scratch::test_restore(server, restorable, format, units, jobs, cancel) {
         Ok(t) => t,
         Err(RestoreError::Cancelled) => return Err(Drilled::Interrupted),
         Err(_) if cancel.is_cancelled() => return Err(Drilled::Interrupted),

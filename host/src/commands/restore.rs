@@ -242,6 +242,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         filestore,
         verify,
         cancel: &cancel,
+        jobs: args.target.jobs(),
     })
     .map_err(failed)?;
 

@@ -8,7 +8,9 @@ use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
 use crate::crypt::{decrypt_to_temp, load_identities};
 use crate::restore::scratch;
-use crate::verify::{checks, encrypted, verify_archive, Status, VerifyError, VerifyOptions};
+use crate::verify::{
+    checks, encrypted, verify_archive, verify_for_restore, Status, VerifyError, VerifyOptions,
+};
 
 /// Whether `archive` is age-encrypted (read errors are usage errors: the path is the user's).
 pub fn is_encrypted(archive: &Path) -> Result<bool, CliError> {
@@ -72,6 +74,12 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
         }
         _ => Ok(None),
     };
+    // With --restore, dump.sql is also cut for a parallel load in the same reading.
+    let verify_archive = if args.restore {
+        verify_for_restore
+    } else {
+        verify_archive
+    };
     let mut report = match &plaintext {
         Ok(Some(plain)) => {
             let bytes = std::fs::metadata(plain.path()).map_or(0, |m| m.len());
@@ -96,7 +104,10 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
     if args.restore {
         match report.format {
             Some(format) if report.ok => {
-                match scratch::test_restore(&setup.server, restorable, format, &cancel) {
+                let units = report.units.take();
+                let jobs = args.target.jobs();
+                match scratch::test_restore(&setup.server, restorable, format, units, jobs, &cancel)
+                {
                     Ok(tables) => {
                         report.push(
                             "restore",

@@ -83,7 +83,8 @@ impl<'a> Words<'a> {
     fn keyword(&mut self, word: &str) -> bool {
         let s = trim_start(self.0);
         let w = word.as_bytes();
-        let ends = |b: Option<&u8>| matches!(b, Some(b' ' | b'\n' | b'\t' | b'(' | b')' | b',' | b';'));
+        let ends =
+            |b: Option<&u8>| matches!(b, Some(b' ' | b'\n' | b'\t' | b'(' | b')' | b',' | b';'));
         if s.starts_with(w) && ends(s.get(w.len())) {
             self.0 = &s[w.len()..];
             true
@@ -388,10 +389,16 @@ mod tests {
         let h = header(b"\n\n--\n-- Name: Odd \"T\" Odd \"T\"_pkey; Type: CONSTRAINT; Schema: public; Owner: -\n--\n\nALTER TABLE x;").unwrap();
         assert_eq!(h.name, "Odd \"T\" Odd \"T\"_pkey");
         assert_eq!(h.kind, "CONSTRAINT");
-        let h = header(b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: -\n--\nCOPY").unwrap();
+        let h = header(
+            b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: -\n--\nCOPY",
+        )
+        .unwrap();
         assert_eq!((h.name.as_str(), h.kind.as_str()), ("t", "TABLE DATA"));
         assert_eq!(header(b"\nSET a = 1;"), None);
         // A header-like line inside the statement is not its header.
-        assert_eq!(header(b"SELECT '\n-- Name: x; Type: INDEX; Schema: s; Owner: -\n';"), None);
+        assert_eq!(
+            header(b"SELECT '\n-- Name: x; Type: INDEX; Schema: s; Owner: -\n';"),
+            None
+        );
     }
 }

@@ -101,12 +101,13 @@ impl Scheduler {
             })
     }
 
-    /// The item to start now, marked running; `None` when nothing may start.
-    pub fn next(&mut self, plan: &Plan) -> Option<usize> {
+    /// The item to start now, marked running; `None` when nothing may start. A serial
+    /// item is only given when `serial` (to the connection that runs them all).
+    pub fn next(&mut self, plan: &Plan, serial: bool) -> Option<usize> {
         let mut best: Option<(usize, usize)> = None;
         let mut best_copy: Option<(usize, usize)> = None;
         for (at, &i) in self.ready.iter().enumerate() {
-            if !self.free(plan, i) {
+            if !self.free(plan, i) || (!serial && plan.items[i].kind == Kind::Serial) {
                 continue;
             }
             match self.rank.get(&i) {
@@ -231,11 +232,13 @@ mod tests {
         let mut most = 0;
         while !s.finished() {
             while running.len() < jobs {
-                match s.next(plan) {
+                match s.next(plan, true) {
                     Some(i) => {
                         // Every dependency is done before an item starts.
-                        assert!(plan.items[i].deps.iter().all(|d| order.contains(d)
-                            && !running.contains(d)));
+                        assert!(plan.items[i]
+                            .deps
+                            .iter()
+                            .all(|d| order.contains(d) && !running.contains(d)));
                         order.push(i);
                         running.push(i);
                     }
@@ -271,12 +274,12 @@ mod tests {
         let plan = plan_of(DUMP);
         let mut s = Scheduler::new(&plan, 4);
         for i in 0..4 {
-            assert_eq!(s.next(&plan), Some(i));
-            assert_eq!(s.next(&plan), None);
+            assert_eq!(s.next(&plan, true), Some(i));
+            assert_eq!(s.next(&plan, true), None);
             s.finish(&plan, i);
         }
         let mut started = Vec::new();
-        while let Some(i) = s.next(&plan) {
+        while let Some(i) = s.next(&plan, true) {
             started.push(i);
         }
         started.sort_unstable();
@@ -284,9 +287,9 @@ mod tests {
         // `Odd "T"` loaded: its primary key (exclusive) and its index (shared) are ready,
         // but only one of them may run.
         s.finish(&plan, 4);
-        let first = s.next(&plan).unwrap();
+        let first = s.next(&plan, true).unwrap();
         assert!(first == 7 || first == 9);
-        assert_eq!(s.next(&plan), None);
+        assert_eq!(s.next(&plan, true), None);
     }
 
     #[test]
@@ -312,10 +315,19 @@ mod tests {
                 .collect()
         };
         let mut s = Session::default();
-        assert_eq!(text(s.catch_up(&settings, 2)), ["SET a = 1;\n", "SET b = 1;\n"]);
+        assert_eq!(
+            text(s.catch_up(&settings, 2)),
+            ["SET a = 1;\n", "SET b = 1;\n"]
+        );
         assert_eq!(text(s.catch_up(&settings, 2)), Vec::<String>::new());
-        assert_eq!(text(s.catch_up(&settings, 4)), ["SET a = 2;\n", "SET c = 1;\n"]);
+        assert_eq!(
+            text(s.catch_up(&settings, 4)),
+            ["SET a = 2;\n", "SET c = 1;\n"]
+        );
         // Back to an earlier item: `c` was not set yet there.
-        assert_eq!(text(s.catch_up(&settings, 2)), ["RESET c;\n", "SET a = 1;\n"]);
+        assert_eq!(
+            text(s.catch_up(&settings, 2)),
+            ["RESET c;\n", "SET a = 1;\n"]
+        );
     }
 }

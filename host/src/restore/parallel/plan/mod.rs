@@ -146,9 +146,11 @@ pub fn plan(units: Vec<Unit>) -> Plan {
                 vec![(table, Mode::Exclusive)],
             ),
             (Shape::SetVal, Some("SEQUENCE SET")) => (Kind::SequenceSet, None, vec![]),
-            (Shape::Index { table }, Some("INDEX")) => {
-                (Kind::Index, Some(table.clone()), vec![(table, Mode::Shared)])
-            }
+            (Shape::Index { table }, Some("INDEX")) => (
+                Kind::Index,
+                Some(table.clone()),
+                vec![(table, Mode::Shared)],
+            ),
             (Shape::Constraint { table }, Some("CONSTRAINT" | "CHECK CONSTRAINT")) => (
                 Kind::Constraint,
                 Some(table.clone()),
@@ -194,12 +196,9 @@ fn attaches(last: Option<&Item>, head: Option<&Header>) -> bool {
     }
     match last.kind {
         Kind::Index => head.name == format!("INDEX {}", own.name),
-        Kind::Constraint | Kind::ForeignKey => own
-            .name
-            .match_indices(' ')
-            .any(|(at, _)| {
-                head.name == format!("CONSTRAINT {} ON {}", &own.name[at + 1..], &own.name[..at])
-            }),
+        Kind::Constraint | Kind::ForeignKey => own.name.match_indices(' ').any(|(at, _)| {
+            head.name == format!("CONSTRAINT {} ON {}", &own.name[at + 1..], &own.name[..at])
+        }),
         _ => false,
     }
 }
