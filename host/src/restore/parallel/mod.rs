@@ -209,6 +209,10 @@ impl Run<'_> {
                         }
                     }
                 }
+                // A connection stopped by the cancellation is no failure of its own.
+                Ok(Event::Exited { .. } | Event::Failed { .. }) if cancel.is_cancelled() => {
+                    return Err(Stopped::Cancelled)
+                }
                 Ok(Event::Exited { conn }) => return Err(Stopped::Failed { conn, why: None }),
                 Ok(Event::Failed { conn, why }) => {
                     return Err(Stopped::Failed {
@@ -242,9 +246,8 @@ impl Run<'_> {
             }
             Stopped::Failed { conn, why } => (conn, why),
         };
-        let at = self.busy[conn]
-            .map(|(item, _)| format!(" at {}", describe(&self.plan.items[item])))
-            .unwrap_or_default();
+        let at =
+            self.busy[conn].map(|(item, _)| format!("at {}: ", describe(&self.plan.items[item])));
         let psql_error = |conns: Vec<Conn>| {
             let stderr = conns
                 .into_iter()
@@ -255,9 +258,11 @@ impl Run<'_> {
             RestoreError::Load {
                 program: server.psql.clone(),
                 database: database.into(),
-                detail: format!("{at}: {}", without_positions(&stderr))
-                    .trim_start_matches(": ")
-                    .to_string(),
+                detail: format!(
+                    "{}{}",
+                    at.as_deref().unwrap_or_default(),
+                    without_positions(&stderr)
+                ),
             }
         };
         match why {
