@@ -2,7 +2,9 @@
 //! a job's databases is verified (the checks of `verify`, its SHA-256 against the
 //! history's), restored into a scratch database as `verify --restore` does, its row counts
 //! compared with the dump's, and the scratch database dropped. Each result is a `drills`
-//! history row; the caller notifies and refreshes the metrics.
+//! history row with its time to recover (the whole drill, verification included); a drill
+//! slower than `max_minutes` fails even when the archive was restored whole. The caller
+//! notifies and refreshes the metrics.
 //!
 //! A drill holds the job's lock: retention never deletes the archive under it, and a
 //! backup of the job waits for it (the daemon) or is told the job is busy (`backup`).
@@ -66,8 +68,10 @@ pub struct DrillOutcome {
     pub backup: BackupRow,
     /// When the drill started.
     pub started: Timestamp,
-    /// How long it took, in seconds.
+    /// How long it took, in seconds: the time to recover.
     pub duration_secs: f64,
+    /// Connections that loaded the scratch database.
+    pub jobs: usize,
     /// Tables and rows restored, or why the drill failed (secrets masked).
     pub result: Result<Restored, String>,
 }
@@ -213,12 +217,15 @@ pub fn run(
             Ok(r) => Ok(r),
             Err(Drilled::Failed(why)) => Err(crate::redact::scrub(&why).into_owned()),
         };
+        let duration_secs = clock.elapsed().as_secs_f64();
+        let result = result.and_then(|r| within_limit(r, duration_secs, settings.max_minutes));
         let outcome = DrillOutcome {
             database,
             archive,
             backup,
             started,
-            duration_secs: clock.elapsed().as_secs_f64(),
+            duration_secs,
+            jobs,
             result,
         };
         record(&history, job_id, &outcome);
@@ -245,6 +252,9 @@ fn record(history: &History, job_id: &str, o: &DrillOutcome) {
         tables: restored.map(|r| r.tables),
         rows: restored.map(|r| r.rows),
         message: &message,
+        seconds: o.duration_secs,
+        bytes: o.backup.size,
+        jobs: o.jobs,
     });
     if let Err(e) = recorded {
         tracing::error!(
@@ -252,6 +262,22 @@ fn record(history: &History, job_id: &str, o: &DrillOutcome) {
             database = o.database,
             "the drill's result is not recorded: {e}"
         );
+    }
+}
+
+/// A drill that restored the archive whole in `seconds`: still a failure past
+/// `max_minutes`.
+fn within_limit(
+    restored: Restored,
+    seconds: f64,
+    max_minutes: Option<u32>,
+) -> Result<Restored, String> {
+    match max_minutes {
+        Some(max) if seconds > f64::from(max) * 60.0 => Err(format!(
+            "restored whole, but the drill took {}: over its max_minutes = {max}. The time to recover has grown past what the job allows: restore with more connections (`drill.jobs`), on a faster server, or raise max_minutes",
+            crate::restore::recovery::duration_text(seconds)
+        )),
+        _ => Ok(restored),
     }
 }
 
@@ -349,5 +375,22 @@ pub fn report(config: &Config, job_id: &str, run: &DrillRun) {
     for outcome in &run.outcomes {
         let event = crate::notify::Event::for_drill(config, job_id, outcome);
         crate::notify::send(crate::notify::settings_for(config, job_id), &event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_slower_than_max_minutes_fails() {
+        let r = Restored { tables: 3, rows: 9 };
+        assert_eq!(within_limit(r, 59.0, Some(1)), Ok(r));
+        assert_eq!(within_limit(r, 3600.0, None), Ok(r));
+        let why = within_limit(r, 61.0, Some(1)).unwrap_err();
+        assert!(
+            why.contains("took 1 min 01 s: over its max_minutes = 1"),
+            "{why}"
+        );
     }
 }

@@ -106,21 +106,45 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
             Some(format) if report.ok => {
                 let units = report.units.take();
                 let jobs = args.target.jobs();
-                match scratch::test_restore(&setup.server, restorable, format, units, jobs, &cancel)
-                {
+                let started = crate::history::now_text();
+                let clock = std::time::Instant::now();
+                let result =
+                    scratch::test_restore(&setup.server, restorable, format, units, jobs, &cancel);
+                let seconds = clock.elapsed().as_secs_f64();
+                let message = match &result {
                     Ok(tables) => {
                         report.push(
                             "restore",
                             Status::Ok,
                             format!(
-                                "restored into a scratch database ({}) and dropped it",
-                                setup.server.describe()
+                                "restored into a scratch database ({}) in {} and dropped it",
+                                setup.server.describe(),
+                                crate::restore::recovery::duration_text(seconds)
                             ),
                         );
-                        checks::restored_counts(&mut report, &tables, args.strict);
+                        checks::restored_counts(&mut report, tables, args.strict);
+                        format!("{} tables restored and dropped", tables.len())
                     }
-                    Err(e) => report.push("restore", Status::Failed, e.to_string()),
-                }
+                    Err(e) => {
+                        report.push("restore", Status::Failed, e.to_string());
+                        e.to_string()
+                    }
+                };
+                crate::restore::recovery::record(
+                    &config.state_dir,
+                    &crate::history::NewRestore {
+                        kind: "verify",
+                        backup_id: report.history.as_ref().map(|h| h.id),
+                        database: "scratch",
+                        archive: &args.archive.to_string_lossy(),
+                        started: &started,
+                        seconds,
+                        bytes: Some(report.size),
+                        jobs,
+                        ok: result.is_ok(),
+                        message: &message,
+                    },
+                );
             }
             None if report.ok && report.encrypted => report.push(
                 "restore",

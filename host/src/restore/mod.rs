@@ -10,6 +10,7 @@ pub mod extract;
 pub mod load;
 pub mod origin;
 pub mod parallel;
+pub mod recovery;
 pub mod scratch;
 pub mod server;
 pub mod space;

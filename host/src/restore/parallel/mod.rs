@@ -381,7 +381,7 @@ mod tests {
         let p = plan::tests::plan_of(plan::tests::DUMP);
         assert_eq!(
             describe(&p.items[11]),
-            "FK CONSTRAINT Odd \"T\" Odd \"T\"_user_id_fkey on table public.Odd \"T\" (line 135 of dump.sql): `ALTER TABLE ONLY public.\"Odd \"\"T\"\"\" ADD CONSTRAINT \"Odd \"\"T\"\"_user_id_fkey\" FOREIGN KEY (user_id) REFERENCES public.res_users(id);`"
+            "FK CONSTRAINT Odd \"T\" Odd \"T\"_user_id_fkey on table public.Odd \"T\" (line 129 of dump.sql): `ALTER TABLE ONLY public.\"Odd \"\"T\"\"\" ADD CONSTRAINT \"Odd \"\"T\"\"_user_id_fkey\" FOREIGN KEY (user_id) REFERENCES public.res_users(id);`"
         );
         assert_eq!(
             without_positions("psql:<stdin>:45: ERROR:  boom\nDETAIL:  x"),

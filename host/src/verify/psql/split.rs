@@ -96,7 +96,7 @@ impl Splitter {
     /// The refusals of the guard and, when the dump could be split within the limit and
     /// read to its end, its units.
     pub fn finish(mut self) -> (Vec<Refused>, u64, Option<Vec<Unit>>) {
-        let guard = std::mem::replace(&mut self.guard, Guard::new());
+        let guard = std::mem::take(&mut self.guard);
         let (refused, count, boundaries) = guard.finish_tracked();
         self.apply(&boundaries, &[], self.end);
         if self.in_data.is_some() {

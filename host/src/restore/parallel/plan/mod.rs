@@ -219,11 +219,11 @@ fn link(items: &mut [Item]) {
     let mut since: Vec<usize> = Vec::new();
     let mut data_of: HashMap<String, (usize, u64)> = HashMap::new();
     let mut builds_on: HashMap<String, Vec<usize>> = HashMap::new();
-    for i in 0..items.len() {
+    for (i, item) in items.iter_mut().enumerate() {
         let mut deps: Vec<usize> = barrier.into_iter().collect();
-        let table = items[i].table.clone();
+        let table = item.table.clone();
         let data = |t: &Option<String>| t.as_ref().and_then(|t| data_of.get(t)).copied();
-        match items[i].kind {
+        match item.kind {
             Kind::Serial => {
                 deps = if since.is_empty() {
                     deps
@@ -234,7 +234,7 @@ fn link(items: &mut [Item]) {
             }
             Kind::TableData => {
                 if let Some(t) = &table {
-                    data_of.insert(t.clone(), (i, items[i].weight));
+                    data_of.insert(t.clone(), (i, item.weight));
                 }
                 since.push(i);
             }
@@ -242,7 +242,7 @@ fn link(items: &mut [Item]) {
             Kind::Index | Kind::Constraint => {
                 if let Some((d, bytes)) = data(&table) {
                     deps.push(d);
-                    items[i].weight = bytes;
+                    item.weight = bytes;
                 }
                 if let Some(t) = &table {
                     builds_on.entry(t.clone()).or_default().push(i);
@@ -250,7 +250,7 @@ fn link(items: &mut [Item]) {
                 since.push(i);
             }
             Kind::ForeignKey => {
-                let refs = items[i]
+                let refs = item
                     .locks
                     .iter()
                     .map(|(t, _)| t.clone())
@@ -258,7 +258,7 @@ fn link(items: &mut [Item]) {
                 for t in [&table, &refs] {
                     if let Some((d, bytes)) = data(t) {
                         deps.push(d);
-                        items[i].weight += bytes;
+                        item.weight += bytes;
                     }
                 }
                 if let Some(r) = refs.as_ref().or(table.as_ref()) {
@@ -269,7 +269,7 @@ fn link(items: &mut [Item]) {
         }
         deps.sort_unstable();
         deps.dedup();
-        items[i].deps = deps;
+        item.deps = deps;
     }
 }
 
