@@ -3,9 +3,16 @@
 //! psql has it), fed by a thread of its own: the item's session settings, statements and
 //! COPY data (read from the archive by its own [`EntryReader`]), then a marker query
 //! `SELECT 'sauvegarde-KEY-N';` whose answer on psql's stdout says the item is done.
-//! Everything psql reads goes through a [`Guard`] first: nothing reaches a connection that
-//! the guard has not passed. psql stops at the first error (`ON_ERROR_STOP`): the item in
-//! flight is the one at fault.
+//! psql stops at the first error (`ON_ERROR_STOP`): the item in flight is the one at
+//! fault.
+//!
+//! Nothing reaches a connection that the guard has not passed: statements are the texts
+//! the guard read (held in memory since), and each COPY data section read again from the
+//! archive must have the CRC-32 of the bytes the guard read (a section that differs — the
+//! archive changed under the restore — stops the load before psql gets its end). With a
+//! psql that knows `\restrict`, psql itself refuses every backslash command besides; a
+//! psql without it gets a second [`Guard`] over everything it reads (about twice the
+//! client CPU).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, ChildStdout, Stdio};
@@ -13,7 +20,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
 use super::entry::{Entry, EntryReader};
-use super::plan::Plan;
+use super::plan::{Plan, Section};
 use super::schedule::Session;
 use crate::cancel::CancelFlag;
 use crate::dump::client::command;
@@ -36,6 +43,11 @@ pub enum Event {
 /// Why a feeding thread stopped.
 #[derive(Debug)]
 pub enum Failure {
+    /// A data section read again is not the one the guard read.
+    Changed {
+        /// Where it starts in `dump.sql`.
+        start: u64,
+    },
     /// The guard flagged what was to be sent.
     Refused(Vec<Refused>),
     /// Reading the archive failed.
@@ -115,7 +127,7 @@ impl Conn {
         let feeder = std::thread::spawn(move || {
             let mut feeder = Feeder {
                 stdin,
-                guard: Guard::new(),
+                guard: (!restricts).then(Guard::new),
                 out: Vec::new(),
                 session: Session::default(),
                 entry: None,
@@ -193,7 +205,8 @@ fn read_marks(id: usize, stdout: ChildStdout, marker: &str, events: &Sender<Even
 
 struct Feeder {
     stdin: ChildStdin,
-    guard: Guard,
+    /// A second reading, for a psql without `\restrict`.
+    guard: Option<Guard>,
     out: Vec<u8>,
     session: Session,
     entry: Option<EntryReader>,
@@ -212,19 +225,24 @@ impl Feeder {
         while let Ok(job) = jobs.recv() {
             self.item(job)?;
         }
-        let (refused, _) = std::mem::take(&mut self.guard).finish();
-        if !refused.is_empty() {
-            return Err(Failure::Refused(refused));
+        if let Some(guard) = self.guard.take() {
+            let (refused, _) = guard.finish();
+            if !refused.is_empty() {
+                return Err(Failure::Refused(refused));
+            }
         }
         Ok(())
     }
 
-    /// Sends `bytes` through the guard.
+    /// Sends `bytes` (through the second guard when there is one).
     fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let Some(guard) = &mut self.guard else {
+            return self.stdin.write_all(bytes).map_err(Failure::Write);
+        };
         self.out.clear();
-        self.guard.feed(bytes, Some(&mut self.out));
-        if self.guard.refusals() > 0 {
-            return Err(Failure::Refused(self.guard.refused().to_vec()));
+        guard.feed(bytes, Some(&mut self.out));
+        if guard.refusals() > 0 {
+            return Err(Failure::Refused(guard.refused().to_vec()));
         }
         self.stdin.write_all(&self.out).map_err(Failure::Write)
     }
@@ -238,8 +256,8 @@ impl Feeder {
         for (n, statement) in item.statements.iter().enumerate() {
             self.send(statement)?;
             self.send(b"\n")?;
-            if let (0, Some((start, end))) = (n, item.data) {
-                self.data(start, end)?;
+            if let (0, Some(section)) = (n, item.data) {
+                self.data(section)?;
             }
         }
         let marker = format!("SELECT 'sauvegarde-{}-{}';\n", self.key, job.seq);
@@ -247,24 +265,41 @@ impl Feeder {
         self.stdin.flush().map_err(Failure::Write)
     }
 
-    /// Streams the data section `[start, end)` from this connection's reader of the entry.
-    fn data(&mut self, start: u64, end: u64) -> Result<(), Failure> {
+    /// Streams a data section from this connection's reader of the entry. Its last
+    /// chunk (with the `\.` line) is sent only once the CRC-32 of the whole section is
+    /// the one the guard read.
+    fn data(&mut self, section: Section) -> Result<(), Failure> {
         let mut reader = match self.entry.take() {
-            Some(r) if r.position() <= start => r,
+            Some(r) if r.position() <= section.start => r,
             _ => self.shared.entry.reader(),
         };
-        reader.skip_to(start).map_err(Failure::Read)?;
+        reader.skip_to(section.start).map_err(Failure::Read)?;
+        let mut crc = crc32fast::Hasher::new();
         let mut buf = vec![0u8; crate::archive::CHUNK];
+        let mut held = Vec::with_capacity(crate::archive::CHUNK);
         loop {
             if self.shared.cancel.is_cancelled() {
                 return Err(Failure::Write(std::io::ErrorKind::Interrupted.into()));
             }
-            let n = reader.read_until(end, &mut buf).map_err(Failure::Read)?;
+            let n = reader
+                .read_until(section.end, &mut buf)
+                .map_err(Failure::Read)?;
             if n == 0 {
                 break;
             }
-            self.send(&buf[..n])?;
+            crc.update(&buf[..n]);
+            if !held.is_empty() {
+                self.send(&held)?;
+            }
+            held.clear();
+            held.extend_from_slice(&buf[..n]);
         }
+        if crc.finalize() != section.crc {
+            return Err(Failure::Changed {
+                start: section.start,
+            });
+        }
+        self.send(&held)?;
         self.entry = Some(reader);
         Ok(())
     }

@@ -13,8 +13,8 @@
 //! run once, in an order the dump allows, as `psql -f` runs them.
 //!
 //! Each connection is a psql ([`conn`]) — the same libpq settings, authentication and
-//! TLS as every other client program, `ON_ERROR_STOP`, `\restrict` — whose input goes
-//! through the guard; COPY data streams from the archive to psql through a reader of the
+//! TLS as every other client program, `ON_ERROR_STOP`, `\restrict` — fed only bytes the
+//! guard read; COPY data streams from the archive to psql through a reader of the
 //! deflated entry per connection ([`entry`]), never held whole. The first error on any
 //! connection (psql's stderr names it) kills the others; the caller drops the database.
 
@@ -269,6 +269,13 @@ impl Run<'_> {
             Some(Failure::Refused(lines)) => RestoreError::MetaCommands {
                 path: path.to_path_buf(),
                 lines: super::load::join_refused(&lines),
+            },
+            Some(Failure::Changed { start }) => RestoreError::ArchiveRead {
+                path: path.to_path_buf(),
+                entry: DUMP_ENTRY.into(),
+                message: format!(
+                    "the COPY data at byte {start} is not what the verification read: the archive changed while it was being restored"
+                ),
             },
             Some(Failure::Read(e)) => RestoreError::ArchiveRead {
                 path: path.to_path_buf(),

@@ -31,6 +31,8 @@ pub enum Unit {
         start: u64,
         /// After its last byte.
         end: u64,
+        /// CRC-32 of its bytes, to know the section read again is the one read here.
+        crc: u32,
     },
 }
 
@@ -44,6 +46,9 @@ pub struct Splitter {
     end: u64,
     carry: usize,
     in_data: Option<u64>,
+    /// CRC-32 of the data section so far, up to input offset `crc_at`.
+    crc: crc32fast::Hasher,
+    crc_at: u64,
     units: Option<Vec<Unit>>,
     held: u64,
     limit: u64,
@@ -61,6 +66,8 @@ impl Splitter {
             end: 0,
             carry: 0,
             in_data: None,
+            crc: crc32fast::Hasher::new(),
+            crc_at: 0,
             units: Some(Vec::new()),
             held: 0,
             limit,
@@ -87,6 +94,7 @@ impl Splitter {
         self.count_lines(data, start, self.end);
         if self.in_data.is_some() {
             self.buf.truncate(self.carry);
+            self.hash(data, start, self.end);
         }
         if self.buf.len() as u64 > self.limit {
             self.give_up();
@@ -134,6 +142,17 @@ impl Splitter {
             .saturating_sub((self.end.saturating_sub(at)) as usize)
     }
 
+    /// Adds the data section's bytes up to `to` (within the chunk `data` at `start`) to
+    /// its CRC-32.
+    fn hash(&mut self, data: &[u8], start: u64, to: u64) {
+        let from = (self.crc_at.max(start) - start) as usize;
+        let upto = ((to.max(start) - start) as usize).min(data.len());
+        if from < upto {
+            self.crc.update(&data[from..upto]);
+        }
+        self.crc_at = to;
+    }
+
     /// Counts lines up to `to` within the chunk `data` that starts at `start`.
     fn count_lines(&mut self, data: &[u8], start: u64, to: u64) {
         if to <= self.cursor {
@@ -169,6 +188,8 @@ impl Splitter {
                 Boundary::DataStart { at } => {
                     self.count_lines(data, start, at);
                     self.in_data = Some(at);
+                    self.crc = crc32fast::Hasher::new();
+                    self.crc_at = at;
                     self.carry = self.index(at);
                 }
                 Boundary::DataEnd { at } => {
@@ -176,6 +197,8 @@ impl Splitter {
                     let Some(from) = self.in_data.take() else {
                         continue;
                     };
+                    self.hash(data, start, at);
+                    let crc = std::mem::take(&mut self.crc).finalize();
                     if self.units.is_none() {
                         continue;
                     }
@@ -186,6 +209,7 @@ impl Splitter {
                         units.push(Unit::Data {
                             start: from,
                             end: at,
+                            crc,
                         });
                     }
                 }
@@ -218,7 +242,11 @@ mod tests {
     fn text(u: &Unit) -> String {
         match u {
             Unit::Statement { text, .. } => String::from_utf8_lossy(text).into_owned(),
-            Unit::Data { start, end } => format!("<data {start}..{end}>"),
+            Unit::Data { start, end, crc } => {
+                let section = &DUMP.as_bytes()[*start as usize..*end as usize];
+                assert_eq!(*crc, crc32fast::hash(section));
+                format!("<data {start}..{end}>")
+            }
         }
     }
 
@@ -268,7 +296,7 @@ mod tests {
             );
         }
         let units = split(DUMP.as_bytes(), 3);
-        let Unit::Data { start, end } = units[4] else {
+        let Unit::Data { start, end, .. } = units[4] else {
             panic!()
         };
         assert_eq!(&DUMP[start as usize..end as usize], "a;b\n\\\\.\n\\.\n");

@@ -57,8 +57,8 @@ pub struct Item {
     pub header: Option<Header>,
     /// Statements, in order (comments attached to the item after its own).
     pub statements: Vec<Vec<u8>>,
-    /// The COPY data section `[start, end)` of the dump, for [`Kind::TableData`].
-    pub data: Option<(u64, u64)>,
+    /// The COPY data section of the dump, for [`Kind::TableData`].
+    pub data: Option<Section>,
     /// The table it acts on (`schema.table`), if known.
     pub table: Option<String>,
     /// Tables it locks.
@@ -71,6 +71,24 @@ pub struct Item {
     pub line: u64,
     /// Priority: the bytes of table data it works through (the largest first).
     pub weight: u64,
+}
+
+/// A COPY data section: bytes `[start, end)` of `dump.sql` and their CRC-32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Section {
+    /// First byte.
+    pub start: u64,
+    /// After the last one.
+    pub end: u64,
+    /// CRC-32 of the bytes, as the guard read them.
+    pub crc: u32,
+}
+
+impl Section {
+    /// Its size.
+    pub fn bytes(&self) -> u64 {
+        self.end - self.start
+    }
 }
 
 /// A session setting, replayed on every connection.
@@ -96,7 +114,7 @@ impl Plan {
     pub fn data_bytes(&self) -> u64 {
         self.items
             .iter()
-            .filter_map(|i| i.data.map(|(a, z)| z - a))
+            .filter_map(|i| i.data.map(|d| d.bytes()))
             .sum()
     }
 }
@@ -111,10 +129,9 @@ pub fn plan(units: Vec<Unit>) -> Plan {
         };
         let data = if copy {
             match units.peek() {
-                Some(Unit::Data { start, end }) => {
-                    let range = (*start, *end);
+                Some(&Unit::Data { start, end, crc }) => {
                     units.next();
-                    Some(range)
+                    Some(Section { start, end, crc })
                 }
                 _ => None,
             }
@@ -175,7 +192,7 @@ pub fn plan(units: Vec<Unit>) -> Plan {
             deps: Vec::new(),
             session: plan.settings.len(),
             line,
-            weight: data.map_or(0, |(a, z)| z - a),
+            weight: data.map_or(0, |d| d.bytes()),
         });
     }
     link(&mut plan.items);

@@ -229,8 +229,8 @@ fn pg_dump_sections_become_a_chain_then_parallel_data_then_post_data_by_table() 
         p.items[9].locks,
         [("public.Odd \"T\"".to_string(), Mode::Shared)]
     );
-    let (a, z) = p.items[5].data.unwrap();
-    assert_eq!(&DUMP[a as usize..z as usize], "1\ta\n2\tb\n\\.\n");
+    let d = p.items[5].data.unwrap();
+    assert_eq!(&DUMP[d.start as usize..d.end as usize], "1\ta\n2\tb\n\\.\n");
     assert_eq!(p.items[9].weight, p.items[4].weight);
     assert_eq!(fk.weight, p.items[4].weight + p.items[5].weight);
     assert!(p.items.iter().flat_map(|i| &i.statements).all(|s| !s
