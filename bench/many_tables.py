@@ -82,14 +82,14 @@ FILL = {
     "account_move": """INSERT INTO account_move_{k} (name, date, state, partner_id, journal_id,
   amount_total, ref, create_uid, write_uid, create_date, write_date, company_id)
 SELECT 'INV/{k}/' || lpad(i::text, 8, '0'), date '2020-01-01' + (i % 1500),
-  (ARRAY['draft','posted','cancel'])[1 + i % 3], 1 + (i * 7919) % {p}, 1 + i % 12,
-  round(((i * 104729) % 1000000) / 100.0, 2), 'REF' || md5(i::text || '{k}a'),
+  (ARRAY['draft','posted','cancel'])[1 + i % 3], 1 + (i::bigint * 7919) % {p}, 1 + i % 12,
+  round(((i::bigint * 104729) % 1000000) / 100.0, 2), 'REF' || md5(i::text || '{k}a'),
   1 + i % 50, 1 + i % 50, timestamp '2020-01-01' + i * interval '37 seconds',
   timestamp '2020-01-01' + i * interval '41 seconds', 1 + i % 5
 FROM generate_series(1, {n}) i;""",
     "account_move_line": """INSERT INTO account_move_line_{k} (move_id, account_id, partner_id, name,
   debit, credit, balance, date, ref, create_uid, write_uid, create_date, write_date, company_id)
-SELECT 1 + (i / 3) % {parent}, 100 + (i * 31) % 400, 1 + (i * 7919) % {p},
+SELECT 1 + (i / 3) % {parent}, 100 + (i * 31) % 400, 1 + (i::bigint * 7919) % {p},
   'Line ' || substr(md5(i::text || '{k}l'), 1, 24), round(((i * 7) % 100000) / 100.0, 2), 0,
   round(((i * 7) % 100000) / 100.0, 2), date '2020-01-01' + (i % 1500),
   'R' || substr(md5(i::text), 1, 10), 1 + i % 50, 1 + i % 50,
@@ -99,7 +99,7 @@ FROM generate_series(1, {n}) i;""",
     "mail_message": """INSERT INTO mail_message_{k} (model, res_id, author_id, parent_id, subject,
   body, message_type, date, create_uid, write_uid, create_date, write_date, company_id)
 SELECT (ARRAY['res.partner','account.move','sale.order','stock.picking'])[1 + i % 4],
-  1 + (i * 13) % 100000, 1 + (i * 7919) % {p}, CASE WHEN i > 10 AND i % 4 = 0 THEN i - 7 END,
+  1 + (i * 13) % 100000, 1 + (i::bigint * 7919) % {p}, CASE WHEN i > 10 AND i % 4 = 0 THEN i - 7 END,
   'Re: ' || substr(md5(i::text || 's'), 1, 20),
   '<p>' || repeat(substr(md5(i::text || 'b'), 1, 16) || ' ' ||
     substr(md5(i::text || 'c'), 1, 9) || ' lorem ipsum dolor sit amet ', 12) || '</p>',
@@ -112,14 +112,14 @@ FROM generate_series(1, {n}) i;""",
   checksum, mimetype, type, create_uid, write_uid, create_date, write_date, company_id)
 SELECT 'file_' || i || '.pdf', (ARRAY['res.partner','account.move','mail.message'])[1 + i % 3],
   1 + (i * 17) % 100000, substr(md5(i::text || '{k}'), 1, 2) || '/' || md5(i::text || '{k}') ||
-  substr(md5(i::text), 1, 8), 1000 + (i * 7919) % 2000000, md5(i::text || '{k}') ||
+  substr(md5(i::text), 1, 8), 1000 + (i::bigint * 7919) % 2000000, md5(i::text || '{k}') ||
   substr(md5(i::text), 1, 8), (ARRAY['application/pdf','image/png','image/jpeg'])[1 + i % 3],
   'binary', 1 + i % 50, 1 + i % 50, timestamp '2020-01-01' + i * interval '29 seconds',
   timestamp '2020-01-01' + i * interval '31 seconds', 1 + i % 5
 FROM generate_series(1, {n}) i;""",
     "stock_picking": """INSERT INTO stock_picking_{k} (name, partner_id, state, scheduled_date, origin,
   create_uid, write_uid, create_date, write_date, company_id)
-SELECT 'WH/OUT/{k}/' || lpad(i::text, 7, '0'), 1 + (i * 7919) % {p},
+SELECT 'WH/OUT/{k}/' || lpad(i::text, 7, '0'), 1 + (i::bigint * 7919) % {p},
   (ARRAY['draft','assigned','done','cancel'])[1 + i % 4],
   timestamp '2020-01-01' + i * interval '53 seconds', 'SO' || (i % 99999), 1 + i % 50,
   1 + i % 50, timestamp '2020-01-01' + i * interval '53 seconds',

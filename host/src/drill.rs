@@ -352,6 +352,7 @@ fn drill_archive(
     };
     let restorable = plaintext.as_ref().map_or(archive, |p| p.path());
     let units = report.units.take();
+    crate::pause::point("drill-restore", restorable);
     let tables = match scratch::test_restore(server, restorable, format, units, jobs, cancel) {
         Ok(t) => t,
         Err(RestoreError::Cancelled) => return Err(Drilled::Interrupted),

@@ -192,6 +192,32 @@ fn a_parallel_restore_makes_the_database_a_serial_psql_restore_of_the_same_dump_
         text(&out)
     );
     w.serial_restore(&archive, "ser");
+    // verify --restore loads in parallel too; both restores record their time to recover.
+    let out = w.run(
+        &cfg,
+        &[
+            "verify",
+            archive.to_str().unwrap(),
+            "--restore",
+            "--job",
+            "prod",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let history = cli::history(&cfg);
+    let restores = history[0]["restores"].as_array().expect("restores");
+    let kinds: Vec<(&str, u64)> = restores
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["jobs"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("restore", 3), ("verify", 2)], "{history}");
+    assert!(restores
+        .iter()
+        .all(|r| r["ok"] == true && r["seconds"].as_f64().unwrap() > 0.0));
+    assert_eq!(restores[0]["database"], "par");
+    assert_eq!(restores[0]["bytes"], history[0]["size"]);
 
     w.pg.assert_same_tables("par", "ser");
     assert_eq!(w.schema("par"), w.schema("ser"));
