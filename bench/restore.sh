@@ -77,6 +77,12 @@ run() { # NAME CMD…: one timed run into database t, dropped afterwards; append
     /usr/bin/time -f "%e %U %S" -o "$T/time" bash -c '"$@"' _ "$@" > "$T/out" 2>&1 || { cat "$T/out"; exit 1; }
     awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$T/time" >> "$T/$name"
     echo "  $name: $(tail -1 "$T/$name")"
+    case $name in ours_*) # the load alone: from CREATE DATABASE to the end (log times)
+        grep -E 'database created|restore done' "$T/out" | cut -c12-26 \
+            | awk -F: '{t[NR] = $1 * 3600 + $2 * 60 + $3} END {printf "%.2f 0\n", t[2] - t[1]}' \
+            >> "$T/${name}_load"
+        echo "    load alone (after verification): $(tail -1 "$T/${name}_load" | cut -d' ' -f1) s" ;;
+    esac
 }
 psql_f() { psql -X -q -d postgres -c "$CREATE" && psql -X -q -v ON_ERROR_STOP=1 -d t -f "$T/$DB.sql"; }
 pg_restore_j() { psql -X -q -d postgres -c "$CREATE" && pg_restore --no-owner --exit-on-error -j "$1" -d t "$T/$DB.custom"; }
@@ -105,10 +111,12 @@ median() { sort -n -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+
 echo
 echo "medians (wall s, CPU s of the client processes):"
 for f in psql_f ours_2 pg_restore_2; do echo "  $f: $(median "$T/$f" 1) $(median "$T/$f" 2)"; done
+echo "  ours_2, load alone: $(median "$T/ours_2_load" 1)"
 P=$(median "$T/psql_f" 1); O=$(median "$T/ours_2" 1); R=$(median "$T/pg_restore_2" 1)
-awk -v o="$O" -v p="$P" -v r="$R" 'BEGIN {
-    printf "restore --jobs 2 / psql -f:       %.2f (goal <= 0.65)\n", o / p
-    printf "restore --jobs 2 / pg_restore -j 2: %.2f (goal <= 1.1)\n", o / r }'
+L=$(median "$T/ours_2_load" 1)
+awk -v o="$O" -v p="$P" -v r="$R" -v l="$L" 'BEGIN {
+    printf "restore --jobs 2 / psql -f:         %.2f (goal <= 0.65); load alone %.2f\n", o / p, l / p
+    printf "restore --jobs 2 / pg_restore -j 2: %.2f (goal <= 1.1); load alone %.2f\n", o / r, l / r }'
 for jobs in $SWEEP; do
-    echo "  jobs $jobs: restore $(median "$T/ours_$jobs" 1) s, pg_restore $(median "$T/pg_restore_$jobs" 1) s"
+    echo "  jobs $jobs: restore $(median "$T/ours_$jobs" 1) s (load alone $(median "$T/ours_${jobs}_load" 1) s), pg_restore $(median "$T/pg_restore_$jobs" 1) s"
 done
