@@ -62,9 +62,7 @@ impl WebhookServer {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Some(req) = serve(stream, status) {
-                            r.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-                        }
+                        serve(stream, status, &r);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(20));
@@ -111,7 +109,9 @@ impl WebhookServer {
     }
 }
 
-fn serve(stream: TcpStream, status: u16) -> Option<Request> {
+/// Reads one request, records it, then answers: a client that has its answer always finds
+/// its request recorded.
+fn serve(stream: TcpStream, status: u16, received: &Mutex<Vec<Request>>) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -141,15 +141,18 @@ fn serve(stream: TcpStream, status: u16) -> Option<Request> {
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body).ok()?;
+    received
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Request {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
     let mut stream = stream;
     let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-    stream.write_all(reply.as_bytes()).ok()?;
-    Some(Request {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    stream.write_all(reply.as_bytes()).ok()
 }
 
 impl Drop for WebhookServer {

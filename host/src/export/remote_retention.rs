@@ -53,6 +53,17 @@ pub fn remote_owner(scope: &Scope<'_>, file: &RemoteFile) -> Owner {
         )),
         Ok(Some(_)) => Owner::ThisJob,
         Ok(None) => {
+            if let Some(tag) = crate::naming::parse(name)
+                .and_then(|n| n.tag)
+                .filter(|t| *t != crate::ownership::host_tag())
+            {
+                // Only the host of that tag stores under it: never this host's, never
+                // claimable here.
+                return Owner::Other(format!(
+                    "stored under another host's tag `{tag}` (this host's is `{}`)",
+                    crate::ownership::host_tag()
+                ));
+            }
             let claim = |how: &str, flags: &str| {
                 format!(
                     "to claim it {how}: `sauvegarde prune {} --adopt{flags}`",
@@ -445,6 +456,39 @@ mod tests {
             .map(|d| d.archive.path.display().to_string())
             .collect();
         assert_eq!(doomed, ["prod_2024-01-01_00-00-00.1a2b3c4d.zip"]);
+    }
+
+    #[test]
+    fn a_copy_under_another_hosts_tag_is_never_claimable_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let (job, config) = (job(Some(0)), dest(None));
+        let scope = Scope {
+            job_id: "daily",
+            job: &job,
+            destination: "off",
+            config: &config,
+            history: &h,
+            jobs: &BTreeMap::new(),
+        };
+        let ours = crate::ownership::host_tag();
+        let theirs = if ours == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
+        let owner = |name: &str| remote_owner(&scope, &RemoteFile::new(name, 1, None));
+        assert!(matches!(
+            owner(&format!("prod_2024-01-01_00-00-00.{theirs}.zip")),
+            Owner::Other(ref why) if why.contains("another host's tag")
+        ));
+        // Unknown but possibly this job's: claimable with --adopt, as before.
+        for name in [
+            format!("prod_2024-01-01_00-00-00.{ours}.zip"),
+            "prod_2024-01-01_00-00-00.zip".to_string(),
+        ] {
+            assert!(matches!(owner(&name), Owner::Unclaimed { .. }), "{name}");
+        }
     }
 
     #[test]
