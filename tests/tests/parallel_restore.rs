@@ -228,6 +228,11 @@ fn a_parallel_restore_makes_the_database_a_serial_psql_restore_of_the_same_dump_
         "{sequences}"
     );
     assert_eq!(sequences, w.sequences("ser"));
+    // Ownership (the schema above is compared without it): every object of the dump
+    // belongs to whoever ran the restore, as with psql -f.
+    let owners = "SELECT string_agg(c.relname || ':' || pg_get_userbyid(c.relowner), ' ' ORDER BY c.relname) \
+                  FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace";
+    assert_eq!(w.pg.psql("par", owners), w.pg.psql("ser", owners));
     // Comments, the ACL and the materialized view's data, beyond what the schema shows.
     for db in ["par", "ser"] {
         assert_eq!(
