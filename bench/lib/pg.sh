@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: a throwaway PostgreSQL 15 cluster on loopback.
 #   pg_start DIR    initdb (unless DIR/data exists) and start; exports PGHOST/PGPORT/PGUSER
+#                   (server settings: $PG_SETTINGS, default `-c fsync=off -c shared_buffers=256MB`)
 #   pg_stop DIR     immediate stop
 # Run as root (the server runs as `postgres`) or as a user that can run initdb.
 PG=${PG:-/usr/lib/postgresql/15/bin}
@@ -13,7 +14,7 @@ pg_start() {
     fi
     PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     $PG_AS "$PG/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=256MB" start >/dev/null
+        -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 ${PG_SETTINGS:--c fsync=off -c shared_buffers=256MB}" start >/dev/null
     export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
     export PATH="$PG:$PATH"
 }

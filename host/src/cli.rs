@@ -151,6 +151,10 @@ pub enum Command {
         /// Send no notification.
         #[arg(long)]
         no_notify: bool,
+        /// Connections loading the scratch database (default: the job's `drill.jobs`,
+        /// else the number of cores, at most 8).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
     },
     /// Recent backups.
     History {
@@ -204,7 +208,8 @@ pub enum Command {
     ///
     /// The archive is verified first; the database is created (UTF-8, C collation, from
     /// template0, owned by the connecting role) and loaded with psql (ZIP: dump.sql streamed
-    /// from the archive) or pg_restore --no-owner (.dump); the filestore is extracted into a
+    /// from the archive over --jobs connections, in pg_dump's sections) or pg_restore
+    /// --no-owner -j N (.dump); the filestore is extracted into a
     /// staging directory and renamed into place at the end. On failure or Ctrl-C the new
     /// database is dropped and the staged files removed.
     ///
@@ -315,4 +320,17 @@ pub struct PgTargetArgs {
     /// Database to connect to for CREATE and DROP DATABASE.
     #[arg(long, value_name = "DB", default_value = "postgres")]
     pub maintenance_db: String,
+    /// Connections loading the database: a ZIP's dump.sql in pg_dump's sections (tables'
+    /// data and index builds side by side), a .dump through `pg_restore -j N`. Default:
+    /// the number of cores, at most 8.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+impl PgTargetArgs {
+    /// `--jobs`, else the default (the number of cores, at most 8).
+    pub fn jobs(&self) -> usize {
+        self.jobs
+            .map_or_else(crate::restore::parallel::default_jobs, usize::from)
+    }
 }

@@ -2,7 +2,9 @@
 //! a job's databases is verified (the checks of `verify`, its SHA-256 against the
 //! history's), restored into a scratch database as `verify --restore` does, its row counts
 //! compared with the dump's, and the scratch database dropped. Each result is a `drills`
-//! history row; the caller notifies and refreshes the metrics.
+//! history row with its time to recover (the whole drill, verification included); a drill
+//! slower than `max_minutes` fails even when the archive was restored whole. The caller
+//! notifies and refreshes the metrics.
 //!
 //! A drill holds the job's lock: retention never deletes the archive under it, and a
 //! backup of the job waits for it (the daemon) or is told the job is busy (`backup`).
@@ -18,7 +20,7 @@ use crate::history::{BackupRow, History, NewDrill};
 use crate::lock::{JobLock, LockError};
 use crate::odoo_conf::OdooConf;
 use crate::restore::{scratch, RestoreError, Server};
-use crate::verify::{checks, encrypted, verify_archive, VerifyOptions};
+use crate::verify::{checks, encrypted, verify_for_restore, VerifyOptions};
 
 /// Why no drill could run for a job at all (a drill that fails is a [`DrillOutcome`]).
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +68,10 @@ pub struct DrillOutcome {
     pub backup: BackupRow,
     /// When the drill started.
     pub started: Timestamp,
-    /// How long it took, in seconds.
+    /// How long it took, in seconds: the time to recover.
     pub duration_secs: f64,
+    /// Connections that loaded the scratch database.
+    pub jobs: usize,
     /// Tables and rows restored, or why the drill failed (secrets masked).
     pub result: Result<Restored, String>,
 }
@@ -125,12 +129,14 @@ fn databases(history: &History, job_id: &str, job: &JobConfig) -> Result<Vec<Str
     }
 }
 
-/// Drills the newest archive of each database of `job_id` (only `only`, when given) and
-/// records each result in the history.
+/// Drills the newest archive of each database of `job_id` (only `only`, when given) over
+/// `jobs` connections (default: the job's `drill.jobs`, else the number of cores, at
+/// most 8) and records each result in the history.
 pub fn run(
     config: &Config,
     job_id: &str,
     only: Option<&str>,
+    jobs: Option<usize>,
     cancel: &CancelFlag,
 ) -> Result<DrillRun, DrillError> {
     let job = config
@@ -177,6 +183,9 @@ pub fn run(
         None => None,
     };
     let settings = job.drill.clone().unwrap_or_default();
+    let jobs = jobs
+        .or(settings.jobs.map(usize::from))
+        .unwrap_or_else(crate::restore::parallel::default_jobs);
     let server = Server::for_job(job, odoo.as_ref(), &settings.maintenance_db);
     let mut run = DrillRun::default();
     for database in names {
@@ -195,7 +204,7 @@ pub fn run(
         let result = match drill_archive(
             &server,
             &archive,
-            &settings,
+            (&settings, jobs),
             &history,
             &config.state_dir,
             cancel,
@@ -208,12 +217,15 @@ pub fn run(
             Ok(r) => Ok(r),
             Err(Drilled::Failed(why)) => Err(crate::redact::scrub(&why).into_owned()),
         };
+        let duration_secs = clock.elapsed().as_secs_f64();
+        let result = result.and_then(|r| within_limit(r, duration_secs, settings.max_minutes));
         let outcome = DrillOutcome {
             database,
             archive,
             backup,
             started,
-            duration_secs: clock.elapsed().as_secs_f64(),
+            duration_secs,
+            jobs,
             result,
         };
         record(&history, job_id, &outcome);
@@ -240,6 +252,9 @@ fn record(history: &History, job_id: &str, o: &DrillOutcome) {
         tables: restored.map(|r| r.tables),
         rows: restored.map(|r| r.rows),
         message: &message,
+        seconds: o.duration_secs,
+        bytes: o.backup.size,
+        jobs: o.jobs,
     });
     if let Err(e) = recorded {
         tracing::error!(
@@ -247,6 +262,22 @@ fn record(history: &History, job_id: &str, o: &DrillOutcome) {
             database = o.database,
             "the drill's result is not recorded: {e}"
         );
+    }
+}
+
+/// A drill that restored the archive whole in `seconds`: still a failure past
+/// `max_minutes`.
+fn within_limit(
+    restored: Restored,
+    seconds: f64,
+    max_minutes: Option<u32>,
+) -> Result<Restored, String> {
+    match max_minutes {
+        Some(max) if seconds > f64::from(max) * 60.0 => Err(format!(
+            "restored whole, but the drill took {}: over its max_minutes = {max}. The time to recover has grown past what the job allows: restore with more connections (`drill.jobs`), on a faster server, or raise max_minutes",
+            crate::restore::recovery::duration_text(seconds)
+        )),
+        _ => Ok(restored),
     }
 }
 
@@ -259,7 +290,7 @@ enum Drilled {
 fn drill_archive(
     server: &Server,
     archive: &Path,
-    settings: &DrillConfig,
+    (settings, jobs): (&DrillConfig, usize),
     history: &History,
     state_dir: &Path,
     cancel: &CancelFlag,
@@ -295,7 +326,7 @@ fn drill_archive(
         None
     };
     let verified = match &plaintext {
-        Some(plain) => verify_archive(
+        Some(plain) => verify_for_restore(
             plain.path(),
             &VerifyOptions {
                 encrypted: Some(archive),
@@ -303,7 +334,7 @@ fn drill_archive(
             },
         )
         .map(|inner| encrypted::as_encrypted(inner, archive, 0)),
-        None => verify_archive(archive, &options),
+        None => verify_for_restore(archive, &options),
     };
     let mut report = match verified {
         Ok(r) => r,
@@ -320,7 +351,9 @@ fn drill_archive(
         }
     };
     let restorable = plaintext.as_ref().map_or(archive, |p| p.path());
-    let tables = match scratch::test_restore(server, restorable, format, cancel) {
+    let units = report.units.take();
+    crate::pause::point("drill-restore", restorable);
+    let tables = match scratch::test_restore(server, restorable, format, units, jobs, cancel) {
         Ok(t) => t,
         Err(RestoreError::Cancelled) => return Err(Drilled::Interrupted),
         Err(_) if cancel.is_cancelled() => return Err(Drilled::Interrupted),
@@ -343,5 +376,22 @@ pub fn report(config: &Config, job_id: &str, run: &DrillRun) {
     for outcome in &run.outcomes {
         let event = crate::notify::Event::for_drill(config, job_id, outcome);
         crate::notify::send(crate::notify::settings_for(config, job_id), &event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_slower_than_max_minutes_fails() {
+        let r = Restored { tables: 3, rows: 9 };
+        assert_eq!(within_limit(r, 59.0, Some(1)), Ok(r));
+        assert_eq!(within_limit(r, 3600.0, None), Ok(r));
+        let why = within_limit(r, 61.0, Some(1)).unwrap_err();
+        assert!(
+            why.contains("took 1 min 01 s: over its max_minutes = 1"),
+            "{why}"
+        );
     }
 }

@@ -61,7 +61,15 @@ fn run(cli: &Cli) -> Result<i32, CliError> {
             database,
             json,
             no_notify,
-        } => commands::drill::run(files, job, database.as_deref(), *json, *no_notify),
+            jobs,
+        } => commands::drill::run(
+            files,
+            job,
+            database.as_deref(),
+            *json,
+            *no_notify,
+            jobs.map(usize::from),
+        ),
         Command::History { job, limit, json } => {
             commands::history::run(files, job.as_deref(), *limit, *json)
         }

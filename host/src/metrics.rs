@@ -87,6 +87,10 @@ pub const FAMILIES: &[Family] = &[
         LAST_DRILL_OK,
         "1 if the last restore drill restored the archive whole, 0 if it failed.",
     ),
+    gauge(
+        LAST_DRILL_DURATION,
+        "Duration of the last restore drill in seconds (verification, restore and counts): the time to recover, per job and database.",
+    ),
 ];
 
 const LAST_SUCCESS: &str = "sauvegarde_last_success_timestamp_seconds";
@@ -99,6 +103,7 @@ const EXPORT_LAST_SUCCESS: &str = "sauvegarde_export_last_success_timestamp_seco
 const EXPORT_FAILURES: &str = "sauvegarde_export_failures_total";
 const LAST_DRILL_SUCCESS: &str = "sauvegarde_last_drill_success_timestamp_seconds";
 const LAST_DRILL_OK: &str = "sauvegarde_last_drill_success";
+const LAST_DRILL_DURATION: &str = "sauvegarde_last_drill_duration_seconds";
 
 /// One sample: a family's name, its labels, its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,6 +240,13 @@ pub fn collect(rows: &Rows) -> Vec<Sample> {
             labels: drill_labels(d),
             value: if d.ok { 1.0 } else { 0.0 },
         });
+        if let Some(seconds) = d.seconds {
+            out.push(Sample {
+                name: LAST_DRILL_DURATION,
+                labels: drill_labels(d),
+                value: seconds,
+            });
+        }
     }
     out
 }
@@ -388,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn drills_give_the_last_success_time_and_the_last_result() {
+    fn drills_give_the_last_success_time_the_last_result_and_its_time_to_recover() {
         let drill = |id, database: &str, ok, finished: &str| DrillRow {
             id,
             job: "j".into(),
@@ -401,6 +413,9 @@ mod tests {
             tables: None,
             rows: None,
             message: String::new(),
+            seconds: Some(id as f64 * 10.5),
+            bytes: None,
+            jobs: Some(2),
         };
         let rows = Rows {
             last_drills: vec![
@@ -419,6 +434,8 @@ mod tests {
             "sauvegarde_last_drill_success_timestamp_seconds{job=\"j\",database=\"b\"} 1796169610\n",
             "sauvegarde_last_drill_success{job=\"j\",database=\"a\"} 0\n",
             "sauvegarde_last_drill_success{job=\"j\",database=\"b\"} 1\n",
+            "sauvegarde_last_drill_duration_seconds{job=\"j\",database=\"a\"} 31.5\n",
+            "sauvegarde_last_drill_duration_seconds{job=\"j\",database=\"b\"} 42\n",
         ] {
             assert!(text.contains(line), "{line} not in {text}");
         }

@@ -172,6 +172,19 @@ fn a_drill_due_in_the_daemon_runs_and_records_its_result() {
         unix(&d["finished"])
     );
     assert_eq!(got[&format!("sauvegarde_last_drill_success{labels}")], 1.0);
+    // Its time to recover: the drill's duration, the archive's size, the connections.
+    let seconds = d["seconds"].as_f64().expect("seconds");
+    assert!(
+        seconds > 0.0 && seconds <= unix(&d["finished"]) - unix(&d["started"]) + 1.0,
+        "{history}"
+    );
+    assert_eq!(d["bytes"], backup["size"], "{history}");
+    assert!(d["jobs"].as_u64().is_some_and(|j| j >= 1), "{history}");
+    assert_eq!(
+        got[&format!("sauvegarde_last_drill_duration_seconds{labels}")],
+        seconds
+    );
+    assert_eq!(jobs[0]["drills"][0]["seconds"], d["seconds"], "{jobs}");
 
     // The success was notified (the channels' `on` lists it).
     let event = drill.json();
@@ -398,4 +411,48 @@ fn a_history_that_cannot_be_written_does_not_stop_a_drill() {
     // Still heard of: the success reached the webhook.
     let event = hook.wait_for(Duration::from_secs(10), |r| r.json()["event"] == "drill");
     assert_eq!(event.json()["state"], "success");
+}
+
+#[test]
+fn a_drill_slower_than_max_minutes_fails_and_is_notified() {
+    let w = OdooWorld::new(60);
+    let hook = WebhookServer::start();
+    let (cfg, metrics) = drill_config(&w, &hook, "");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replace(
+            "drill = { every = 1, unit = \"days\" }",
+            "drill = { every = 1, unit = \"days\", max_minutes = 1, jobs = 2 }",
+        ),
+    )
+    .unwrap();
+    let out = cli::run(&cfg, &["backup", "prod", "--no-export"], "warn");
+    assert!(out.status.success(), "{}", text(&out));
+    // The drill stopped just before its restore for a minute: the time to recover of a
+    // database too big for its server.
+    let (paused, _) = sauvegarde_tests::hostile::run_to_pause(
+        &mut cli::host(&cfg, &["drill", "prod"], "info"),
+        "drill-restore",
+    );
+    std::thread::sleep(Duration::from_secs(61));
+    let out = paused.resume();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let d = &drills(&cfg)[0];
+    assert_eq!(d["ok"], false, "{d}");
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.contains("restored whole, but the drill took 1 min")
+            && message.contains("over its max_minutes = 1"),
+        "{message}"
+    );
+    assert!(d["seconds"].as_f64().unwrap() > 60.0, "{d}");
+    assert_eq!(d["jobs"], 2, "{d}");
+    let event = hook.wait_for(Duration::from_secs(30), |r| r.json()["event"] == "drill");
+    assert_eq!(event.json()["state"], "failure", "{}", event.json());
+    let got = samples(&metrics);
+    let labels = "{job=\"prod\",database=\"prod\"}";
+    assert_eq!(got[&format!("sauvegarde_last_drill_success{labels}")], 0.0);
+    assert!(got[&format!("sauvegarde_last_drill_duration_seconds{labels}")] > 60.0);
+    assert_eq!(leftovers(&w), "", "scratch database or role left behind");
 }

@@ -311,13 +311,19 @@ fn dump_format_round_trip_and_truncation() {
     assert_eq!(status(&report, "restored_rows"), "ok", "{report:#}");
     assert_eq!(report["tables"]["public.res_partner"]["restored"], 2000);
 
+    // A .dump is loaded by `pg_restore --jobs N`.
     let out = w.restore(
         &cfg,
         archive.to_str().unwrap(),
         "prod_copy",
-        &["--job", "prod"],
+        &["--job", "prod", "--jobs", "3"],
     );
     assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pg_restore") && stderr.contains("jobs=3"),
+        "{stderr}"
+    );
     w.pg.assert_same_tables("prod", "prod_copy");
 
     // Truncated: pg_restore --list still reads the table of contents, the data pass fails.

@@ -28,12 +28,13 @@ pub fn run(
     database: Option<&str>,
     json: bool,
     no_notify: bool,
+    jobs: Option<usize>,
 ) -> Result<i32, CliError> {
     let config = load_config(files, Uses::Job(job))?.config;
     let cancel = CancelFlag::new();
     cancel_on_signals(&cancel)
         .map_err(|e| CliError::failed(format!("cannot install signal handlers: {e}")))?;
-    let run = match drill::run(&config, job, database, &cancel) {
+    let run = match drill::run(&config, job, database, jobs, &cancel) {
         Ok(run) => run,
         Err(e @ (DrillError::NoJob(_) | DrillError::NoDatabase { .. })) => {
             return Err(CliError::usage(e))

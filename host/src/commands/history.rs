@@ -1,18 +1,20 @@
-//! `history [--job J] [--limit N] [--json]`: backups, with their exports and restore
-//! drills under them.
+//! `history [--job J] [--limit N] [--json]`: backups, with their exports, restore drills
+//! and restores (each with its time to recover) under them.
 
 use super::{exit, load_config, print_json, print_text, CliError};
 use crate::config::Uses;
-use crate::history::{BackupRow, DrillRow, ExportRow, History};
+use crate::history::{BackupRow, DrillRow, ExportRow, History, RestoreRow};
+use crate::restore::recovery::duration_text;
 
-/// A backup with its export attempts and restore drills (the JSON of `history --json`: the
-/// backup's keys plus `exports` and `drills`).
+/// A backup with its export attempts, restore drills and restores (the JSON of
+/// `history --json`: the backup's keys plus `exports`, `drills` and `restores`).
 #[derive(serde::Serialize)]
 struct HistoryLine {
     #[serde(flatten)]
     backup: BackupRow,
     exports: Vec<ExportRow>,
     drills: Vec<DrillRow>,
+    restores: Vec<RestoreRow>,
 }
 
 /// Lists the latest backups.
@@ -36,10 +38,14 @@ pub fn run(
             let drills = history
                 .drills_of_backup(backup.id)
                 .map_err(CliError::failed)?;
+            let restores = history
+                .restores_of_backup(backup.id)
+                .map_err(CliError::failed)?;
             rows.push(HistoryLine {
                 backup,
                 exports,
                 drills,
+                restores,
             });
         }
         rows
@@ -72,6 +78,7 @@ fn render(rows: &[HistoryLine]) -> String {
         backup: r,
         exports,
         drills,
+        restores,
     } in rows
     {
         table.row(vec![
@@ -104,6 +111,24 @@ fn render(rows: &[HistoryLine]) -> String {
         }
         for d in drills {
             table.note(format!("drill {} {}", d.finished, d.summary()));
+        }
+        for r in restores {
+            let what = if r.kind == "verify" {
+                "test restore (verify --restore)"
+            } else {
+                "restore"
+            };
+            table.note(format!(
+                "{what} {} into {}: {} in {}",
+                r.finished,
+                r.database,
+                if r.ok {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED: {}", r.message)
+                },
+                duration_text(r.seconds)
+            ));
         }
     }
     table.render()

@@ -235,15 +235,47 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         cancel: &cancel,
         encrypted: plaintext.as_ref().map(|_| archive),
     });
-    let outcome = crate::restore::run(&RestoreRequest {
+    let started = crate::history::now_text();
+    let clock = std::time::Instant::now();
+    let jobs = args.target.jobs();
+    let result = crate::restore::run(&RestoreRequest {
         archive: plaintext.as_ref().map_or(archive, |p| p.path()),
         database: args.database,
         server: &setup.server,
         filestore,
         verify,
         cancel: &cancel,
-    })
-    .map_err(failed)?;
+        jobs,
+    });
+    // The time to recover, in the history (when there is one), whatever the result.
+    if !matches!(result, Err(ref e) if e.exit_code() == exit::REFUSED) {
+        let message = match &result {
+            Ok(o) => format!(
+                "restored into {} with {} connection(s)",
+                o.database, o.connections
+            ),
+            Err(e) => e.to_string(),
+        };
+        crate::restore::recovery::record(
+            &config.state_dir,
+            &crate::history::NewRestore {
+                kind: "restore",
+                backup_id: history
+                    .as_ref()
+                    .and_then(|h| h.backup_at(archive).ok().flatten())
+                    .map(|b| b.id),
+                database: args.database,
+                archive: &archive.to_string_lossy(),
+                started: &started,
+                seconds: clock.elapsed().as_secs_f64(),
+                bytes: std::fs::metadata(archive).ok().map(|m| m.len()),
+                jobs: result.as_ref().map_or(jobs, |o| o.connections),
+                ok: result.is_ok(),
+                message: &message,
+            },
+        );
+    }
+    let outcome = result.map_err(failed)?;
 
     if args.json {
         let mut value = serde_json::to_value(&outcome).map_err(CliError::failed)?;
@@ -252,10 +284,11 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         return Ok(exit::OK);
     }
     let mut text = format!(
-        "restored database {} from {} in {:.1} s ({})\n",
+        "restored database {} from {} in {} over {} connection(s) ({})\n",
         outcome.database,
         archive.display(),
-        outcome.seconds,
+        crate::restore::recovery::duration_text(outcome.seconds),
+        outcome.connections,
         setup.server.describe()
     );
     if let Some(report) = &outcome.report {

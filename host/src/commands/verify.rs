@@ -8,7 +8,9 @@ use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
 use crate::crypt::{decrypt_to_temp, load_identities};
 use crate::restore::scratch;
-use crate::verify::{checks, encrypted, verify_archive, Status, VerifyError, VerifyOptions};
+use crate::verify::{
+    checks, encrypted, verify_archive, verify_for_restore, Status, VerifyError, VerifyOptions,
+};
 
 /// Whether `archive` is age-encrypted (read errors are usage errors: the path is the user's).
 pub fn is_encrypted(archive: &Path) -> Result<bool, CliError> {
@@ -72,6 +74,12 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
         }
         _ => Ok(None),
     };
+    // With --restore, dump.sql is also cut for a parallel load in the same reading.
+    let verify_archive = if args.restore {
+        verify_for_restore
+    } else {
+        verify_archive
+    };
     let mut report = match &plaintext {
         Ok(Some(plain)) => {
             let bytes = std::fs::metadata(plain.path()).map_or(0, |m| m.len());
@@ -96,20 +104,47 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
     if args.restore {
         match report.format {
             Some(format) if report.ok => {
-                match scratch::test_restore(&setup.server, restorable, format, &cancel) {
+                let units = report.units.take();
+                let jobs = args.target.jobs();
+                let started = crate::history::now_text();
+                let clock = std::time::Instant::now();
+                let result =
+                    scratch::test_restore(&setup.server, restorable, format, units, jobs, &cancel);
+                let seconds = clock.elapsed().as_secs_f64();
+                let message = match &result {
                     Ok(tables) => {
                         report.push(
                             "restore",
                             Status::Ok,
                             format!(
-                                "restored into a scratch database ({}) and dropped it",
-                                setup.server.describe()
+                                "restored into a scratch database ({}) in {} and dropped it",
+                                setup.server.describe(),
+                                crate::restore::recovery::duration_text(seconds)
                             ),
                         );
-                        checks::restored_counts(&mut report, &tables, args.strict);
+                        checks::restored_counts(&mut report, tables, args.strict);
+                        format!("{} tables restored and dropped", tables.len())
                     }
-                    Err(e) => report.push("restore", Status::Failed, e.to_string()),
-                }
+                    Err(e) => {
+                        report.push("restore", Status::Failed, e.to_string());
+                        e.to_string()
+                    }
+                };
+                crate::restore::recovery::record(
+                    &config.state_dir,
+                    &crate::history::NewRestore {
+                        kind: "verify",
+                        backup_id: report.history.as_ref().map(|h| h.id),
+                        database: "scratch",
+                        archive: &args.archive.to_string_lossy(),
+                        started: &started,
+                        seconds,
+                        bytes: Some(report.size),
+                        jobs,
+                        ok: result.is_ok(),
+                        message: &message,
+                    },
+                );
             }
             None if report.ok && report.encrypted => report.push(
                 "restore",

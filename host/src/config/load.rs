@@ -497,6 +497,20 @@ fn validate_job(figment: &Figment, id: &str, job: &JobConfig) -> Vec<ConfigError
     }
     if let Some(drill) = &job.drill {
         errors.extend(validate_timing(figment, &key("drill"), &drill.schedule()));
+        if drill.jobs.is_some_and(|j| !(1..=64).contains(&j)) {
+            errors.push(error_at(
+                figment,
+                &key("drill.jobs"),
+                "must be between 1 and 64 connections",
+            ));
+        }
+        if drill.max_minutes == Some(0) {
+            errors.push(error_at(
+                figment,
+                &key("drill.max_minutes"),
+                "must be at least 1 (minutes a drill may take before it fails)",
+            ));
+        }
         if job.encrypt.is_some() && drill.identity.is_none() {
             errors.push(error_at(
                 figment,

@@ -139,6 +139,13 @@ pub struct DrillConfig {
     /// The database the scratch database is created and dropped from.
     #[serde(default = "defaults::maintenance_db")]
     pub maintenance_db: String,
+    /// Connections loading the scratch database (default: the number of cores, at most 8).
+    #[serde(default)]
+    pub jobs: Option<u16>,
+    /// A drill that takes longer than this many minutes (the time to recover) fails and
+    /// is notified like any failed drill, even when the archive was restored whole.
+    #[serde(default)]
+    pub max_minutes: Option<u32>,
 }
 
 impl Default for DrillConfig {
@@ -151,6 +158,8 @@ impl Default for DrillConfig {
             at: None,
             identity: None,
             maintenance_db: defaults::maintenance_db(),
+            jobs: None,
+            max_minutes: None,
         }
     }
 }

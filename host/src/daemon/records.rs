@@ -336,6 +336,9 @@ mod tests {
             tables: None,
             rows: None,
             message: "lost rows",
+            seconds: 1.0,
+            bytes: None,
+            jobs: 1,
         })
         .expect("record");
         let day = jiff::SignedDuration::from_hours(24);

@@ -139,7 +139,7 @@ pub fn run_job(
 pub fn run_drill(config: Arc<Config>, job_id: String, cancel: CancelFlag) -> Finished {
     let started = Timestamp::now();
     tracing::info!(job = job_id, "scheduled restore drill starting");
-    let (ok, cancelled, not_run) = match crate::drill::run(&config, &job_id, None, &cancel) {
+    let (ok, cancelled, not_run) = match crate::drill::run(&config, &job_id, None, None, &cancel) {
         Ok(run) => {
             if run.interrupted {
                 crate::metrics::refresh(&config);

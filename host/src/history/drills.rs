@@ -1,6 +1,8 @@
-//! Restore drill rows: one per drilled archive, with its result. The `drills` table is
-//! created when missing whatever the schema version (like `backups.database`); a history
-//! opened read-only that predates it reads as "no drill yet".
+//! Restore drill rows: one per drilled archive, with its result and its time to recover
+//! (seconds, archive bytes, connections). The `drills` table is created when missing
+//! whatever the schema version (like `backups.database`), and its time columns added
+//! when missing (a guarded migration); a history opened read-only that predates them
+//! reads as "no drill yet" or "no time recorded".
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -24,9 +26,22 @@ CREATE TABLE IF NOT EXISTS drills (
 CREATE INDEX IF NOT EXISTS drills_job_started ON drills (job, started);
 ";
 
-/// Creates the `drills` table when missing.
+/// Columns added after the table: the time to recover.
+const TIME_COLUMNS: [(&str, &str); 3] = [
+    ("seconds", "REAL"),
+    ("bytes", "INTEGER"),
+    ("jobs", "INTEGER"),
+];
+
+/// Creates the `drills` table when missing, and its time columns.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    for (column, kind) in TIME_COLUMNS {
+        if !super::databases::has_column(conn, "drills", column)? {
+            conn.execute_batch(&format!("ALTER TABLE drills ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `conn` has the `drills` table.
@@ -63,15 +78,25 @@ pub struct DrillRow {
     pub rows: Option<u64>,
     /// What happened (secrets masked).
     pub message: String,
+    /// How long the drill took (verification, restore, counts): the time to recover.
+    pub seconds: Option<f64>,
+    /// Size of the archive drilled.
+    pub bytes: Option<u64>,
+    /// Connections that loaded the scratch database.
+    pub jobs: Option<u64>,
 }
 
 impl DrillRow {
     /// `ok: N tables, M rows restored`, or `FAILED: why`.
     pub fn summary(&self) -> String {
+        let time = self
+            .seconds
+            .map(|s| format!(" in {}", crate::restore::recovery::duration_text(s)))
+            .unwrap_or_default();
         match (self.ok, self.tables, self.rows) {
-            (true, Some(t), Some(r)) => format!("ok: {t} tables, {r} rows restored"),
-            (true, _, _) => "ok".into(),
-            (false, _, _) => format!("FAILED: {}", self.message),
+            (true, Some(t), Some(r)) => format!("ok: {t} tables, {r} rows restored{time}"),
+            (true, _, _) => format!("ok{time}"),
+            (false, _, _) => format!("FAILED{time}: {}", self.message),
         }
     }
 }
@@ -97,10 +122,19 @@ pub struct NewDrill<'a> {
     pub rows: Option<u64>,
     /// What happened; scrubbed before it is stored.
     pub message: &'a str,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+    /// Size of the archive.
+    pub bytes: Option<u64>,
+    /// Connections used.
+    pub jobs: usize,
 }
 
 const COLUMNS: &str =
     "id, job, database, backup_id, archive, started, finished, ok, tables, rows, message";
+/// The time columns, or NULLs in a read-only history from before them.
+const TIMES: &str = "seconds, bytes, jobs";
+const NO_TIMES: &str = "NULL, NULL, NULL";
 
 impl History {
     /// Records a finished drill (ending now); returns its row id.
@@ -108,8 +142,8 @@ impl History {
         let message = crate::redact::scrub(drill.message);
         self.conn
             .execute(
-                "INSERT INTO drills (job, database, backup_id, archive, started, finished, ok, tables, rows, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO drills (job, database, backup_id, archive, started, finished, ok, tables, rows, message, seconds, bytes, jobs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     drill.job,
                     drill.database,
@@ -121,6 +155,9 @@ impl History {
                     drill.tables.map(|t| t as i64),
                     drill.rows.map(|r| r as i64),
                     message.as_ref(),
+                    drill.seconds,
+                    drill.bytes.map(|b| b as i64),
+                    drill.jobs as i64,
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -159,9 +196,13 @@ impl History {
         if !self.has_drills {
             return Ok(Vec::new());
         }
+        let times = match super::databases::has_column(&self.conn, "drills", "seconds") {
+            Ok(true) => TIMES,
+            _ => NO_TIMES,
+        };
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM drills {tail}"))
+            .prepare(&format!("SELECT {COLUMNS}, {times} FROM drills {tail}"))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params, |r| {
@@ -177,6 +218,9 @@ impl History {
                     tables: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
                     rows: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
                     message: r.get(10)?,
+                    seconds: r.get(11)?,
+                    bytes: r.get::<_, Option<i64>>(12)?.map(|b| b as u64),
+                    jobs: r.get::<_, Option<i64>>(13)?.map(|j| j as u64),
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -199,6 +243,9 @@ mod tests {
             tables: ok.then_some(3),
             rows: ok.then_some(42),
             message,
+            seconds: 12.5,
+            bytes: Some(4096),
+            jobs: 2,
         }
     }
 
@@ -257,6 +304,39 @@ mod tests {
         let h = History::open(dir.path()).unwrap();
         h.record_drill(&drill("j", "a", true, "ok")).unwrap();
         assert_eq!(h.last_drills(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn drills_keep_their_time_to_recover_and_an_older_table_gains_the_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(History::open(dir.path()).unwrap());
+        {
+            let c = Connection::open(dir.path().join(super::super::FILE_NAME)).unwrap();
+            c.execute_batch(
+                "DROP TABLE drills; CREATE TABLE drills (id INTEGER PRIMARY KEY, job TEXT NOT NULL, \
+                 database TEXT NOT NULL, backup_id INTEGER, archive TEXT NOT NULL, started TEXT NOT NULL, \
+                 finished TEXT NOT NULL, ok INTEGER NOT NULL, tables INTEGER, rows INTEGER, message TEXT NOT NULL); \
+                 INSERT INTO drills (job, database, archive, started, finished, ok, message) \
+                 VALUES ('j', 'a', '/b/x.zip', 't', 't', 1, 'ok')",
+            )
+            .unwrap();
+        }
+        // Read-only, the old table reads without times.
+        let ro = History::open_read_only(dir.path()).unwrap().unwrap();
+        assert_eq!(ro.last_drills(None).unwrap()[0].seconds, None);
+        drop(ro);
+        let h = History::open(dir.path()).unwrap();
+        h.record_drill(&drill("j", "b", true, "ok")).unwrap();
+        let rows = h.last_drills(None).unwrap();
+        assert_eq!(rows[0].seconds, None);
+        assert_eq!(
+            (rows[1].seconds, rows[1].bytes, rows[1].jobs),
+            (Some(12.5), Some(4096), Some(2))
+        );
+        assert_eq!(
+            rows[1].summary(),
+            "ok: 3 tables, 42 rows restored in 12.5 s"
+        );
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! The history database (SQLite in `state_dir`): a row per backup, per export attempt and
-//! per connection test and per restore drill, with a schema version table for migrations.
+//! per connection test, per restore drill and per restore (time to recover), with a schema
+//! version table for migrations.
 
 mod connection_tests;
 mod databases;
 mod drills;
 mod exports;
+mod restores;
 mod uploads;
 
 pub use connection_tests::ConnectionTestRow;
 pub use drills::{DrillRow, NewDrill};
 pub use exports::{ExportRow, ExportState};
+pub use restores::{NewRestore, RestoreRow};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -289,6 +292,7 @@ impl History {
         databases::migrate(&tx).map_err(err)?;
         uploads::migrate(&tx).map_err(err)?;
         drills::migrate(&tx).map_err(err)?;
+        restores::migrate(&tx).map_err(err)?;
         if version.is_none_or(|v| v < SCHEMA_VERSION) {
             tx.execute_batch(&format!(
                 "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION});"

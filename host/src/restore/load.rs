@@ -21,9 +21,41 @@ use super::RestoreError;
 use crate::cancel::CancelFlag;
 use crate::dump::client::command;
 use crate::dump::{ClientExit, ClientProcess};
+use crate::verify::psql::split::{Splitter, Unit};
 use crate::verify::psql::{Guard, Refused};
 use crate::verify::zip::{describe_read_error, DUMP_ENTRY};
 use sauvegarde_plugin_api::human_bytes;
+
+/// Loads `dump.sql` of `zip` (the archive at `path`) into `database`: over `jobs`
+/// connections when it was cut into `units` ([`super::parallel`]), else through one
+/// psql stream.
+pub fn database_from_zip<R: Read + Seek>(
+    server: &Server,
+    database: &str,
+    zip: &mut ZipArchive<R>,
+    path: &Path,
+    units: Option<Vec<Unit>>,
+    jobs: usize,
+    cancel: &CancelFlag,
+) -> Result<super::parallel::Loaded, RestoreError> {
+    if let Some(units) = units {
+        if let Some(loaded) = super::parallel::load(server, database, path, units, jobs, cancel)? {
+            return Ok(loaded);
+        }
+    } else {
+        tracing::info!(
+            database,
+            "dump.sql is loaded through one psql (not cut for a parallel restore: its statements pass {})",
+            human_bytes(super::parallel::STATEMENTS_LIMIT)
+        );
+    }
+    let sql_bytes = sql_from_zip(server, database, zip, path, cancel)?;
+    Ok(super::parallel::Loaded {
+        connections: 1,
+        items: 0,
+        sql_bytes,
+    })
+}
 
 /// Feeds `dump.sql` of `zip` (the archive at `path`) to psql connected to `database`.
 /// Returns the bytes of SQL loaded.
@@ -187,44 +219,69 @@ fn feed_into(
 }
 
 /// Reads `dump.sql` through a [`Guard`] without loading it: the check a restore makes
-/// before it creates anything when it did not verify the archive.
+/// before it creates anything when it did not verify the archive. Returns the dump cut
+/// into psql's units (the same reading; `None` when the statements pass the limit of a
+/// parallel restore, or there is no dump).
 pub fn prescan<R: Read + Seek>(
     zip: &mut ZipArchive<R>,
     path: &Path,
     cancel: &CancelFlag,
-) -> Result<(), RestoreError> {
+) -> Result<Option<Vec<Unit>>, RestoreError> {
     let mut entry = match zip.by_name(DUMP_ENTRY) {
         Ok(entry) => entry,
         // No dump: the load says so.
-        Err(_) => return Ok(()),
+        Err(_) => return Ok(None),
     };
-    match feed_into(&mut entry, &mut std::io::sink(), cancel, None) {
-        Ok(_) => Ok(()),
-        Err(Feed::Refused(lines)) => Err(RestoreError::MetaCommands {
-            path: path.to_path_buf(),
-            lines: join_refused(&lines),
-        }),
-        Err(Feed::Read(e)) => Err(RestoreError::ArchiveRead {
-            path: path.to_path_buf(),
-            entry: DUMP_ENTRY.into(),
-            message: describe_read_error(&e),
-        }),
-        Err(Feed::Write(_)) => Ok(()),
+    let refused = |lines: &[Refused]| RestoreError::MetaCommands {
+        path: path.to_path_buf(),
+        lines: join_refused(lines),
+    };
+    let mut splitter = Splitter::new(super::parallel::STATEMENTS_LIMIT);
+    let mut buf = vec![0u8; crate::archive::CHUNK];
+    loop {
+        if cancel.is_cancelled() {
+            return Err(RestoreError::Cancelled);
+        }
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(RestoreError::ArchiveRead {
+                    path: path.to_path_buf(),
+                    entry: DUMP_ENTRY.into(),
+                    message: describe_read_error(&e),
+                })
+            }
+        };
+        splitter.feed(&buf[..n]);
+        if splitter.guard().refusals() > 0 {
+            return Err(refused(splitter.guard().refused()));
+        }
     }
+    let (lines, _, units) = splitter.finish();
+    if !lines.is_empty() {
+        return Err(refused(&lines));
+    }
+    Ok(units)
 }
 
-/// Runs `pg_restore --no-owner --exit-on-error` of the custom-format archive at `path`
-/// into `database`.
+/// Runs `pg_restore --no-owner --exit-on-error --jobs N` of the custom-format archive at
+/// `path` into `database`.
 pub fn custom(
     server: &Server,
     database: &str,
     path: &Path,
+    jobs: usize,
     cancel: &CancelFlag,
 ) -> Result<(), RestoreError> {
-    tracing::info!(database, pg_restore = %server.pg_restore.display(), "loading {}", path.display());
+    let jobs = jobs.clamp(1, super::parallel::JOBS_MAX);
+    tracing::info!(database, pg_restore = %server.pg_restore.display(), jobs, "loading {}", path.display());
     let mut restore = command(&server.pg_restore);
     restore
-        .args(["--no-owner", "--exit-on-error", "--no-password", "--dbname"])
+        .args(["--no-owner", "--exit-on-error", "--no-password"])
+        .arg(format!("--jobs={jobs}"))
+        .arg("--dbname")
         .arg(database)
         .arg(path);
     let process = spawn(&mut restore, server, database, &server.pg_restore)?;
@@ -240,7 +297,7 @@ pub fn custom(
 
 /// Starts `command` (`program`) connected to `database`, its password file kept until
 /// the process is dropped.
-fn spawn(
+pub(super) fn spawn(
     command: &mut std::process::Command,
     server: &Server,
     database: &str,
@@ -257,7 +314,7 @@ fn spawn(
 }
 
 /// Waits for the program; a non-zero exit is a [`RestoreError::Load`] with its stderr.
-fn finish(process: ClientProcess, database: &str) -> Result<ClientExit, RestoreError> {
+pub(super) fn finish(process: ClientProcess, database: &str) -> Result<ClientExit, RestoreError> {
     let program = process.program().to_path_buf();
     checked(process.finish(), &program, database)
 }
@@ -282,7 +339,7 @@ fn checked(
     }
 }
 
-fn log_warnings(exit: &ClientExit, database: &str) {
+pub(super) fn log_warnings(exit: &ClientExit, database: &str) {
     for line in exit.stderr.lines().filter(|l| !l.trim().is_empty()) {
         tracing::warn!(database, "{line}");
     }

@@ -9,6 +9,8 @@ pub mod download;
 pub mod extract;
 pub mod load;
 pub mod origin;
+pub mod parallel;
+pub mod recovery;
 pub mod scratch;
 pub mod server;
 pub mod space;
@@ -26,8 +28,9 @@ use crate::cancel::CancelFlag;
 use crate::dump::query::QueryError;
 use crate::export::ExportError;
 use crate::verify::names::UnsafeName;
+use crate::verify::psql::split::Unit;
 use crate::verify::{
-    detect_format, verify_archive, Format, VerifyError, VerifyOptions, VerifyReport,
+    detect_format, verify_for_restore, Format, VerifyError, VerifyOptions, VerifyReport,
 };
 use sauvegarde_plugin_api::human_bytes;
 
@@ -244,6 +247,8 @@ pub struct RestoreRequest<'a> {
     pub verify: Option<VerifyOptions<'a>>,
     /// Checked between chunks and files.
     pub cancel: &'a CancelFlag,
+    /// Connections loading `dump.sql` at most (`pg_restore -j` for a `.dump`).
+    pub jobs: usize,
 }
 
 /// A finished restore.
@@ -263,6 +268,8 @@ pub struct RestoreOutcome {
     pub filestore_bytes: u64,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Connections that loaded the database.
+    pub connections: usize,
     /// The verification done first.
     #[serde(skip)]
     pub report: Option<VerifyReport>,
@@ -309,9 +316,11 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
         Some(z) => extract::scan(z, path)?,
         None => 0,
     };
+    let mut units = None;
     let report = match &request.verify {
         Some(options) => {
-            let report = verify_archive(path, options)?;
+            let mut report = verify_for_restore(path, options)?;
+            units = report.units.take();
             if let Some(meta) = report
                 .checks
                 .iter()
@@ -335,7 +344,7 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
     if let (Some(zip), None) = (zip.as_mut(), &report) {
         // Without verification (which reads it), dump.sql is read for anything psql could
         // run before anything is created.
-        load::prescan(zip, path, request.cancel)?;
+        units = load::prescan(zip, path, request.cancel)?;
     }
     let filestore = match (&request.filestore, filestore_files) {
         (_, 0) | (FilestoreTarget::Skip, _) => None,
@@ -379,9 +388,16 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
         filestore_files: 0,
         filestore_bytes: 0,
         seconds: 0.0,
+        connections: 1,
         report,
     };
-    let result = fill(request, zip.as_mut(), filestore.as_deref(), &mut outcome);
+    let result = fill(
+        request,
+        zip.as_mut(),
+        units,
+        filestore.as_deref(),
+        &mut outcome,
+    );
     match result {
         Ok(()) => {
             outcome.seconds = started.elapsed().as_secs_f64();
@@ -415,6 +431,7 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
 fn fill(
     request: &RestoreRequest<'_>,
     zip: Option<&mut ZipArchive<BufReader<File>>>,
+    units: Option<Vec<Unit>>,
     filestore: Option<&Path>,
     outcome: &mut RestoreOutcome,
 ) -> Result<(), RestoreError> {
@@ -434,8 +451,17 @@ fn fill(
                 }
                 None => None,
             };
-            outcome.sql_bytes =
-                load::sql_from_zip(request.server, request.database, zip, path, request.cancel)?;
+            let loaded = load::database_from_zip(
+                request.server,
+                request.database,
+                zip,
+                path,
+                units,
+                request.jobs,
+                request.cancel,
+            )?;
+            outcome.sql_bytes = loaded.sql_bytes;
+            outcome.connections = loaded.connections;
             if request.cancel.is_cancelled() {
                 return Err(RestoreError::Cancelled);
             }
@@ -445,7 +471,16 @@ fn fill(
                 outcome.filestore = Some(staging.commit()?);
             }
         }
-        None => load::custom(request.server, request.database, path, request.cancel)?,
+        None => {
+            load::custom(
+                request.server,
+                request.database,
+                path,
+                request.jobs,
+                request.cancel,
+            )?;
+            outcome.connections = request.jobs;
+        }
     }
     Ok(())
 }

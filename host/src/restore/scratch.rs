@@ -13,6 +13,7 @@ use super::server::Server;
 use super::{load, RestoreError};
 use crate::cancel::CancelFlag;
 use crate::dump::query::DatabaseInfo;
+use crate::verify::psql::split::Unit;
 use crate::verify::Format;
 
 /// The scratch database's name: `sauvegarde_verify_<pid>_<unix seconds>`.
@@ -25,12 +26,15 @@ pub fn scratch_name() -> String {
 }
 
 /// Restores the database of the archive at `path` into a scratch database on `server`
-/// and returns its rows per table (`schema.table`). The scratch database is dropped
-/// before returning.
+/// over `jobs` connections (`units`: its `dump.sql` cut by the verification, for a
+/// parallel load) and returns its rows per table (`schema.table`). The scratch database
+/// is dropped before returning.
 pub fn test_restore(
     server: &Server,
     path: &Path,
     format: Format,
+    units: Option<Vec<Unit>>,
+    jobs: usize,
     cancel: &CancelFlag,
 ) -> Result<BTreeMap<String, u64>, RestoreError> {
     let name = scratch_name();
@@ -55,10 +59,14 @@ pub fn test_restore(
         .and_then(|()| {
             tracing::info!(database = name, archive = %path.display(), "test restore into a scratch database");
             match &login {
-                Some(password) => {
-                    restore_and_count(&server.as_login(&name, password), &name, path, format, cancel)
-                }
-                None => restore_and_count(server, &name, path, format, cancel),
+                Some(password) => restore_and_count(
+                    &server.as_login(&name, password),
+                    &name,
+                    (path, format, units),
+                    jobs,
+                    cancel,
+                ),
+                None => restore_and_count(server, &name, (path, format, units), jobs, cancel),
             }
         });
     let mut dropped = server.drop_database(&name);
@@ -85,16 +93,16 @@ pub fn test_restore(
 fn restore_and_count(
     server: &Server,
     name: &str,
-    path: &Path,
-    format: Format,
+    (path, format, units): (&Path, Format, Option<Vec<Unit>>),
+    jobs: usize,
     cancel: &CancelFlag,
 ) -> Result<BTreeMap<String, u64>, RestoreError> {
     match format {
         Format::Zip => {
             let mut zip = super::open_zip(path)?;
-            load::sql_from_zip(server, name, &mut zip, path, cancel)?;
+            load::database_from_zip(server, name, &mut zip, path, units, jobs, cancel)?;
         }
-        Format::Dump => load::custom(server, name, path, cancel)?,
+        Format::Dump => load::custom(server, name, path, jobs, cancel)?,
     }
     let info = DatabaseInfo::read_cancellable(&server.psql, &server.connection_to(name), cancel)
         .map_err(|source| RestoreError::Server {

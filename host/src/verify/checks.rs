@@ -28,6 +28,8 @@ pub fn sql(report: &mut VerifyReport, what: &str, sql: Option<Result<SqlSummary,
         }
         Some(Ok(s)) => s,
     };
+    let mut summary = summary;
+    report.units = summary.units.take();
     report.sql_bytes = summary.bytes;
     for (table, rows) in &summary.tables {
         report.tables.entry(table.clone()).or_default().dump = Some(*rows);

@@ -90,6 +90,24 @@ pub fn verify_archive(
     path: &Path,
     options: &VerifyOptions<'_>,
 ) -> Result<VerifyReport, VerifyError> {
+    verify(path, options, false)
+}
+
+/// [`verify_archive`] before a restore: the report also holds `dump.sql` cut into
+/// psql's statements and COPY data sections ([`VerifyReport::units`]), read in the same
+/// pass, for a parallel load.
+pub fn verify_for_restore(
+    path: &Path,
+    options: &VerifyOptions<'_>,
+) -> Result<VerifyReport, VerifyError> {
+    verify(path, options, true)
+}
+
+fn verify(
+    path: &Path,
+    options: &VerifyOptions<'_>,
+    split: bool,
+) -> Result<VerifyReport, VerifyError> {
     let open_err = |source| VerifyError::Open {
         path: path.to_path_buf(),
         source,
@@ -112,7 +130,7 @@ pub fn verify_archive(
     report.format = detect_format(&mut file).map_err(open_err)?;
     match report.format {
         Some(Format::Zip) => {
-            let contents = zip::check(file, &mut report, options.cancel).map_err(interrupted)?;
+            let contents = zip::check(file, &mut report, split, options.cancel).map_err(interrupted)?;
             if let Some(contents) = contents {
                 checks::sql(&mut report, zip::DUMP_ENTRY, contents.sql);
                 checks::manifest(&mut report, contents.manifest);

@@ -107,6 +107,10 @@ pub struct VerifyReport {
     pub history: Option<HistoryMatch>,
     /// The archive is encrypted with age (`size` is the encrypted file's).
     pub encrypted: bool,
+    /// `dump.sql` cut where psql cuts it, for a parallel restore
+    /// ([`super::verify_for_restore`]).
+    #[serde(skip)]
+    pub units: Option<Vec<super::psql::split::Unit>>,
 }
 
 impl VerifyReport {
@@ -125,6 +129,7 @@ impl VerifyReport {
             tables: BTreeMap::new(),
             history: None,
             encrypted: false,
+            units: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::psql::split::{Splitter, Unit};
 use super::psql::{Guard, Refused};
 
 /// The comment pg_dump writes last (only a `\unrestrict` line may follow it).
@@ -31,6 +32,9 @@ pub struct SqlSummary {
     pub meta_count: u64,
     /// Whether meta-commands were looked for.
     pub meta_checked: bool,
+    /// The dump cut where psql cuts it (only when the scanner was made by
+    /// [`SqlScanner::for_restore`] and the statements stayed within its limit).
+    pub units: Option<Vec<Unit>>,
 }
 
 /// Feed it bytes in any chunking with [`feed`](Self::feed), then [`finish`](Self::finish).
@@ -42,6 +46,7 @@ pub struct SqlScanner {
     after_marker: bool,
     summary: SqlSummary,
     guard: Option<Guard>,
+    splitter: Option<Splitter>,
 }
 
 impl SqlScanner {
@@ -59,11 +64,24 @@ impl SqlScanner {
         }
     }
 
+    /// [`for_psql`](Self::for_psql) that also cuts the dump into psql's statements and
+    /// COPY data sections for a parallel restore, keeping at most `limit` bytes of
+    /// statements.
+    pub fn for_restore(limit: u64) -> Self {
+        SqlScanner {
+            splitter: Some(Splitter::new(limit)),
+            ..Self::default()
+        }
+    }
+
     /// Scans the next bytes.
     pub fn feed(&mut self, mut data: &[u8]) {
         self.summary.bytes += data.len() as u64;
         if let Some(guard) = &mut self.guard {
             guard.feed(data, None);
+        }
+        if let Some(splitter) = &mut self.splitter {
+            splitter.feed(data);
         }
         while let Some(end) = data.iter().position(|&b| b == b'\n') {
             self.keep(&data[..end]);
@@ -121,6 +139,14 @@ impl SqlScanner {
         }
         if let Some(guard) = self.guard.take() {
             (self.summary.meta, self.summary.meta_count) = guard.finish();
+            self.summary.meta_checked = true;
+        }
+        if let Some(splitter) = self.splitter.take() {
+            (
+                self.summary.meta,
+                self.summary.meta_count,
+                self.summary.units,
+            ) = splitter.finish();
             self.summary.meta_checked = true;
         }
         self.summary.unterminated_copy = self.copy.map(|(t, _)| t);

@@ -35,10 +35,12 @@ pub struct Contents {
 }
 
 /// Reads every entry of the ZIP in `file`, recording the `zip`, `names` and `entries`
-/// checks; `None` when not even the central directory is readable.
+/// checks; `None` when not even the central directory is readable. With `split`,
+/// `dump.sql` is also cut into psql's units for a parallel restore.
 pub fn check(
     file: File,
     report: &mut VerifyReport,
+    split: bool,
     cancel: &CancelFlag,
 ) -> Result<Option<Contents>, Interrupted> {
     let mut contents = Contents::default();
@@ -97,7 +99,13 @@ pub fn check(
             continue;
         }
         let declared = entry.size();
-        let mut scanner = (name == DUMP_ENTRY).then(SqlScanner::for_psql);
+        let mut scanner = (name == DUMP_ENTRY).then(|| {
+            if split {
+                SqlScanner::for_restore(crate::restore::parallel::STATEMENTS_LIMIT)
+            } else {
+                SqlScanner::for_psql()
+            }
+        });
         let mut manifest = (name == MANIFEST_ENTRY).then(Vec::new);
         if manifest.is_some() && declared > MANIFEST_LIMIT {
             contents.manifest = Some(Err(format!(

@@ -30,6 +30,23 @@ pub struct Ctx {
     next_col: u32,
     /// Output to skip: pg_dump's own command line `[from, to)`.
     pub dropped: Option<(u64, u64)>,
+    /// The main path's boundaries, when they are asked for ([`super::Guard::tracking`]).
+    pub boundaries: Option<Vec<Boundary>>,
+}
+
+/// Where the main path (the file read as pg_dump's output) ends a statement or a COPY data
+/// section, as byte offsets in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// psql sends the query buffer at the `;` at `at`; `copy`: the statement is a
+    /// `COPY … FROM stdin` whose data section follows.
+    Send { at: u64, copy: bool },
+    /// A COPY data section starts at `at` (the start of a line).
+    DataStart { at: u64 },
+    /// It ends before `at` (after its `\.` line).
+    DataEnd { at: u64 },
+    /// pg_dump's own meta-command line `[from, to)`, which psql never gets.
+    Dropped { from: u64, to: u64 },
 }
 
 impl Ctx {
@@ -128,7 +145,9 @@ impl Ctx {
         match verdict {
             Ok(()) => {
                 if let Some(from) = self.main_backslash.take() {
-                    self.dropped = Some((from, self.abs + 1));
+                    let to = self.abs + 1;
+                    self.dropped = Some((from, to));
+                    self.boundary(Boundary::Dropped { from, to });
                 }
             }
             Err(reason) => self.record(line, &shown, reason.to_string()),
@@ -174,6 +193,13 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// Records a boundary of the main path, when they are tracked.
+    pub fn boundary(&mut self, boundary: Boundary) {
+        if let Some(list) = &mut self.boundaries {
+            list.push(boundary);
+        }
+    }
+
     pub fn col_start(&self) -> u32 {
         self.next_col
     }

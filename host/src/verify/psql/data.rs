@@ -32,7 +32,12 @@ impl Data {
 impl State {
     /// Reads COPY data from `seg[from..]`; returns where SQL starts again (the section
     /// ended after that line) or `seg.len()`.
-    pub fn data_run(&mut self, seg: &[u8], from: usize, ctx: &Ctx) -> Result<usize, (Stop, usize)> {
+    pub fn data_run(
+        &mut self,
+        seg: &[u8],
+        from: usize,
+        ctx: &mut Ctx,
+    ) -> Result<usize, (Stop, usize)> {
         let mut i = from;
         while i < seg.len() {
             let Some(mut d) = self.core.data else {
@@ -102,7 +107,10 @@ impl State {
                     left: d.left,
                     main_left: d.main_left,
                 };
-                let _ = ctx;
+                if self.main {
+                    let at = ctx.abs + (i - from) as u64;
+                    ctx.boundary(super::ctx::Boundary::DataEnd { at });
+                }
                 return Ok(i);
             }
             self.core.data = Some(d);

@@ -298,6 +298,12 @@ impl State {
             }
             b';' => {
                 if self.core.paren == 0 && self.core.begin == 0 {
+                    if self.main {
+                        ctx.boundary(super::ctx::Boundary::Send {
+                            at: ctx.abs,
+                            copy: self.core.copy_parse == CopyParse::Stdin,
+                        });
+                    }
                     self.send();
                 }
                 return Ok(Flow::Next);

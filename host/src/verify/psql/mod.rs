@@ -47,6 +47,7 @@ mod numbers;
 mod reader;
 mod skip;
 mod slash;
+pub mod split;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -57,7 +58,7 @@ mod words;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use ctx::Ctx;
+pub use ctx::{Boundary, Ctx};
 use reader::Outcome;
 use state::{Choice, Core, Need, State, Why};
 
@@ -139,6 +140,29 @@ impl Guard {
             poisoned: false,
             fed: 0,
         }
+    }
+
+    /// A guard that also records where the main path (the file read as pg_dump's
+    /// output) ends statements and COPY data sections: psql's own boundaries
+    /// ([`take_boundaries`](Self::take_boundaries)).
+    pub fn tracking() -> Self {
+        let mut guard = Guard::new();
+        guard.ctx.boundaries = Some(Vec::new());
+        guard
+    }
+
+    /// The boundaries found since the last call, in input order (none unless made by
+    /// [`tracking`](Self::tracking)).
+    pub fn take_boundaries(&mut self) -> Vec<Boundary> {
+        match &mut self.ctx.boundaries {
+            Some(list) => std::mem::take(list),
+            None => Vec::new(),
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn fed(&self) -> u64 {
+        self.fed + self.start.as_ref().map_or(0, |s| s.len() as u64)
     }
 
     /// The refusals so far (the first five).
@@ -324,7 +348,13 @@ impl Guard {
 
     /// Ends the input: a last line without a newline is read too. Returns the refusals
     /// kept and how many there were in all.
-    pub fn finish(mut self) -> (Vec<Refused>, u64) {
+    pub fn finish(self) -> (Vec<Refused>, u64) {
+        let (refused, count, _) = self.finish_tracked();
+        (refused, count)
+    }
+
+    /// [`finish`](Self::finish), with the boundaries found at the end of the input.
+    pub fn finish_tracked(mut self) -> (Vec<Refused>, u64, Vec<Boundary>) {
         if let Some(start) = self.start.take() {
             self.begin(&start);
             self.read(&start, None);
@@ -354,7 +384,8 @@ impl Guard {
                 }
             }
         }
-        (self.ctx.refused, self.ctx.refusals)
+        let boundaries = self.take_boundaries();
+        (self.ctx.refused, self.ctx.refusals, boundaries)
     }
 }
 

@@ -23,7 +23,7 @@ impl State {
             ctx.col = base.0 + i as u32;
             ctx.abs = base.1 + i as u64;
             if ctx.col == 0 && self.core.after != After::Nothing {
-                if let Err(stop) = self.start_line() {
+                if let Err(stop) = self.start_line(ctx) {
                     return outcome(stop, i);
                 }
             }
@@ -50,7 +50,7 @@ impl State {
 
     /// At the start of a line after queries that may have asked for COPY data, or after
     /// a data section: data again, or SQL.
-    fn start_line(&mut self) -> Result<(), Stop> {
+    fn start_line(&mut self, ctx: &mut Ctx) -> Result<(), Stop> {
         let (left, main_left) = match self.core.after {
             After::Nothing => return Ok(()),
             After::Line { copies, main } => (copies, main),
@@ -65,6 +65,9 @@ impl State {
             if self.decide(2, main, choice)? == 1 {
                 let less = |n: u8| if n == u8::MAX { n } else { n.saturating_sub(1) };
                 self.core.data = Some(state::Data::new(less(left), main_left.saturating_sub(1)));
+                if self.main {
+                    ctx.boundary(super::ctx::Boundary::DataStart { at: ctx.abs });
+                }
             }
         }
         self.core.after = After::Nothing;
