@@ -191,6 +191,24 @@ fn a_parallel_restore_makes_the_database_a_serial_psql_restore_of_the_same_dump_
         "{}",
         text(&out)
     );
+    // Without --jobs: one connection per core, at most 8.
+    let out = w.run(
+        &cfg,
+        &[
+            "restore",
+            archive.to_str().unwrap(),
+            "--database",
+            "dflt",
+            "--no-filestore",
+            "--job",
+            "prod",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(outcome["connections"], cores.clamp(1, 8), "{outcome}");
     w.serial_restore(&archive, "ser");
     // verify --restore loads in parallel too; both restores record their time to recover.
     let out = w.run(
@@ -212,7 +230,12 @@ fn a_parallel_restore_makes_the_database_a_serial_psql_restore_of_the_same_dump_
         .iter()
         .map(|r| (r["kind"].as_str().unwrap(), r["jobs"].as_u64().unwrap()))
         .collect();
-    assert_eq!(kinds, [("restore", 3), ("verify", 2)], "{history}");
+    let default = cores.clamp(1, 8) as u64;
+    assert_eq!(
+        kinds,
+        [("restore", 3), ("restore", default), ("verify", 2)],
+        "{history}"
+    );
     assert!(restores
         .iter()
         .all(|r| r["ok"] == true && r["seconds"].as_f64().unwrap() > 0.0));
@@ -311,6 +334,64 @@ fn a_dump_whose_data_breaks_a_foreign_key_fails_naming_it_and_leaves_no_database
     );
     assert!(stderr.contains("`broken` was dropped"), "{stderr}");
     assert_eq!(w.databases(), before);
+}
+
+#[test]
+fn a_data_error_on_one_connection_stops_the_copy_running_on_another() {
+    let w = World::new(200);
+    w.pg.psql(
+        "prod",
+        "CREATE TABLE big (id serial PRIMARY KEY, a text, b text, c int);
+         INSERT INTO big (a, b, c) SELECT md5(i::text), repeat(md5(i::text), 4), i FROM generate_series(1, 150000) i;",
+    );
+    let cfg = w.config("", "");
+    let archive = w.backup(&cfg);
+    let bad = w.path("bad-data.zip");
+    // The first message's author is no number: its COPY fails at once, while `big` (the
+    // largest table, loaded first) is still streaming on the other connection.
+    edited(
+        &archive,
+        &bad,
+        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\t2\t",
+        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\tnobody\t",
+    );
+    let before = w.databases();
+    let out = w.run(
+        &cfg,
+        &[
+            "restore",
+            bad.to_str().unwrap(),
+            "--database",
+            "halted",
+            "--no-filestore",
+            "--job",
+            "prod",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("public.mail_message")
+            && stderr.contains("invalid input syntax for type integer: \"nobody\""),
+        "the table and the error at fault: {stderr}"
+    );
+    assert!(stderr.contains("`halted` was dropped"), "{stderr}");
+    assert_eq!(w.databases(), before);
+    // The server saw big's COPY end in its middle: its connection was cut, not let finish.
+    let log = w.pg.log();
+    assert!(
+        log.lines().any(|l| l.contains("COPY big, line")),
+        "big's COPY was not interrupted: {log}"
+    );
+    assert_eq!(
+        w.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'halted'"
+        ),
+        "0"
+    );
 }
 
 #[test]
