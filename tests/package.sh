@@ -53,7 +53,14 @@ expect -rw-r--r-- usr/share/bash-completion/completions/sauvegarde
 expect -rw-r--r-- usr/share/zsh/vendor-completions/_sauvegarde
 expect -rw-r--r-- usr/share/fish/vendor_completions.d/sauvegarde.fish
 expect -rw-r--r-- usr/share/doc/sauvegarde/README.md
-expect -rw-r--r-- usr/share/doc/sauvegarde/writing-an-exporter.md
+# The guide next to the README, as its links expect it (docs/…, docs/destinations/…).
+for page in index install configuration exports retention-and-ownership verify-restore-drills \
+  encryption notifications monitoring writing-an-exporter exit-codes; do
+  expect -rw-r--r-- "usr/share/doc/sauvegarde/docs/$page.md"
+done
+for page in sftp ftp dropbox s3 webdav; do
+  expect -rw-r--r-- "usr/share/doc/sauvegarde/docs/destinations/$page.md"
+done
 expect -rw-r--r-- usr/share/doc/sauvegarde/copyright
 
 # 2. Control data.

@@ -33,7 +33,7 @@ pub enum PluginsAction {
     /// `--config FILE` names the destination's settings: one table as under
     /// `[jobs.<id>.destinations.<name>]` (`type` optional), plus an optional
     /// `[conformance]` table (`absent_directory`, `wrong_credentials`, `unreachable`,
-    /// `large_file_bytes`; see the README, "Writing an exporter").
+    /// `large_file_bytes`; see docs/writing-an-exporter.md).
     Check {
         /// The plugin file (`.so`).
         plugin: PathBuf,

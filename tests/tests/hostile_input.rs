@@ -417,13 +417,14 @@ fn export_with_a_failed_upload_exits_3_and_help_lists_the_exit_codes() {
         help.contains("3  the local backup is fine but an export failed"),
         "{help}"
     );
-    let readme =
-        std::fs::read_to_string(sauvegarde_tests::build::workspace_root().join("README.md"))
-            .unwrap();
+    let page = std::fs::read_to_string(
+        sauvegarde_tests::build::workspace_root().join("docs/exit-codes.md"),
+    )
+    .unwrap();
     let table = &help[help.find("Exit codes").unwrap()..];
     assert!(
-        readme.contains(table.trim_end()),
-        "README has the table of --help"
+        page.contains(table.trim_end()),
+        "docs/exit-codes.md has the table of --help"
     );
 }
 

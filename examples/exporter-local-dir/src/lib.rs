@@ -1,6 +1,6 @@
 //! `local-dir`: an example sauvegarde exporter that "uploads" archives by copying them
 //! into a local directory (a mounted NAS, a USB disk). Walked through in sauvegarde's
-//! README, section "Writing an exporter". It implements what plugin API 1.0 and 1.1 ask
+//! guide, `docs/writing-an-exporter.md`. It implements what plugin API 1.0 and 1.1 ask
 //! for, not the no-replace `upload_new` of 1.2: its README says what the host does then,
 //! and how a local directory would implement it.
 

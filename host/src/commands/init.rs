@@ -181,8 +181,9 @@ pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
         t,
         "# sauvegarde configuration, written by `sauvegarde config init` from {}.\n\
          # Check it with `sauvegarde config check`; see the effective values with\n\
-         # `sauvegarde config show`. Every key is described in the README (Configuration)\n\
-         # and in the packaged example, /usr/share/doc/sauvegarde/examples/sauvegarde.toml.\n",
+         # `sauvegarde config show`. Every key is described in the guide, docs/configuration.md\n\
+         # (/usr/share/doc/sauvegarde/docs/), and in the packaged example,\n\
+         # /usr/share/doc/sauvegarde/examples/sauvegarde.toml.\n",
         args.odoo_conf.display()
     );
     let _ = writeln!(

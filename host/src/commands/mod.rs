@@ -35,7 +35,7 @@ pub mod exit {
     /// The local backup succeeded but an export failed.
     pub const EXPORT_FAILED: i32 = 3;
 
-    /// The table printed by `--help` and copied in the README (a test keeps them equal).
+    /// The table printed by `--help` and copied in docs/exit-codes.md (tests keep them equal).
     pub const TABLE: &str = "\
 Exit codes (every command):
   0  success
@@ -135,11 +135,11 @@ pub fn print_stderr(text: &str) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_readme_has_the_exit_code_table_of_help() {
-        let readme = include_str!("../../../README.md");
+    fn the_exit_code_page_has_the_table_of_help() {
+        let page = include_str!("../../../docs/exit-codes.md");
         assert!(
-            readme.contains(super::exit::TABLE),
-            "README.md must contain commands::exit::TABLE verbatim:\n{}",
+            page.contains(super::exit::TABLE),
+            "docs/exit-codes.md must contain commands::exit::TABLE verbatim:\n{}",
             super::exit::TABLE
         );
     }

@@ -47,7 +47,7 @@ pub enum FilestoreError {
         source: std::io::Error,
     },
     /// The root is a symbolic link and the job does not follow links.
-    #[error("filestore {path} is a symbolic link (to {target}), not followed: the Odoo user may have planted it. If an administrator made it (a filestore moved to another disk), set `follow_links = true` on the job (README: follow_links), or point `filestore`/`data_dir` at the real directory")]
+    #[error("filestore {path} is a symbolic link (to {target}), not followed: the Odoo user may have planted it. If an administrator made it (a filestore moved to another disk), set `follow_links = true` on the job (docs/configuration.md: follow_links), or point `filestore`/`data_dir` at the real directory")]
     RootIsLink {
         /// The root.
         path: PathBuf,

@@ -252,7 +252,7 @@ where
                 link = %path.display(),
                 target,
                 "filestore: symbolic link not followed, so what it points to is not archived; \
-                 set `follow_links = true` on the job if it should be (README: follow_links)"
+                 set `follow_links = true` on the job if it should be (docs/configuration.md: follow_links)"
             );
             return Ok(());
         }
