@@ -12,6 +12,7 @@ pub mod files;
 pub mod hostile;
 pub mod http_tap;
 pub mod net;
+pub mod odoo_rpc;
 pub mod odoo_world;
 pub mod process;
 pub mod psql_fuzz;

@@ -390,6 +390,9 @@ fn check(figment: &Figment, tree: &Dict) -> Result<(Config, Vec<ConfigError>), C
                     ));
                 }
             }
+            if let Some(odoo) = notify.and_then(|n| n.odoo.as_ref()) {
+                errors.extend(validate_odoo(figment, &format!("{prefix}.odoo"), odoo));
+            }
             let email = notify.and_then(|n| n.email.as_ref());
             if let Some(path) = email.and_then(|e| e.ca_file.as_ref()) {
                 if let Some(e) = absolute_path(figment, &format!("{prefix}.email.ca_file"), path) {
@@ -408,6 +411,45 @@ fn check(figment: &Figment, tree: &Dict) -> Result<(Config, Vec<ConfigError>), C
         Some(c) => Ok((c, errors)),
         None => Err(ConfigErrors(errors)),
     }
+}
+
+/// The Odoo notifier's settings at `prefix`: an http(s) base URL, and a database, login
+/// and channel that are not empty (the API key's file is checked when it is read).
+fn validate_odoo(
+    figment: &Figment,
+    prefix: &str,
+    odoo: &super::OdooNotifyConfig,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let url_ok = reqwest::Url::parse(&odoo.url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !url_ok {
+        errors.push(error_at(
+            figment,
+            &format!("{prefix}.url"),
+            "must be Odoo's http:// or https:// address, e.g. https://odoo.example.org \
+             (the API is at <url>/jsonrpc)",
+        ));
+    }
+    for (key, value, hint) in [
+        ("database", &odoo.database, "the Odoo database to log in to"),
+        ("login", &odoo.login, "the login of the user who posts"),
+        ("channel", &odoo.channel, "the Discuss channel's name"),
+        (
+            "api_key",
+            &odoo.api_key,
+            "the user's API key, as `api_key_file`",
+        ),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(error_at(
+                figment,
+                &format!("{prefix}.{key}"),
+                format!("must not be empty: {hint}"),
+            ));
+        }
+    }
+    errors
 }
 
 fn error_at(figment: &Figment, key: &str, message: impl Into<String>) -> ConfigError {

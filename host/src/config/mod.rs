@@ -337,6 +337,25 @@ pub struct NotifyConfig {
     pub command: Option<CommandConfig>,
     /// Healthchecks pings: `/start`, success, `/fail` (whatever `on` says).
     pub healthchecks: Option<HealthchecksConfig>,
+    /// A message in an Odoo Discuss channel through Odoo's external JSON-RPC API.
+    pub odoo: Option<OdooNotifyConfig>,
+}
+
+/// Odoo Discuss settings: where and as whom to post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooNotifyConfig {
+    /// Odoo's base URL (`https://odoo.example.org`); the API is at `<url>/jsonrpc`.
+    pub url: String,
+    /// The Odoo database to log in to.
+    pub database: String,
+    /// The login of the user who posts (its API key is `api_key`).
+    pub login: String,
+    /// The user's API key; a secret, usually given as `api_key_file` (a file no other
+    /// user may read or write).
+    pub api_key: String,
+    /// The Discuss channel's name, e.g. `backups`.
+    pub channel: String,
 }
 
 /// Healthchecks settings.

@@ -61,6 +61,12 @@ fn walk(
             continue;
         }
         let file = credential_path(Path::new(&path));
+        if must_be_private(prefix, &secret_key) {
+            if let Some(problem) = open_to_others(&file) {
+                errors.push((join(prefix, &file_key), problem));
+                continue;
+            }
+        }
         match std::fs::read_to_string(&file) {
             Ok(text) => {
                 let text = text
@@ -92,6 +98,30 @@ fn walk(
     }
 }
 
+/// Whether the file of the secret `key` of `table` must be closed to other users: the
+/// Odoo notifier's API key (a key that others can read is a key that others can log in
+/// to Odoo with). The older secrets keep their rules (any readable file), so that no
+/// working configuration breaks.
+fn must_be_private(table: &str, key: &str) -> bool {
+    key == "api_key" && (table == "notify.odoo" || table.ends_with(".notify.odoo"))
+}
+
+/// Why `file` may not hold a private secret: others may read or write it. `None` when
+/// only its owner and group may, or when it cannot be examined (reading it says why).
+fn open_to_others(file: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode();
+    (mode & 0o007 != 0).then(|| {
+        format!(
+            "secret file {} can be read or written by other users (mode {:04o}): refused; \
+             make it readable by its owner only (`chmod 600 {}`)",
+            file.display(),
+            mode & 0o7777,
+            file.display()
+        )
+    })
+}
+
 fn credential_path(path: &Path) -> PathBuf {
     match std::env::var_os("CREDENTIALS_DIRECTORY") {
         Some(dir) if path.is_relative() => Path::new(&dir).join(path),
@@ -105,5 +135,35 @@ pub fn join(prefix: &str, key: &str) -> String {
         key.to_string()
     } else {
         format!("{prefix}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_odoo_api_key_file_must_be_closed_to_other_users() {
+        assert!(must_be_private("notify.odoo", "api_key"));
+        assert!(must_be_private("jobs.prod.notify.odoo", "api_key"));
+        assert!(!must_be_private("notify.email", "password"));
+        assert!(!must_be_private("jobs.prod.destinations.s3", "api_key"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("key");
+        std::fs::write(&file, "k").expect("write");
+        for (mode, refused) in [(0o600, false), (0o640, false), (0o644, true), (0o602, true)] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let problem = open_to_others(&file);
+            assert_eq!(problem.is_some(), refused, "{mode:o}: {problem:?}");
+            if let Some(p) = problem {
+                assert!(
+                    p.contains(&format!("mode {mode:04o}")) && p.contains("chmod 600"),
+                    "{p}"
+                );
+            }
+        }
+        assert!(open_to_others(&dir.path().join("missing")).is_none());
     }
 }

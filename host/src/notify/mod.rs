@@ -1,5 +1,6 @@
-//! Notifications after a backup: the [`event::Event`] model and three channels
-//! ([`email`], [`webhook`], [`command`]). `[notify]` applies to every job unless the job
+//! Notifications after a backup: the [`event::Event`] model and its channels
+//! ([`email`], [`webhook`], [`command`], [`odoo`] — a message in an Odoo Discuss channel —
+//! and [`healthchecks`] pings). `[notify]` applies to every job unless the job
 //! has its own `[jobs.<id>.notify]`, which replaces it whole.
 //!
 //! A failing channel is logged and never fails the backup. Every text that leaves the
@@ -11,6 +12,7 @@ pub mod email;
 pub mod event;
 mod events;
 pub mod healthchecks;
+pub mod odoo;
 pub mod webhook;
 
 pub use event::{DestinationState, Event, EventState};
@@ -23,7 +25,7 @@ use crate::config::{Config, NotifyConfig, NotifyEvent};
 #[derive(Debug, thiserror::Error)]
 #[error("{channel} notification failed: {message}")]
 pub struct NotifyError {
-    /// `email`, `webhook` or `command`.
+    /// `email`, `webhook`, `command`, `odoo` or `healthchecks`.
     pub channel: &'static str,
     /// What went wrong, secrets masked.
     pub message: String,
@@ -80,6 +82,11 @@ pub fn send(settings: &NotifyConfig, event: &Event) -> Vec<NotifyError> {
     }
     if let Some(cmd) = &settings.command {
         if let Err(e) = command::run(cmd, event) {
+            errors.push(e);
+        }
+    }
+    if let Some(odoo) = &settings.odoo {
+        if let Err(e) = odoo::send(odoo, event) {
             errors.push(e);
         }
     }
