@@ -51,6 +51,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl From<LogFormat> for sauvegarde::logging::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Auto => Self::Auto,
+            LogFormat::Plain => Self::Plain,
+            LogFormat::Json => Self::Json,
+        }
+    }
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -331,6 +341,6 @@ impl PgTargetArgs {
     /// `--jobs`, else the default (the number of cores, at most 8).
     pub fn jobs(&self) -> usize {
         self.jobs
-            .map_or_else(crate::restore::parallel::default_jobs, usize::from)
+            .map_or_else(sauvegarde::restore::parallel::default_jobs, usize::from)
     }
 }

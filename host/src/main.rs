@@ -1,15 +1,23 @@
+//! The `sauvegarde` command line: a thin layer over the engine (the `sauvegarde`
+//! library). [`cli`] defines the arguments, [`commands`] runs each command: it calls the
+//! engine, prints its typed results as text or JSON, and maps its typed errors to exit
+//! codes. The engine cannot import anything from here: it is another crate.
+
+mod cli;
+mod commands;
+
 use clap::Parser;
 
-use sauvegarde::cli::{Cli, Command, ConfigAction, PluginsAction};
-use sauvegarde::commands::{self, CliError};
+use cli::{Cli, Command, ConfigAction, PluginsAction};
+use commands::CliError;
 
 fn main() {
     let cli = Cli::parse();
     if let Command::Worker = cli.command {
         // No logging setup: the worker relays plugin events to its parent.
-        std::process::exit(sauvegarde::worker::serve());
+        std::process::exit(serve_worker());
     }
-    sauvegarde::logging::init(cli.log_format);
+    sauvegarde::logging::init(cli.log_format.into());
     let code = match run(&cli) {
         Ok(code) => code,
         Err(CliError { code, message }) => {
@@ -20,10 +28,15 @@ fn main() {
     std::process::exit(code);
 }
 
+/// `__worker`: serves plugin calls; what stops it early goes to stderr.
+fn serve_worker() -> i32 {
+    sauvegarde::worker::serve(|e| eprintln!("sauvegarde worker: {e}"))
+}
+
 fn run(cli: &Cli) -> Result<i32, CliError> {
     let files = &cli.config;
     match &cli.command {
-        Command::Worker => Ok(sauvegarde::worker::serve()),
+        Command::Worker => Ok(serve_worker()),
         Command::GenerateDocs { dir } => commands::docs::run(dir),
         Command::Daemon => commands::daemon::run(files),
         Command::Backup {

@@ -12,8 +12,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{print_stderr, print_text, CliError};
-use crate::dump::{query, Connection, PgTools};
-use crate::odoo_conf::OdooConf;
+use sauvegarde::dump::{query, Connection, PgTools};
+use sauvegarde::odoo_conf::OdooConf;
 
 /// Where `config init` writes by default: the system configuration file.
 pub const SYSTEM_CONFIG: &str = "/etc/sauvegarde/sauvegarde.toml";
@@ -231,7 +231,7 @@ pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
              schedule  = {{ every = 1, unit = \"days\", at = \"02:30\" }}\n\
              # Off-site copies: add [jobs.{id}.destinations.<name>] tables (type = \"sftp\", ...).\n",
             db.name,
-            crate::table::human_size(db.size),
+            sauvegarde::table::human_size(db.size),
             db.version
                 .as_deref()
                 .map(|v| format!(", base module {v}"))

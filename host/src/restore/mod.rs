@@ -197,27 +197,26 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
-    /// Exit code: 2 when the restore refused before anything was created (the archive is
-    /// unreadable, unsafe, altered or too big; the target exists); 1 for failures, and for
-    /// anything found after the database was created (rolled back).
-    pub fn exit_code(&self) -> i32 {
-        use crate::commands::exit;
-        match self {
+    /// Whether the restore refused before anything was created (the archive is
+    /// unreadable, unsafe, altered or too big; the target exists). Failures, and anything
+    /// found after the database was created (rolled back), are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
             RestoreError::InvalidName { .. }
-            | RestoreError::DatabaseExists { .. }
-            | RestoreError::FilestoreExists { .. }
-            | RestoreError::NoFilestoreTarget
-            | RestoreError::Open { .. }
-            | RestoreError::NotAnArchive { .. }
-            | RestoreError::UnsafeEntry { .. }
-            | RestoreError::Corrupt { .. }
-            | RestoreError::ArchiveRead { .. }
-            | RestoreError::MetaCommands { .. }
-            | RestoreError::NoSpace { .. }
-            | RestoreError::ImplausibleSize { .. }
-            | RestoreError::Usage(_) => exit::REFUSED,
-            _ => exit::FAILED,
-        }
+                | RestoreError::DatabaseExists { .. }
+                | RestoreError::FilestoreExists { .. }
+                | RestoreError::NoFilestoreTarget
+                | RestoreError::Open { .. }
+                | RestoreError::NotAnArchive { .. }
+                | RestoreError::UnsafeEntry { .. }
+                | RestoreError::Corrupt { .. }
+                | RestoreError::ArchiveRead { .. }
+                | RestoreError::MetaCommands { .. }
+                | RestoreError::NoSpace { .. }
+                | RestoreError::ImplausibleSize { .. }
+                | RestoreError::Usage(_)
+        )
     }
 }
 
