@@ -26,6 +26,8 @@ pub struct Cli {
 /// `plugins` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PluginsAction {
+    /// Check a plugin against the exporter contract, on a real destination.
+    ///
     /// Run the plugin conformance kit: every promise of the exporter contract, checked
     /// against a real destination through worker processes, one line per point (✓ holds,
     /// ✗ fails, ? not checked, - does not apply). Exit 0 only when every point holds.
@@ -73,10 +75,12 @@ pub enum Command {
         /// Output directory.
         dir: PathBuf,
     },
-    /// Run the scheduler in the foreground (systemd Type=notify): backs up every
-    /// scheduled job on time, reloads on SIGHUP, stops cleanly on SIGTERM/SIGINT.
+    /// Run the scheduler in the foreground (systemd Type=notify).
+    ///
+    /// Backs up every scheduled job on time, reloads on SIGHUP, stops cleanly on
+    /// SIGTERM/SIGINT.
     Daemon,
-    /// List discovered plugins: file, kind, version, or why a file was refused.
+    /// List discovered plugins: file, kind, version, or why it was refused.
     Plugins {
         /// Stable JSON output.
         #[arg(long)]
@@ -99,7 +103,9 @@ pub enum Command {
         /// The archive file.
         archive: PathBuf,
     },
-    /// Back up a job now and print the archive path (progress bar on a terminal).
+    /// Back up a job now and print the archive path.
+    ///
+    /// A progress bar is shown on a terminal.
     Backup {
         /// The job id (`[jobs.<id>]`).
         #[arg(required_unless_present = "database", conflicts_with = "database")]
@@ -119,8 +125,9 @@ pub enum Command {
         #[arg(long)]
         no_notify: bool,
     },
-    /// Apply a job's retention now, locally and on every destination. Only archives this
-    /// job made on this host are ever deleted.
+    /// Apply a job's retention now, locally and on every destination.
+    ///
+    /// Only archives this job made on this host are ever deleted.
     Prune {
         /// The job id.
         job: String,
@@ -143,7 +150,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "adopt")]
         identity: Option<PathBuf>,
     },
-    /// Restore drill now: the newest archive of each of the job's databases verified,
+    /// Restore drill: the newest archives restored into a scratch database.
+    ///
+    /// The newest archive of each of the job's databases verified,
     /// restored into a scratch database `sauvegarde_verify_<pid>_<time>`, its row counts
     /// compared with the dump's, and the scratch database dropped. Each result is recorded
     /// in the history (`history`, `jobs`, the metrics) and notified like a backup's. The
@@ -184,8 +193,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check that an archive can be restored: every ZIP entry read and its CRC-32 checked,
-    /// dump.sql complete (pg_dump's closing line), manifest.json valid and its row counts
+    /// Check that an archive can be restored (--restore: by restoring it).
+    ///
+    /// Every ZIP entry read and its CRC-32 checked, dump.sql complete (pg_dump's closing
+    /// line), manifest.json valid and its row counts
     /// equal to the dump's, the SHA-256 recorded in the history (when the archive is known);
     /// a .dump is read through pg_restore. Exit 0 when sound, 1 otherwise.
     ///
@@ -214,7 +225,7 @@ pub enum Command {
         #[command(flatten)]
         target: PgTargetArgs,
     },
-    /// Restore an archive into a NEW database and its filestore; never overwrites anything.
+    /// Restore an archive into a NEW database; never overwrites anything.
     ///
     /// The archive is verified first; the database is created (UTF-8, C collation, from
     /// template0, owned by the connecting role) and loaded with psql (ZIP: dump.sql streamed
@@ -287,8 +298,10 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
-    /// Write a commented starting configuration for this server: one job per Odoo
-    /// database the odoo.conf's role can see (daily at 02:30, keep 7 days), then check it.
+    /// Write a commented starting configuration for this server.
+    ///
+    /// One job per Odoo database the odoo.conf's role can see (daily at 02:30, keep 7
+    /// days), then check it.
     /// Never overwrites an existing file, except the packaged example left untouched
     /// (byte for byte the /etc/sauvegarde/sauvegarde.toml the package installed).
     Init {
