@@ -25,6 +25,19 @@ pub struct BackupArgs<'a> {
     pub no_notify: bool,
 }
 
+impl crate::cli::BackupCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> BackupArgs<'_> {
+        BackupArgs {
+            job: self.job.as_deref(),
+            database: self.database.as_deref(),
+            output_dir: self.output_dir.as_ref(),
+            no_export: self.no_export,
+            no_notify: self.no_notify,
+        }
+    }
+}
+
 /// Runs a backup now and prints the archive path.
 pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     let uses = match args.job {

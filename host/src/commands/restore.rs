@@ -40,6 +40,25 @@ pub struct RestoreArgs<'a> {
     pub target: &'a PgTargetArgs,
 }
 
+impl crate::cli::RestoreCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> RestoreArgs<'_> {
+        RestoreArgs {
+            archive: &self.archive,
+            database: &self.database,
+            filestore_dir: self.filestore_dir.as_ref(),
+            data_dir: self.data_dir.as_ref(),
+            no_filestore: self.no_filestore,
+            from: self.from.as_deref(),
+            download_dir: self.download_dir.as_ref(),
+            no_verify: self.no_verify,
+            json: self.json,
+            identity: self.identity.as_deref(),
+            target: &self.target,
+        }
+    }
+}
+
 /// The server and the job/odoo.conf it was derived from.
 pub struct Setup {
     /// Where databases are created.

@@ -34,6 +34,20 @@ pub struct VerifyArgs<'a> {
     pub target: &'a PgTargetArgs,
 }
 
+impl crate::cli::VerifyCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> VerifyArgs<'_> {
+        VerifyArgs {
+            archive: &self.archive,
+            restore: self.restore,
+            strict: self.strict,
+            json: self.json,
+            identity: self.identity.as_deref(),
+            target: &self.target,
+        }
+    }
+}
+
 /// Verifies the archive and prints the report; exit 0 when sound, 1 otherwise.
 pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
     let config = load_config(files, target_uses(args.target))?.config;
