@@ -26,6 +26,8 @@ pub struct Cli {
 /// `plugins` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PluginsAction {
+    /// Check a plugin against the exporter contract, on a real destination.
+    ///
     /// Run the plugin conformance kit: every promise of the exporter contract, checked
     /// against a real destination through worker processes, one line per point (✓ holds,
     /// ✗ fails, ? not checked, - does not apply). Exit 0 only when every point holds.
@@ -51,6 +53,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl From<LogFormat> for sauvegarde::logging::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Auto => Self::Auto,
+            LogFormat::Plain => Self::Plain,
+            LogFormat::Json => Self::Json,
+        }
+    }
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -63,10 +75,12 @@ pub enum Command {
         /// Output directory.
         dir: PathBuf,
     },
-    /// Run the scheduler in the foreground (systemd Type=notify): backs up every
-    /// scheduled job on time, reloads on SIGHUP, stops cleanly on SIGTERM/SIGINT.
+    /// Run the scheduler in the foreground (systemd Type=notify).
+    ///
+    /// Backs up every scheduled job on time, reloads on SIGHUP, stops cleanly on
+    /// SIGTERM/SIGINT.
     Daemon,
-    /// List discovered plugins: file, kind, version, or why a file was refused.
+    /// List discovered plugins: file, kind, version, or why it was refused.
     Plugins {
         /// Stable JSON output.
         #[arg(long)]
@@ -89,73 +103,23 @@ pub enum Command {
         /// The archive file.
         archive: PathBuf,
     },
-    /// Back up a job now and print the archive path (progress bar on a terminal).
-    Backup {
-        /// The job id (`[jobs.<id>]`).
-        #[arg(required_unless_present = "database", conflicts_with = "database")]
-        job: Option<String>,
-        /// Ad-hoc backup of this database with default settings; no configuration file
-        /// needed. Written to --output-dir, else the current directory; no retention.
-        #[arg(long, value_name = "DB")]
-        database: Option<String>,
-        /// Directory of an ad-hoc backup (default: the current directory).
-        #[arg(long, value_name = "DIR", requires = "database")]
-        output_dir: Option<PathBuf>,
-        /// Do not export to the job's destinations.
-        #[arg(long)]
-        no_export: bool,
-        /// Send no notification (by default `backup` notifies like a scheduled run, so a
-        /// backup run from cron or a timer is heard of when it fails).
-        #[arg(long)]
-        no_notify: bool,
-    },
-    /// Apply a job's retention now, locally and on every destination. Only archives this
-    /// job made on this host are ever deleted.
-    Prune {
-        /// The job id.
-        job: String,
-        /// Only list what would be deleted, and why every other archive is kept.
-        #[arg(long)]
-        dry_run: bool,
-        /// Claim the job's files that nobody is known to have made (after a history loss,
-        /// or files copied by hand) as this job's, listing them; with --dry-run, only list.
-        /// Archives of the job's other format are the job's like the others.
-        #[arg(long)]
-        adopt: bool,
-        /// With --adopt: also claim the archives of job OLD on this host, a job id no
-        /// longer in the configuration (the job was renamed): those its history rows or
-        /// manifests name. Their history rows become this job's.
-        #[arg(long, value_name = "OLD", requires = "adopt")]
-        from_job: Option<String>,
-        /// With --adopt: read the manifests of encrypted archives the history does not know
-        /// with this identity file (age X25519 key or unencrypted SSH private key), and
-        /// claim those of this job (or of --from-job). Nothing decrypted reaches the disk.
-        #[arg(long, value_name = "FILE", requires = "adopt")]
-        identity: Option<PathBuf>,
-    },
-    /// Restore drill now: the newest archive of each of the job's databases verified,
+    /// Back up a job now and print the archive path.
+    ///
+    /// A progress bar is shown on a terminal.
+    Backup(BackupCommand),
+    /// Apply a job's retention now, locally and on every destination.
+    ///
+    /// Only archives this job made on this host are ever deleted.
+    Prune(PruneCommand),
+    /// Restore drill: the newest archives restored into a scratch database.
+    ///
+    /// The newest archive of each of the job's databases verified,
     /// restored into a scratch database `sauvegarde_verify_<pid>_<time>`, its row counts
     /// compared with the dump's, and the scratch database dropped. Each result is recorded
     /// in the history (`history`, `jobs`, the metrics) and notified like a backup's. The
     /// job's `drill` table gives `identity` and `maintenance_db`; the daemon runs drills on
     /// its schedule. Exit 0 when every archive was restored whole, 1 otherwise.
-    Drill {
-        /// The job id.
-        job: String,
-        /// Only this database of the job.
-        #[arg(long, value_name = "DB")]
-        database: Option<String>,
-        /// Stable JSON output.
-        #[arg(long)]
-        json: bool,
-        /// Send no notification.
-        #[arg(long)]
-        no_notify: bool,
-        /// Connections loading the scratch database (default: the job's `drill.jobs`,
-        /// else the number of cores, at most 8).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: Option<u16>,
-    },
+    Drill(DrillCommand),
     /// Recent backups.
     History {
         /// Only this job.
@@ -174,37 +138,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check that an archive can be restored: every ZIP entry read and its CRC-32 checked,
-    /// dump.sql complete (pg_dump's closing line), manifest.json valid and its row counts
+    /// Check that an archive can be restored (--restore: by restoring it).
+    ///
+    /// Every ZIP entry read and its CRC-32 checked, dump.sql complete (pg_dump's closing
+    /// line), manifest.json valid and its row counts
     /// equal to the dump's, the SHA-256 recorded in the history (when the archive is known);
     /// a .dump is read through pg_restore. Exit 0 when sound, 1 otherwise.
     ///
     /// With --restore, the database is also restored into a scratch database (dropped
     /// afterwards) and its row counts compared; connection options as for `restore`.
-    Verify {
-        /// The archive (.zip or .dump).
-        archive: PathBuf,
-        /// Also restore into a scratch database `sauvegarde_verify_<pid>_<time>` (dropped
-        /// afterwards) and compare its row counts with the dump's and the manifest's.
-        #[arg(long)]
-        restore: bool,
-        /// Row counts that differ from the manifest's are failures, not warnings (for
-        /// archives of a database nobody wrote to during the backup).
-        #[arg(long)]
-        strict: bool,
-        /// Stable JSON output.
-        #[arg(long)]
-        json: bool,
-        /// Decrypt an age-encrypted archive (.zip.age, .dump.age) with this identity file
-        /// (age X25519 key or unencrypted SSH private key) and run every check on it.
-        /// Without it, an encrypted archive gets only the checks that need no key.
-        #[arg(long, value_name = "FILE")]
-        identity: Option<PathBuf>,
-        /// Where the test restore goes.
-        #[command(flatten)]
-        target: PgTargetArgs,
-    },
-    /// Restore an archive into a NEW database and its filestore; never overwrites anything.
+    Verify(VerifyCommand),
+    /// Restore an archive into a NEW database; never overwrites anything.
     ///
     /// The archive is verified first; the database is created (UTF-8, C collation, from
     /// template0, owned by the connecting role) and loaded with psql (ZIP: dump.sql streamed
@@ -220,50 +164,147 @@ pub enum Command {
     /// Filestore: --filestore-dir, else <--data-dir>/filestore/NEW, else the data_dir of
     /// --odoo-conf, else next to the job's filestore; refused when unknown (or use
     /// --no-filestore). Run as root, the files are given to the owner of the parent directory.
-    Restore {
-        /// The archive file; with --from, its name on the destination.
-        archive: PathBuf,
-        /// Name of the new database (letters, digits, `_`, `.`, `-`); must not exist.
-        #[arg(long, value_name = "NEW")]
-        database: String,
-        /// The filestore goes exactly here (absent or empty).
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["data_dir", "no_filestore"])]
-        filestore_dir: Option<PathBuf>,
-        /// Odoo's data_dir: the filestore goes to DIR/filestore/NEW.
-        #[arg(long, value_name = "DIR", conflicts_with = "no_filestore")]
-        data_dir: Option<PathBuf>,
-        /// Restore the database only.
-        #[arg(long)]
-        no_filestore: bool,
-        /// Download ARCHIVE from this job's destination first (through its plugin).
-        #[arg(long, value_name = "JOB/DEST")]
-        from: Option<String>,
-        /// Keep the downloaded archive in DIR (default: a temporary directory in the job's
-        /// backup_dir, removed afterwards).
-        #[arg(long, value_name = "DIR", requires = "from")]
-        download_dir: Option<PathBuf>,
-        /// Skip the verification before the restore (the data is still checked as it is
-        /// read, and a damaged archive still rolls the restore back).
-        #[arg(long)]
-        no_verify: bool,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Identity file (age X25519 key or unencrypted SSH private key) for an
-        /// age-encrypted archive: it is decrypted and authenticated whole into a private
-        /// temporary directory before anything is created.
-        #[arg(long, value_name = "FILE")]
-        identity: Option<PathBuf>,
-        /// Where the database goes.
-        #[command(flatten)]
-        target: PgTargetArgs,
-    },
+    Restore(RestoreCommand),
     /// Inspect the configuration.
     Config {
         /// What to do.
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+/// The arguments of `backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupCommand {
+    /// The job id (`[jobs.<id>]`).
+    #[arg(required_unless_present = "database", conflicts_with = "database")]
+    pub job: Option<String>,
+    /// Ad-hoc backup of this database with default settings; no configuration file
+    /// needed. Written to --output-dir, else the current directory; no retention.
+    #[arg(long, value_name = "DB")]
+    pub database: Option<String>,
+    /// Directory of an ad-hoc backup (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "database")]
+    pub output_dir: Option<PathBuf>,
+    /// Do not export to the job's destinations.
+    #[arg(long)]
+    pub no_export: bool,
+    /// Send no notification (by default `backup` notifies like a scheduled run, so a
+    /// backup run from cron or a timer is heard of when it fails).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// The arguments of `prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneCommand {
+    /// The job id.
+    pub job: String,
+    /// Only list what would be deleted, and why every other archive is kept.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Claim the job's files that nobody is known to have made (after a history loss,
+    /// or files copied by hand) as this job's, listing them; with --dry-run, only list.
+    /// Archives of the job's other format are the job's like the others.
+    #[arg(long)]
+    pub adopt: bool,
+    /// With --adopt: also claim the archives of job OLD on this host, a job id no
+    /// longer in the configuration (the job was renamed): those its history rows or
+    /// manifests name. Their history rows become this job's.
+    #[arg(long, value_name = "OLD", requires = "adopt")]
+    pub from_job: Option<String>,
+    /// With --adopt: read the manifests of encrypted archives the history does not know
+    /// with this identity file (age X25519 key or unencrypted SSH private key), and
+    /// claim those of this job (or of --from-job). Nothing decrypted reaches the disk.
+    #[arg(long, value_name = "FILE", requires = "adopt")]
+    pub identity: Option<PathBuf>,
+}
+
+/// The arguments of `drill`.
+#[derive(Debug, clap::Args)]
+pub struct DrillCommand {
+    /// The job id.
+    pub job: String,
+    /// Only this database of the job.
+    #[arg(long, value_name = "DB")]
+    pub database: Option<String>,
+    /// Stable JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Send no notification.
+    #[arg(long)]
+    pub no_notify: bool,
+    /// Connections loading the scratch database (default: the job's `drill.jobs`,
+    /// else the number of cores, at most 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+/// The arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyCommand {
+    /// The archive (.zip or .dump).
+    pub archive: PathBuf,
+    /// Also restore into a scratch database `sauvegarde_verify_<pid>_<time>` (dropped
+    /// afterwards) and compare its row counts with the dump's and the manifest's.
+    #[arg(long)]
+    pub restore: bool,
+    /// Row counts that differ from the manifest's are failures, not warnings (for
+    /// archives of a database nobody wrote to during the backup).
+    #[arg(long)]
+    pub strict: bool,
+    /// Stable JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Decrypt an age-encrypted archive (.zip.age, .dump.age) with this identity file
+    /// (age X25519 key or unencrypted SSH private key) and run every check on it.
+    /// Without it, an encrypted archive gets only the checks that need no key.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Where the test restore goes.
+    #[command(flatten)]
+    pub target: PgTargetArgs,
+}
+
+/// The arguments of `restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreCommand {
+    /// The archive file; with --from, its name on the destination.
+    pub archive: PathBuf,
+    /// Name of the new database (letters, digits, `_`, `.`, `-`); must not exist.
+    #[arg(long, value_name = "NEW")]
+    pub database: String,
+    /// The filestore goes exactly here (absent or empty).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data_dir", "no_filestore"])]
+    pub filestore_dir: Option<PathBuf>,
+    /// Odoo's data_dir: the filestore goes to DIR/filestore/NEW.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_filestore")]
+    pub data_dir: Option<PathBuf>,
+    /// Restore the database only.
+    #[arg(long)]
+    pub no_filestore: bool,
+    /// Download ARCHIVE from this job's destination first (through its plugin).
+    #[arg(long, value_name = "JOB/DEST")]
+    pub from: Option<String>,
+    /// Keep the downloaded archive in DIR (default: a temporary directory in the job's
+    /// backup_dir, removed afterwards).
+    #[arg(long, value_name = "DIR", requires = "from")]
+    pub download_dir: Option<PathBuf>,
+    /// Skip the verification before the restore (the data is still checked as it is
+    /// read, and a damaged archive still rolls the restore back).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Identity file (age X25519 key or unencrypted SSH private key) for an
+    /// age-encrypted archive: it is decrypted and authenticated whole into a private
+    /// temporary directory before anything is created.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Where the database goes.
+    #[command(flatten)]
+    pub target: PgTargetArgs,
 }
 
 /// `config` subcommands.
@@ -277,8 +318,10 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
-    /// Write a commented starting configuration for this server: one job per Odoo
-    /// database the odoo.conf's role can see (daily at 02:30, keep 7 days), then check it.
+    /// Write a commented starting configuration for this server.
+    ///
+    /// One job per Odoo database the odoo.conf's role can see (daily at 02:30, keep 7
+    /// days), then check it.
     /// Never overwrites an existing file, except the packaged example left untouched
     /// (byte for byte the /etc/sauvegarde/sauvegarde.toml the package installed).
     Init {
@@ -331,6 +374,6 @@ impl PgTargetArgs {
     /// `--jobs`, else the default (the number of cores, at most 8).
     pub fn jobs(&self) -> usize {
         self.jobs
-            .map_or_else(crate::restore::parallel::default_jobs, usize::from)
+            .map_or_else(sauvegarde::restore::parallel::default_jobs, usize::from)
     }
 }

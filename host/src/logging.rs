@@ -7,8 +7,18 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
 use crate::run_log::CaptureLayer;
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human on a terminal, plain (no colours) otherwise.
+    Auto,
+    /// Plain text without colours (journald).
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber, writing to stderr; runs being captured
 /// ([`crate::run_log`]) get their events too.

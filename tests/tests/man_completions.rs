@@ -123,3 +123,59 @@ fn zsh_and_fish_completions_are_written_for_every_command() {
         assert!(fish.contains(&format!("-a \"{c}\"")), "fish lacks {c}");
     }
 }
+
+/// The lines of the `Commands:` list of `sauvegarde ARGS --help`.
+fn command_lines_of(args: &[&str]) -> Vec<String> {
+    let mut help_args = args.to_vec();
+    help_args.push("--help");
+    sauvegarde(&help_args)
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn help_lists_each_command_in_one_short_line() {
+    for args in [&[][..], &["config"], &["plugins"]] {
+        let lines = command_lines_of(args);
+        // `help` is listed too; every other line is one command.
+        assert_eq!(
+            lines.len(),
+            commands_of(args).len() + 1,
+            "{args:?}: one line per command: {lines:#?}"
+        );
+        for line in &lines {
+            assert!(
+                line.starts_with("  ") && !line.starts_with("   "),
+                "{args:?}: a line that is no command (a wrapped description?): {line:?}"
+            );
+            assert!(
+                line.chars().count() <= 80,
+                "{args:?}: longer than 80 columns: {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_detail_of_a_command_is_in_its_long_help_and_its_manual_page() {
+    // The paragraph `--help` leaves out is in `help drill`, `drill --help` and the page.
+    let detail = "compared with the dump's, and the scratch database dropped";
+    for args in [&["help", "drill"][..], &["drill", "--help"]] {
+        let long = sauvegarde(args);
+        assert!(long.contains(detail), "{args:?}: {long}");
+    }
+    let dir = generate();
+    let page = render(&dir.path().join("man").join("sauvegarde-drill.1"));
+    // man fills lines: compare words.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words(&page).contains(detail), "{page}");
+    let verify = sauvegarde(&["help", "verify"]);
+    assert!(
+        verify.contains("With --restore, the database is also restored"),
+        "{verify}"
+    );
+}

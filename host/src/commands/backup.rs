@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::export_progress::{summary, Bars};
 use super::{backup_error, exit, load_config, print_stderr, print_text, CliError};
-use crate::cancel::{cancel_on_signals, CancelFlag};
-use crate::config::{JobConfig, Uses};
-use crate::export::check_destinations;
-use crate::job::{run_backup, BackupOptions, JobRun};
-use crate::notify::{self, Event};
+use sauvegarde::cancel::{cancel_on_signals, CancelFlag};
+use sauvegarde::config::{JobConfig, Uses};
+use sauvegarde::export::check_destinations;
+use sauvegarde::job::{run_backup, BackupOptions, JobRun};
+use sauvegarde::notify::{self, Event};
 
 /// What to back up.
 pub struct BackupArgs<'a> {
@@ -25,6 +25,19 @@ pub struct BackupArgs<'a> {
     pub no_notify: bool,
 }
 
+impl crate::cli::BackupCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> BackupArgs<'_> {
+        BackupArgs {
+            job: self.job.as_deref(),
+            database: self.database.as_deref(),
+            output_dir: self.output_dir.as_ref(),
+            no_export: self.no_export,
+            no_notify: self.no_notify,
+        }
+    }
+}
+
 /// Runs a backup now and prints the archive path.
 pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     let uses = match args.job {
@@ -36,7 +49,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
         (Some(job), None) => job.to_string(),
         (None, Some(db)) => {
             // The name is also the job's (its lock file) and the archive's.
-            crate::naming::check_database_name(db).map_err(|why| {
+            sauvegarde::naming::check_database_name(db).map_err(|why| {
                 CliError::usage(format!(
                     "--database {db:?}: not a database name sauvegarde can back up: {why}"
                 ))
@@ -77,7 +90,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
         let registry = super::plugins::discover(&config);
         let errors = check_destinations(&config, &registry, Some(&job_id));
         if !errors.is_empty() {
-            return Err(CliError::usage(crate::export::join_errors(&errors)));
+            return Err(CliError::usage(sauvegarde::export::join_errors(&errors)));
         }
         Some(Arc::new(registry))
     };
@@ -87,9 +100,9 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
         no_export: args.no_export,
         registry,
         export_observer: Some(Arc::new(bars)),
-        progress: bar
-            .clone()
-            .map(|b| Arc::new(move |n: u64| b.set_position(n)) as Arc<crate::archive::ProgressFn>),
+        progress: bar.clone().map(|b| {
+            Arc::new(move |n: u64| b.set_position(n)) as Arc<sauvegarde::archive::ProgressFn>
+        }),
         retry: false,
     };
     let started = jiff::Timestamp::now();
@@ -100,7 +113,7 @@ pub fn run(files: &[PathBuf], args: &BackupArgs<'_>) -> Result<i32, CliError> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    crate::metrics::refresh(&config);
+    sauvegarde::metrics::refresh(&config);
     // The same notifications as a scheduled run: a backup from cron or a timer that fails
     // must be heard of. Not for one stopped by the user's own Ctrl-C or SIGTERM.
     if !args.no_notify && !cancel.is_cancelled() {

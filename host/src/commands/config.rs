@@ -1,7 +1,7 @@
 //! `config show` and `config check`.
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::{show, Uses};
+use sauvegarde::config::{show, Uses};
 
 /// `config show [--json]`.
 pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
@@ -25,9 +25,9 @@ pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
     // Destinations need their plugins: an unknown type or settings a plugin refuses are
     // configuration errors too.
     let registry = super::plugins::discover(&loaded.config);
-    let errors = crate::export::check_destinations(&loaded.config, &registry, None);
+    let errors = sauvegarde::export::check_destinations(&loaded.config, &registry, None);
     if !errors.is_empty() {
-        return Err(CliError::usage(crate::export::join_errors(&errors)));
+        return Err(CliError::usage(sauvegarde::export::join_errors(&errors)));
     }
     let jobs = loaded.config.jobs.len();
     let files: Vec<String> = loaded

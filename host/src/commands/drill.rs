@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::cancel::{cancel_on_signals, CancelFlag};
-use crate::config::Uses;
-use crate::drill::{self, DrillError, DrillRun};
+use sauvegarde::cancel::{cancel_on_signals, CancelFlag};
+use sauvegarde::config::Uses;
+use sauvegarde::drill::{self, DrillError, DrillRun};
 
 /// One drilled archive, as `drill --json` prints it.
 #[derive(Debug, Serialize)]
@@ -44,7 +44,7 @@ pub fn run(
     if !no_notify {
         drill::report(&config, job, &run);
     } else {
-        crate::metrics::refresh(&config);
+        sauvegarde::metrics::refresh(&config);
     }
     if json {
         print_json(&lines(&run))?;

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::export_progress::{summary, Bars};
 use super::{exit, load_config, plugins::discover, print_text, CliError};
-use crate::cancel::{cancel_on_signals, CancelFlag};
-use crate::config::Uses;
-use crate::export::{check_destinations, ExportRun};
-use crate::lock::JobLock;
+use sauvegarde::cancel::{cancel_on_signals, CancelFlag};
+use sauvegarde::config::Uses;
+use sauvegarde::export::{check_destinations, ExportRun};
+use sauvegarde::lock::JobLock;
 
 /// Uploads `archive` to every destination of `job_id` (concurrently), under the job's
 /// lock. Exit 3 if any failed (the local archive is fine, an export is not); 1 when
@@ -33,7 +33,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     let registry = discover(&config);
     let errors = check_destinations(&config, &registry, Some(job_id));
     if !errors.is_empty() {
-        return Err(CliError::usage(crate::export::join_errors(&errors)));
+        return Err(CliError::usage(sauvegarde::export::join_errors(&errors)));
     }
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
         CliError::failed(format!(
@@ -44,7 +44,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
     let _lock = JobLock::try_acquire(&config.state_dir, job_id).map_err(CliError::failed)?;
     // The history is a record, never a gate: without it the export still runs (and its
     // remote retention waits).
-    let history = crate::job::JobHistory::open(&config, Some(job_id));
+    let history = sauvegarde::job::JobHistory::open(&config, Some(job_id));
     let row = history.get().and_then(|h| {
         let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
         h.find_backup(&archive, name)
@@ -75,7 +75,7 @@ pub fn run(files: &[PathBuf], job_id: &str, archive: &Path) -> Result<i32, CliEr
         observer: &bars,
     }
     .run(None);
-    crate::metrics::refresh(&config);
+    sauvegarde::metrics::refresh(&config);
     print_text(&summary(&outcomes))?;
     Ok(if outcomes.iter().all(|o| o.is_done()) {
         exit::OK

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::export::{DestinationOutcome, ExportObserver, ExportStatus};
+use sauvegarde::export::{DestinationOutcome, ExportObserver, ExportStatus};
 
 /// Progress bars on stderr when it is a terminal; nothing otherwise (the log has the
 /// results and the throughput).
@@ -94,7 +94,7 @@ pub fn summary(outcomes: &[DestinationOutcome]) -> String {
                     "✓ {} ({}): uploaded {} bytes in {:.1} s ({rate:.1} MiB/s)",
                     o.destination, o.kind, o.bytes, o.seconds
                 );
-                if crate::naming::parse(&o.remote_name).is_some_and(|n| n.tag.is_some()) {
+                if sauvegarde::naming::parse(&o.remote_name).is_some_and(|n| n.tag.is_some()) {
                     line.push_str(&format!(
                         "; stored as {} (its own name was taken by a file this job did not upload)",
                         o.remote_name

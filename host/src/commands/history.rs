@@ -2,9 +2,9 @@
 //! and restores (each with its time to recover) under them.
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::Uses;
-use crate::history::{BackupRow, DrillRow, ExportRow, History, RestoreRow};
-use crate::restore::recovery::duration_text;
+use sauvegarde::config::Uses;
+use sauvegarde::history::{BackupRow, DrillRow, ExportRow, History, RestoreRow};
+use sauvegarde::restore::recovery::duration_text;
 
 /// A backup with its export attempts, restore drills and restores (the JSON of
 /// `history --json`: the backup's keys plus `exports`, `drills` and `restores`).
@@ -62,7 +62,7 @@ pub fn run(
 
 /// The human table of `history`: one row per backup, its export attempts under it.
 fn render(rows: &[HistoryLine]) -> String {
-    use crate::table::{human_size, Column, Table};
+    use sauvegarde::table::{human_size, Column, Table};
     if rows.is_empty() {
         return "no backups recorded\n".into();
     }

@@ -12,8 +12,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{print_stderr, print_text, CliError};
-use crate::dump::{query, Connection, PgTools};
-use crate::odoo_conf::OdooConf;
+use sauvegarde::dump::{query, Connection, PgTools};
+use sauvegarde::odoo_conf::OdooConf;
 
 /// Where `config init` writes by default: the system configuration file.
 pub const SYSTEM_CONFIG: &str = "/etc/sauvegarde/sauvegarde.toml";
@@ -173,9 +173,37 @@ fn quoted(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// The text of the new configuration.
+/// The text of the new configuration: the top-level keys, then one job per database
+/// (or an example job when there is none).
 pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
     let odoo_conf = quoted(&args.odoo_conf.display().to_string());
+    let mut t = header(args);
+    if databases.is_empty() {
+        let _ = writeln!(
+            t,
+            "# No Odoo database was found on the server of {}. A job looks like:\n\
+             # [jobs.prod]\n\
+             # database   = \"prod\"\n\
+             # odoo_conf  = {odoo_conf}\n\
+             # keep_days  = 7\n\
+             # schedule   = {{ every = 1, unit = \"days\", at = \"02:30\" }}",
+            args.odoo_conf.display()
+        );
+        return t;
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for db in databases {
+        let mut id = job_id(&db.name);
+        while !used.insert(id.clone()) {
+            id.push('_');
+        }
+        t.push_str(&job(&id, db, &odoo_conf));
+    }
+    t
+}
+
+/// Where the file comes from, and the top-level keys.
+fn header(args: &InitArgs<'_>) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -198,48 +226,34 @@ pub fn render(args: &InitArgs<'_>, databases: &[OdooDatabase]) -> String {
         quoted(&args.backup_dir.display().to_string()),
         quoted(&args.state_dir.display().to_string()),
     );
-    if databases.is_empty() {
-        let _ = writeln!(
-            t,
-            "# No Odoo database was found on the server of {}. A job looks like:\n\
-             # [jobs.prod]\n\
-             # database   = \"prod\"\n\
-             # odoo_conf  = {odoo_conf}\n\
-             # keep_days  = 7\n\
-             # schedule   = {{ every = 1, unit = \"days\", at = \"02:30\" }}",
-            args.odoo_conf.display()
-        );
-        return t;
-    }
-    let mut used = std::collections::BTreeSet::new();
-    for db in databases {
-        let mut id = job_id(&db.name);
-        while !used.insert(id.clone()) {
-            id.push('_');
-        }
-        let _ = writeln!(
-            t,
-            "# Database {} ({}{}).\n\
-             [jobs.{id}]\n\
-             database  = {}\n\
-             # Connection settings and data_dir (for the filestore) are read from Odoo's file.\n\
-             odoo_conf = {odoo_conf}\n\
-             # ZIP: SQL dump + filestore, restorable by Odoo's database manager.\n\
-             format    = \"zip\"\n\
-             # Archives older than 7 days are deleted (only this job's, proven by the history).\n\
-             keep_days = 7\n\
-             # Every night at 02:30 server time.\n\
-             schedule  = {{ every = 1, unit = \"days\", at = \"02:30\" }}\n\
-             # Off-site copies: add [jobs.{id}.destinations.<name>] tables (type = \"sftp\", ...).\n",
-            db.name,
-            crate::table::human_size(db.size),
-            db.version
-                .as_deref()
-                .map(|v| format!(", base module {v}"))
-                .unwrap_or_default(),
-            quoted(&db.name),
-        );
-    }
+    t
+}
+
+/// The job `id` of the database `db`, connecting with `odoo_conf` (a TOML string).
+fn job(id: &str, db: &OdooDatabase, odoo_conf: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Database {} ({}{}).\n\
+         [jobs.{id}]\n\
+         database  = {}\n\
+         # Connection settings and data_dir (for the filestore) are read from Odoo's file.\n\
+         odoo_conf = {odoo_conf}\n\
+         # ZIP: SQL dump + filestore, restorable by Odoo's database manager.\n\
+         format    = \"zip\"\n\
+         # Archives older than 7 days are deleted (only this job's, proven by the history).\n\
+         keep_days = 7\n\
+         # Every night at 02:30 server time.\n\
+         schedule  = {{ every = 1, unit = \"days\", at = \"02:30\" }}\n\
+         # Off-site copies: add [jobs.{id}.destinations.<name>] tables (type = \"sftp\", ...).\n",
+        db.name,
+        sauvegarde::table::human_size(db.size),
+        db.version
+            .as_deref()
+            .map(|v| format!(", base module {v}"))
+            .unwrap_or_default(),
+        quoted(&db.name),
+    );
     t
 }
 

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::Uses;
-use crate::history::{BackupRow, ConnectionTestRow, DrillRow, History};
-use crate::schedule::Next;
+use sauvegarde::config::Uses;
+use sauvegarde::history::{BackupRow, ConnectionTestRow, DrillRow, History};
+use sauvegarde::schedule::Next;
 
 /// One line of `jobs`.
 #[derive(Debug, Serialize)]
@@ -50,7 +50,7 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
         }
         Err(e) => (
             None,
-            Some(crate::redact::scrub(&e.to_string()).into_owned()),
+            Some(sauvegarde::redact::scrub(&e.to_string()).into_owned()),
         ),
     };
     let mut lines = Vec::new();
@@ -63,7 +63,7 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
         let (last, tests, drills) = match read {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
-                unavailable = Some(crate::redact::scrub(&e.to_string()).into_owned());
+                unavailable = Some(sauvegarde::redact::scrub(&e.to_string()).into_owned());
                 (None, Vec::new(), Vec::new())
             }
             None => (None, Vec::new(), Vec::new()),
@@ -76,12 +76,12 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
         // The same function the daemon schedules with.
         let now = jiff::Timestamp::now();
         let usable = history.as_ref();
-        let next = crate::daemon::records::next_for(
+        let next = sauvegarde::daemon::records::next_for(
             &config,
             usable,
             None,
             id,
-            &crate::schedule::Rules::system(),
+            &sauvegarde::schedule::Rules::system(),
         )
         .map_err(CliError::failed)?
         .next;
@@ -92,12 +92,12 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
             Next::Manual | Next::Inactive => None,
         };
         let next = when(next);
-        let next_drill = crate::daemon::records::next_drill(
+        let next_drill = sauvegarde::daemon::records::next_drill(
             &config,
             usable,
             None,
             id,
-            &crate::schedule::Rules::system(),
+            &sauvegarde::schedule::Rules::system(),
         )
         .unwrap_or_default()
         .and_then(when);
@@ -148,7 +148,7 @@ pub fn run(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
 
 /// The human table of `jobs`: one row per job, its connection tests under it.
 fn render(lines: &[JobLine]) -> String {
-    use crate::table::{human_size, Column, Table};
+    use sauvegarde::table::{human_size, Column, Table};
     if lines.is_empty() {
         return "no jobs configured\n".into();
     }

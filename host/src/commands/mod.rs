@@ -19,7 +19,7 @@ pub mod verify;
 
 use std::fmt;
 
-use crate::config::{ConfigErrors, LoadedConfig, Sources, Uses};
+use sauvegarde::config::{ConfigErrors, LoadedConfig, Sources, Uses};
 
 /// Exit codes of the command line (DESIGN.md).
 pub mod exit {
@@ -77,7 +77,7 @@ impl CliError {
 
 /// The command line's view of an engine failure: exit 2 when the configuration is at
 /// fault, 1 otherwise.
-pub fn backup_error(e: crate::job::BackupError) -> CliError {
+pub fn backup_error(e: sauvegarde::job::BackupError) -> CliError {
     CliError {
         code: if e.is_configuration() {
             exit::USAGE
@@ -98,7 +98,7 @@ impl From<ConfigErrors> for CliError {
 /// 2 (errors of the whole file, or of what the command uses). What is broken but not used
 /// is one warning line on stderr, printed first.
 pub fn load_config(files: &[std::path::PathBuf], uses: Uses<'_>) -> Result<LoadedConfig, CliError> {
-    let loaded = crate::config::load_partial(&Sources {
+    let loaded = sauvegarde::config::load_partial(&Sources {
         files: files.to_vec(),
     })?;
     if let Some(line) = loaded.problems.warning(uses) {

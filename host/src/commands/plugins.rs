@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::config::{Config, Uses};
-use crate::plugins::PluginRegistry;
+use sauvegarde::config::{Config, Uses};
+use sauvegarde::plugins::PluginRegistry;
 use sauvegarde_plugin_api::ffi::UPLOAD_NEW;
 
 #[derive(Serialize)]
@@ -21,7 +21,7 @@ struct PluginRow<'a> {
 #[derive(Serialize)]
 struct PluginsReport<'a> {
     plugins: Vec<PluginRow<'a>>,
-    refused: &'a [crate::plugins::RefusedFile],
+    refused: &'a [sauvegarde::plugins::RefusedFile],
 }
 
 /// Discovers plugins from the configured directories and the executable's directory.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{exit, print_text, CliError};
-use crate::conformance::{self, KitConfig};
+use sauvegarde::conformance::{self, KitConfig};
 
 /// Runs the kit on `plugin` with the destination of the single `--config` file. Exit 0
 /// when every point holds, 1 when one fails or is not checked, 2 when the file or the

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
-use crate::config::Uses;
-use crate::job::adopt::ClaimFrom;
-use crate::job::{prune, PruneOptions};
-use crate::plugins::PluginRegistry;
-use crate::retention::{Decision, Delete, Verdict};
+use sauvegarde::config::Uses;
+use sauvegarde::job::adopt::ClaimFrom;
+use sauvegarde::job::{prune, PruneOptions};
+use sauvegarde::plugins::PluginRegistry;
+use sauvegarde::retention::{Decision, Delete, Verdict};
 
 /// Applies (or with `dry_run` shows) the job's retention; every file of the job's pattern
 /// is listed with its verdict. Exit 1 when a destination could not be pruned.
@@ -26,7 +26,7 @@ pub fn run(
         .get(job_id)
         .ok_or_else(|| CliError::usage(format!("no job `{job_id}` in the configuration")))?;
     let identities = identity
-        .map(crate::crypt::load_identities)
+        .map(sauvegarde::crypt::load_identities)
         .transpose()
         .map_err(CliError::usage)?;
     let registry = if job.destinations.is_empty() {
@@ -105,7 +105,9 @@ pub fn run(
 }
 
 /// The gap across which this prune counts age, if it does anywhere.
-fn across_gap<'a>(decisions: impl Iterator<Item = &'a Decision>) -> Option<crate::retention::Gap> {
+fn across_gap<'a>(
+    decisions: impl Iterator<Item = &'a Decision>,
+) -> Option<sauvegarde::retention::Gap> {
     decisions.into_iter().find_map(|d| match d.verdict {
         Verdict::Delete(Delete::AcrossGap { gap, .. }) => Some(gap),
         _ => None,

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
-use crate::config::{Config, JobConfig, Uses};
-use crate::history::History;
-use crate::odoo_conf::OdooConf;
-use crate::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
-use crate::verify::VerifyOptions;
+use sauvegarde::cancel::{cancel_on_signals, CancelFlag};
+use sauvegarde::config::{Config, JobConfig, Uses};
+use sauvegarde::history::History;
+use sauvegarde::odoo_conf::OdooConf;
+use sauvegarde::restore::{download, FilestoreTarget, RestoreError, RestoreRequest, Server};
+use sauvegarde::verify::VerifyOptions;
 use sauvegarde_plugin_api::human_bytes;
 
 /// The arguments of `restore`.
@@ -38,6 +38,25 @@ pub struct RestoreArgs<'a> {
     pub identity: Option<&'a Path>,
     /// Connection options.
     pub target: &'a PgTargetArgs,
+}
+
+impl crate::cli::RestoreCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> RestoreArgs<'_> {
+        RestoreArgs {
+            archive: &self.archive,
+            database: &self.database,
+            filestore_dir: self.filestore_dir.as_ref(),
+            data_dir: self.data_dir.as_ref(),
+            no_filestore: self.no_filestore,
+            from: self.from.as_deref(),
+            download_dir: self.download_dir.as_ref(),
+            no_verify: self.no_verify,
+            json: self.json,
+            identity: self.identity.as_deref(),
+            target: &self.target,
+        }
+    }
 }
 
 /// The server and the job/odoo.conf it was derived from.
@@ -136,7 +155,7 @@ fn filestore_target(args: &RestoreArgs<'_>, setup: &Setup) -> FilestoreTarget {
         // `<data_dir>/filestore/<database>`: the new one goes next to it.
         let database = job.database.name();
         if let Ok(Some(existing)) =
-            crate::filestore::resolve(&job.filestore, &database, setup.odoo.as_ref())
+            sauvegarde::filestore::resolve(&job.filestore, &database, setup.odoo.as_ref())
         {
             if let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) {
                 if name == database.as_str() {
@@ -151,9 +170,19 @@ fn filestore_target(args: &RestoreArgs<'_>, setup: &Setup) -> FilestoreTarget {
     }
 }
 
+/// The exit code of a failed restore: [`exit::REFUSED`] when nothing was created,
+/// [`exit::FAILED`] otherwise (rolled back).
+fn exit_code(e: &RestoreError) -> i32 {
+    if e.is_refusal() {
+        exit::REFUSED
+    } else {
+        exit::FAILED
+    }
+}
+
 fn failed(e: RestoreError) -> CliError {
     CliError {
-        code: e.exit_code(),
+        code: exit_code(&e),
         message: e.to_string(),
     }
 }
@@ -172,7 +201,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         (None, None) => load_config(files, Uses::NoJob)?,
     }
     .config;
-    crate::restore::check_name(args.database).map_err(failed)?;
+    sauvegarde::restore::check_name(args.database).map_err(failed)?;
     let from_job = match args.from {
         Some(spec) => Some(download::parse_from(spec).map_err(failed)?.0),
         None => None,
@@ -219,9 +248,10 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
                 archive.display()
             )));
         };
-        let identities = crate::crypt::load_identities(identity).map_err(CliError::usage)?;
-        let plain = crate::crypt::decrypt_to_temp(archive, &identities, &config.state_dir, &cancel)
-            .map_err(|e| CliError::failed(format!("{e}; nothing was restored")))?;
+        let identities = sauvegarde::crypt::load_identities(identity).map_err(CliError::usage)?;
+        let plain =
+            sauvegarde::crypt::decrypt_to_temp(archive, &identities, &config.state_dir, &cancel)
+                .map_err(|e| CliError::failed(format!("{e}; nothing was restored")))?;
         tracing::info!(archive = %archive.display(), "decrypted and authenticated");
         Some(plain)
     } else {
@@ -235,10 +265,10 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         cancel: &cancel,
         encrypted: plaintext.as_ref().map(|_| archive),
     });
-    let started = crate::history::now_text();
+    let started = sauvegarde::history::now_text();
     let clock = std::time::Instant::now();
     let jobs = args.target.jobs();
-    let result = crate::restore::run(&RestoreRequest {
+    let result = sauvegarde::restore::run(&RestoreRequest {
         archive: plaintext.as_ref().map_or(archive, |p| p.path()),
         database: args.database,
         server: &setup.server,
@@ -248,7 +278,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         jobs,
     });
     // The time to recover, in the history (when there is one), whatever the result.
-    if !matches!(result, Err(ref e) if e.exit_code() == exit::REFUSED) {
+    if !matches!(result, Err(ref e) if e.is_refusal()) {
         let message = match &result {
             Ok(o) => format!(
                 "restored into {} with {} connection(s)",
@@ -256,9 +286,9 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
             ),
             Err(e) => e.to_string(),
         };
-        crate::restore::recovery::record(
+        sauvegarde::restore::recovery::record(
             &config.state_dir,
-            &crate::history::NewRestore {
+            &sauvegarde::history::NewRestore {
                 kind: "restore",
                 backup_id: history
                     .as_ref()
@@ -287,7 +317,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         "restored database {} from {} in {} over {} connection(s) ({})\n",
         outcome.database,
         archive.display(),
-        crate::restore::recovery::duration_text(outcome.seconds),
+        sauvegarde::restore::recovery::duration_text(outcome.seconds),
         outcome.connections,
         setup.server.describe()
     );
@@ -300,7 +330,7 @@ pub fn run(files: &[PathBuf], args: &RestoreArgs<'_>) -> Result<i32, CliError> {
         for c in report
             .checks
             .iter()
-            .filter(|c| c.status == crate::verify::Status::Warning)
+            .filter(|c| c.status == sauvegarde::verify::Status::Warning)
         {
             text.push_str(&format!("  ! {}: {}\n", c.check, c.detail));
         }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use super::{exit, load_config, plugins::discover, print_text, CliError};
-use crate::config::Uses;
-use crate::export::{open_destination, ExportError};
-use crate::history::History;
-use crate::redact::scrub;
+use sauvegarde::config::Uses;
+use sauvegarde::export::{open_destination, ExportError};
+use sauvegarde::history::History;
+use sauvegarde::redact::scrub;
 
 /// Runs `test_connection` on each destination (or the one named), concurrently, printing
 /// ✓ or ✗ with the plugin's message. Exit 1 if any failed.
@@ -88,7 +88,7 @@ pub fn run(files: &[PathBuf], job_id: &str, only: Option<&str>) -> Result<i32, C
             config.kind
         ));
     }
-    crate::metrics::refresh(&config);
+    sauvegarde::metrics::refresh(&config);
     print_text(&text)?;
     Ok(if failed == 0 { exit::OK } else { exit::FAILED })
 }

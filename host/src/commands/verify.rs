@@ -4,17 +4,17 @@ use std::path::{Path, PathBuf};
 
 use super::restore::{open_history, setup, target_uses};
 use super::{exit, load_config, print_json, print_text, CliError};
-use crate::cancel::{cancel_on_signals, CancelFlag};
 use crate::cli::PgTargetArgs;
-use crate::crypt::{decrypt_to_temp, load_identities};
-use crate::restore::scratch;
-use crate::verify::{
+use sauvegarde::cancel::{cancel_on_signals, CancelFlag};
+use sauvegarde::crypt::{decrypt_to_temp, load_identities};
+use sauvegarde::restore::scratch;
+use sauvegarde::verify::{
     checks, encrypted, verify_archive, verify_for_restore, Status, VerifyError, VerifyOptions,
 };
 
 /// Whether `archive` is age-encrypted (read errors are usage errors: the path is the user's).
 pub fn is_encrypted(archive: &Path) -> Result<bool, CliError> {
-    crate::crypt::is_age_file(archive)
+    sauvegarde::crypt::is_age_file(archive)
         .map_err(|e| CliError::usage(format!("{}: {e}", archive.display())))
 }
 
@@ -32,6 +32,20 @@ pub struct VerifyArgs<'a> {
     pub identity: Option<&'a Path>,
     /// Where the test restore goes.
     pub target: &'a PgTargetArgs,
+}
+
+impl crate::cli::VerifyCommand {
+    /// The arguments of [`run`].
+    pub fn args(&self) -> VerifyArgs<'_> {
+        VerifyArgs {
+            archive: &self.archive,
+            restore: self.restore,
+            strict: self.strict,
+            json: self.json,
+            identity: self.identity.as_deref(),
+            target: &self.target,
+        }
+    }
 }
 
 /// Verifies the archive and prints the report; exit 0 when sound, 1 otherwise.
@@ -66,7 +80,7 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
             let identities = load_identities(identity).map_err(CliError::usage)?;
             match decrypt_to_temp(args.archive, &identities, &config.state_dir, &cancel) {
                 Ok(p) => Ok(Some(p)),
-                Err(e @ crate::crypt::DecryptError::Interrupted { .. }) => {
+                Err(e @ sauvegarde::crypt::DecryptError::Interrupted { .. }) => {
                     return Err(CliError::failed(e))
                 }
                 Err(e) => Err(e.to_string()),
@@ -106,7 +120,7 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
             Some(format) if report.ok => {
                 let units = report.units.take();
                 let jobs = args.target.jobs();
-                let started = crate::history::now_text();
+                let started = sauvegarde::history::now_text();
                 let clock = std::time::Instant::now();
                 let result =
                     scratch::test_restore(&setup.server, restorable, format, units, jobs, &cancel);
@@ -119,7 +133,7 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
                             format!(
                                 "restored into a scratch database ({}) in {} and dropped it",
                                 setup.server.describe(),
-                                crate::restore::recovery::duration_text(seconds)
+                                sauvegarde::restore::recovery::duration_text(seconds)
                             ),
                         );
                         checks::restored_counts(&mut report, tables, args.strict);
@@ -130,9 +144,9 @@ pub fn run(files: &[PathBuf], args: &VerifyArgs<'_>) -> Result<i32, CliError> {
                         e.to_string()
                     }
                 };
-                crate::restore::recovery::record(
+                sauvegarde::restore::recovery::record(
                     &config.state_dir,
-                    &crate::history::NewRestore {
+                    &sauvegarde::history::NewRestore {
                         kind: "verify",
                         backup_id: report.history.as_ref().map(|h| h.id),
                         database: "scratch",

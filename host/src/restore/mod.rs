@@ -197,27 +197,26 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
-    /// Exit code: 2 when the restore refused before anything was created (the archive is
-    /// unreadable, unsafe, altered or too big; the target exists); 1 for failures, and for
-    /// anything found after the database was created (rolled back).
-    pub fn exit_code(&self) -> i32 {
-        use crate::commands::exit;
-        match self {
+    /// Whether the restore refused before anything was created (the archive is
+    /// unreadable, unsafe, altered or too big; the target exists). Failures, and anything
+    /// found after the database was created (rolled back), are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
             RestoreError::InvalidName { .. }
-            | RestoreError::DatabaseExists { .. }
-            | RestoreError::FilestoreExists { .. }
-            | RestoreError::NoFilestoreTarget
-            | RestoreError::Open { .. }
-            | RestoreError::NotAnArchive { .. }
-            | RestoreError::UnsafeEntry { .. }
-            | RestoreError::Corrupt { .. }
-            | RestoreError::ArchiveRead { .. }
-            | RestoreError::MetaCommands { .. }
-            | RestoreError::NoSpace { .. }
-            | RestoreError::ImplausibleSize { .. }
-            | RestoreError::Usage(_) => exit::REFUSED,
-            _ => exit::FAILED,
-        }
+                | RestoreError::DatabaseExists { .. }
+                | RestoreError::FilestoreExists { .. }
+                | RestoreError::NoFilestoreTarget
+                | RestoreError::Open { .. }
+                | RestoreError::NotAnArchive { .. }
+                | RestoreError::UnsafeEntry { .. }
+                | RestoreError::Corrupt { .. }
+                | RestoreError::ArchiveRead { .. }
+                | RestoreError::MetaCommands { .. }
+                | RestoreError::NoSpace { .. }
+                | RestoreError::ImplausibleSize { .. }
+                | RestoreError::Usage(_)
+        )
     }
 }
 
@@ -290,88 +289,24 @@ pub fn open_zip(path: &Path) -> Result<ZipArchive<BufReader<File>>, RestoreError
     })
 }
 
-/// Runs a restore.
+/// An open ZIP archive.
+type Zip = ZipArchive<BufReader<File>>;
+
+/// Runs a restore: every refusal first (the archive, its checks, the targets), then the
+/// database created and filled, and rolled back on any failure.
 pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError> {
     let started = Instant::now();
     let path = request.archive;
     check_name(request.database)?;
-    let mut file = File::open(path).map_err(|source| RestoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = detect_format(&mut file)
-        .map_err(|source| RestoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .ok_or_else(|| RestoreError::NotAnArchive {
-            path: path.to_path_buf(),
-        })?;
-    drop(file);
-    let mut zip = match format {
-        Format::Zip => Some(open_zip(path)?),
-        Format::Dump => None,
-    };
+    let (format, mut zip) = open_archive(path)?;
     let filestore_files = match &zip {
         Some(z) => extract::scan(z, path)?,
         None => 0,
     };
-    let mut units = None;
-    let report = match &request.verify {
-        Some(options) => {
-            let mut report = verify_for_restore(path, options)?;
-            units = report.units.take();
-            if let Some(meta) = report
-                .checks
-                .iter()
-                .find(|c| c.check == "psql" && c.status == crate::verify::Status::Failed)
-            {
-                return Err(RestoreError::MetaCommands {
-                    path: path.to_path_buf(),
-                    lines: meta.detail.clone(),
-                });
-            }
-            if !report.ok {
-                return Err(RestoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    failures: report.failures(),
-                });
-            }
-            Some(report)
-        }
-        None => None,
-    };
-    if let (Some(zip), None) = (zip.as_mut(), &report) {
-        // Without verification (which reads it), dump.sql is read for anything psql could
-        // run before anything is created.
-        units = load::prescan(zip, path, request.cancel)?;
-    }
-    let filestore = match (&request.filestore, filestore_files) {
-        (_, 0) | (FilestoreTarget::Skip, _) => None,
-        (FilestoreTarget::Dir(d), _) => Some(d.clone()),
-        (FilestoreTarget::Unknown, _) => return Err(RestoreError::NoFilestoreTarget),
-    };
-    if let (Some(dir), Some(zip)) = (&filestore, &zip) {
-        let declared = space::declared(zip, path)?;
-        let (free, at) = crate::disk::available(dir).map_err(|source| RestoreError::Filestore {
-            path: dir.clone(),
-            source,
-        })?;
-        space::check(declared, free, &at)?;
-    }
+    let (report, units) = check_archive(request, zip.as_mut())?;
+    let filestore = filestore_target(request, zip.as_ref(), filestore_files)?;
+    check_targets(request, filestore.as_deref())?;
     let server = request.server;
-    if server.exists(request.database)? {
-        return Err(RestoreError::DatabaseExists {
-            database: request.database.into(),
-            server: server.describe(),
-        });
-    }
-    if let Some(dir) = &filestore {
-        extract::check_target(dir)?;
-    }
-    if request.cancel.is_cancelled() {
-        return Err(RestoreError::Cancelled);
-    }
     if server.is_superuser()? && !origin::made_here(zip.as_mut()) {
         tracing::warn!(
             archive = %path.display(),
@@ -404,25 +339,140 @@ pub fn run(request: &RestoreRequest<'_>) -> Result<RestoreOutcome, RestoreError>
             tracing::info!(database = request.database, archive = %path.display(), seconds = outcome.seconds, "restore done");
             Ok(outcome)
         }
-        Err(e) => {
-            tracing::error!(database = request.database, "restore failed: {e}");
-            let cleanup = match server.drop_database(request.database) {
-                Ok(()) => format!("the half-made database `{}` was dropped", request.database),
-                Err(d) => format!(
-                    "the half-made database `{}` could not be dropped, drop it by hand: {d}",
-                    request.database
-                ),
-            };
-            let cleanup = if filestore.is_some() {
-                format!("{cleanup} and the partial filestore removed")
-            } else {
-                cleanup
-            };
-            Err(RestoreError::RolledBack {
-                source: Box::new(e),
-                cleanup,
-            })
+        Err(e) => Err(roll_back(request, filestore.is_some(), e)),
+    }
+}
+
+/// The archive's format, and the ZIP opened when it is one.
+fn open_archive(path: &Path) -> Result<(Format, Option<Zip>), RestoreError> {
+    let mut file = File::open(path).map_err(|source| RestoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let format = detect_format(&mut file)
+        .map_err(|source| RestoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| RestoreError::NotAnArchive {
+            path: path.to_path_buf(),
+        })?;
+    drop(file);
+    let zip = match format {
+        Format::Zip => Some(open_zip(path)?),
+        Format::Dump => None,
+    };
+    Ok((format, zip))
+}
+
+/// The verification asked for (refused when it fails or finds psql meta-commands), else
+/// the prescan of a ZIP's dump.sql; the report, and the dump's units when read.
+fn check_archive(
+    request: &RestoreRequest<'_>,
+    zip: Option<&mut Zip>,
+) -> Result<(Option<VerifyReport>, Option<Vec<Unit>>), RestoreError> {
+    let path = request.archive;
+    let mut units = None;
+    let report = match &request.verify {
+        Some(options) => {
+            let mut report = verify_for_restore(path, options)?;
+            units = report.units.take();
+            if let Some(meta) = report
+                .checks
+                .iter()
+                .find(|c| c.check == "psql" && c.status == crate::verify::Status::Failed)
+            {
+                return Err(RestoreError::MetaCommands {
+                    path: path.to_path_buf(),
+                    lines: meta.detail.clone(),
+                });
+            }
+            if !report.ok {
+                return Err(RestoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    failures: report.failures(),
+                });
+            }
+            Some(report)
         }
+        None => None,
+    };
+    if let (Some(zip), None) = (zip, &report) {
+        // Without verification (which reads it), dump.sql is read for anything psql could
+        // run before anything is created.
+        units = load::prescan(zip, path, request.cancel)?;
+    }
+    Ok((report, units))
+}
+
+/// Where the archive's filestore goes (`None`: nowhere), refused when unknown or when
+/// its file system has too little room for it.
+fn filestore_target(
+    request: &RestoreRequest<'_>,
+    zip: Option<&Zip>,
+    filestore_files: u64,
+) -> Result<Option<PathBuf>, RestoreError> {
+    let filestore = match (&request.filestore, filestore_files) {
+        (_, 0) | (FilestoreTarget::Skip, _) => None,
+        (FilestoreTarget::Dir(d), _) => Some(d.clone()),
+        (FilestoreTarget::Unknown, _) => return Err(RestoreError::NoFilestoreTarget),
+    };
+    if let (Some(dir), Some(zip)) = (&filestore, zip) {
+        let declared = space::declared(zip, request.archive)?;
+        let (free, at) = crate::disk::available(dir).map_err(|source| RestoreError::Filestore {
+            path: dir.clone(),
+            source,
+        })?;
+        space::check(declared, free, &at)?;
+    }
+    Ok(filestore)
+}
+
+/// Refuses a database that exists, a filestore directory that is not absent or empty,
+/// and a restore cancelled before anything was created.
+fn check_targets(
+    request: &RestoreRequest<'_>,
+    filestore: Option<&Path>,
+) -> Result<(), RestoreError> {
+    let server = request.server;
+    if server.exists(request.database)? {
+        return Err(RestoreError::DatabaseExists {
+            database: request.database.into(),
+            server: server.describe(),
+        });
+    }
+    if let Some(dir) = filestore {
+        extract::check_target(dir)?;
+    }
+    if request.cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled);
+    }
+    Ok(())
+}
+
+/// Drops the half-made database after `error`; the error says what was cleaned up (the
+/// partial filestore is removed by [`fill`]).
+fn roll_back(
+    request: &RestoreRequest<'_>,
+    had_filestore: bool,
+    error: RestoreError,
+) -> RestoreError {
+    tracing::error!(database = request.database, "restore failed: {error}");
+    let cleanup = match request.server.drop_database(request.database) {
+        Ok(()) => format!("the half-made database `{}` was dropped", request.database),
+        Err(d) => format!(
+            "the half-made database `{}` could not be dropped, drop it by hand: {d}",
+            request.database
+        ),
+    };
+    let cleanup = if had_filestore {
+        format!("{cleanup} and the partial filestore removed")
+    } else {
+        cleanup
+    };
+    RestoreError::RolledBack {
+        source: Box::new(error),
+        cleanup,
     }
 }
 

@@ -43,7 +43,53 @@ pub fn check(
     split: bool,
     cancel: &CancelFlag,
 ) -> Result<Option<Contents>, Interrupted> {
-    let mut contents = Contents::default();
+    let Some(mut zip) = open(file, report) else {
+        return Ok(None);
+    };
+    let mut walk = Walk {
+        contents: Contents::default(),
+        findings: Findings::default(),
+        buf: vec![0u8; CHUNK],
+        split,
+        cancel,
+    };
+    for index in 0..zip.len() {
+        if cancel.is_cancelled() {
+            return Err(Interrupted);
+        }
+        let mut entry = match zip.by_index(index) {
+            Ok(e) => e,
+            Err(e) => {
+                walk.findings.problems.push(format!("entry #{index}: {e}"));
+                continue;
+            }
+        };
+        let name = match entry.name() {
+            Ok(n) => n.into_owned(),
+            Err(e) => {
+                walk.findings
+                    .problems
+                    .push(format!("entry #{index}: unreadable name: {e}"));
+                continue;
+            }
+        };
+        if let Err(why) = names::check_entry(&name, entry.unix_mode()) {
+            walk.findings.unsafe_names.push(format!("{name:?}: {why}"));
+            continue;
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        let declared = entry.size();
+        walk.file(&mut entry, name, declared, report)?;
+    }
+    walk.findings.record(report);
+    Ok(Some(walk.contents))
+}
+
+/// Opens the central directory and records the `zip` check (local headers against the
+/// central directory); `None` when it cannot be read.
+fn open(file: File, report: &mut VerifyReport) -> Option<ZipArchive<BufReader<File>>> {
     let mut zip = match ZipArchive::new(BufReader::with_capacity(CHUNK, file)) {
         Ok(z) => z,
         Err(e) => {
@@ -52,11 +98,10 @@ pub fn check(
                 Status::Failed,
                 format!("cannot read the ZIP central directory ({e}): the archive is truncated or damaged"),
             );
-            return Ok(None);
+            return None;
         }
     };
     report.entries = zip.len() as u64;
-    let mut problems = Vec::new();
     match zip.validate_header_consistency() {
         Ok(()) => report.push(
             "zip",
@@ -70,37 +115,102 @@ pub fn check(
             report.push("zip", Status::Failed, e.to_string());
         }
     }
-    let mut unsafe_names = Vec::new();
-    let mut others = Vec::new();
-    let mut buf = vec![0u8; CHUNK];
-    for index in 0..zip.len() {
-        if cancel.is_cancelled() {
-            return Err(Interrupted);
+    Some(zip)
+}
+
+/// What the entries showed, for the `names`, `entries` and `unexpected` checks.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Damaged or unreadable entries.
+    problems: Vec<String>,
+    /// Entries a restore refuses, and why.
+    unsafe_names: Vec<String>,
+    /// Entries Odoo does not use.
+    others: Vec<String>,
+}
+
+impl Findings {
+    /// Records the `names`, `entries` and (when some) `unexpected` checks.
+    fn record(&self, report: &mut VerifyReport) {
+        let Findings {
+            problems,
+            unsafe_names,
+            others,
+        } = self;
+        if unsafe_names.is_empty() {
+            report.push(
+                "names",
+                Status::Ok,
+                "every entry is a plain relative path (no `..`, absolute path or symbolic link)",
+            );
+        } else {
+            report.push(
+                "names",
+                Status::Failed,
+                format!(
+                    "{} unsafe entr{} (restore refuses this archive): {}",
+                    unsafe_names.len(),
+                    if unsafe_names.len() == 1 { "y" } else { "ies" },
+                    list_some(unsafe_names)
+                ),
+            );
         }
-        let mut entry = match zip.by_index(index) {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(format!("entry #{index}: {e}"));
-                continue;
-            }
-        };
-        let name = match entry.name() {
-            Ok(n) => n.into_owned(),
-            Err(e) => {
-                problems.push(format!("entry #{index}: unreadable name: {e}"));
-                continue;
-            }
-        };
-        if let Err(why) = names::check_entry(&name, entry.unix_mode()) {
-            unsafe_names.push(format!("{name:?}: {why}"));
-            continue;
+        if problems.is_empty() {
+            report.push(
+                "entries",
+                Status::Ok,
+                format!(
+                    "every entry read: CRC-32 and sizes correct ({} filestore files, {})",
+                    report.filestore_files,
+                    human_bytes(report.filestore_bytes)
+                ),
+            );
+        } else {
+            report.push(
+                "entries",
+                Status::Failed,
+                format!(
+                    "{} damaged entr{}: {}",
+                    problems.len(),
+                    if problems.len() == 1 { "y" } else { "ies" },
+                    list_some(problems)
+                ),
+            );
         }
-        if entry.is_dir() {
-            continue;
+        if !others.is_empty() {
+            report.push(
+                "unexpected",
+                Status::Warning,
+                format!(
+                    "entries Odoo does not use (ignored by restore): {}",
+                    list_some(others)
+                ),
+            );
         }
-        let declared = entry.size();
+    }
+}
+
+/// The reading of the entries, one file entry at a time.
+struct Walk<'a> {
+    contents: Contents,
+    findings: Findings,
+    buf: Vec<u8>,
+    split: bool,
+    cancel: &'a CancelFlag,
+}
+
+impl Walk<'_> {
+    /// Reads the file entry `name` (`declared` bytes) to its end: `dump.sql` through the
+    /// SQL scanner, `manifest.json` kept, a filestore file counted, anything else noted.
+    fn file(
+        &mut self,
+        entry: &mut dyn Read,
+        name: String,
+        declared: u64,
+        report: &mut VerifyReport,
+    ) -> Result<(), Interrupted> {
         let mut scanner = (name == DUMP_ENTRY).then(|| {
-            if split {
+            if self.split {
                 SqlScanner::for_restore(crate::restore::parallel::STATEMENTS_LIMIT)
             } else {
                 SqlScanner::for_psql()
@@ -108,14 +218,14 @@ pub fn check(
         });
         let mut manifest = (name == MANIFEST_ENTRY).then(Vec::new);
         if manifest.is_some() && declared > MANIFEST_LIMIT {
-            contents.manifest = Some(Err(format!(
+            self.contents.manifest = Some(Err(format!(
                 "manifest.json is {} (over {}); not read",
                 human_bytes(declared),
                 human_bytes(MANIFEST_LIMIT)
             )));
             manifest = None;
         }
-        let read = read_entry(&mut entry, &mut buf, cancel, |chunk| {
+        let read = read_entry(entry, &mut self.buf, self.cancel, |chunk| {
             if let Some(s) = scanner.as_mut() {
                 s.feed(chunk);
             }
@@ -131,16 +241,16 @@ pub fn check(
             Err(e) => Some(format!("{name}: {}", describe_read_error(&e))),
         };
         if let Some(f) = &failure {
-            problems.push(f.clone());
+            self.findings.problems.push(f.clone());
         }
         if name == DUMP_ENTRY {
-            contents.sql = Some(match (&failure, scanner) {
+            self.contents.sql = Some(match (&failure, scanner) {
                 (None, Some(s)) => Ok(s.finish()),
                 _ => Err("dump.sql could not be read to its end (see entries)".into()),
             });
         } else if name == MANIFEST_ENTRY {
             if let Some(m) = manifest {
-                contents.manifest = Some(match failure {
+                self.contents.manifest = Some(match failure {
                     None => Ok(m),
                     Some(_) => Err("manifest.json could not be read (see entries)".into()),
                 });
@@ -149,60 +259,10 @@ pub fn check(
             report.filestore_files += 1;
             report.filestore_bytes += declared;
         } else {
-            others.push(name);
+            self.findings.others.push(name);
         }
+        Ok(())
     }
-    if unsafe_names.is_empty() {
-        report.push(
-            "names",
-            Status::Ok,
-            "every entry is a plain relative path (no `..`, absolute path or symbolic link)",
-        );
-    } else {
-        report.push(
-            "names",
-            Status::Failed,
-            format!(
-                "{} unsafe entr{} (restore refuses this archive): {}",
-                unsafe_names.len(),
-                if unsafe_names.len() == 1 { "y" } else { "ies" },
-                list_some(&unsafe_names)
-            ),
-        );
-    }
-    if problems.is_empty() {
-        report.push(
-            "entries",
-            Status::Ok,
-            format!(
-                "every entry read: CRC-32 and sizes correct ({} filestore files, {})",
-                report.filestore_files,
-                human_bytes(report.filestore_bytes)
-            ),
-        );
-    } else {
-        report.push(
-            "entries",
-            Status::Failed,
-            format!(
-                "{} damaged entr{}: {}",
-                problems.len(),
-                if problems.len() == 1 { "y" } else { "ies" },
-                list_some(&problems)
-            ),
-        );
-    }
-    if !others.is_empty() {
-        report.push(
-            "unexpected",
-            Status::Warning,
-            format!(
-                "entries Odoo does not use (ignored by restore): {}",
-                list_some(&others)
-            ),
-        );
-    }
-    Ok(Some(contents))
 }
 
 /// Reads `entry` to its end through `sink`; the outer error is a cancellation, the inner

@@ -31,7 +31,7 @@ use std::time::Duration;
 pub use destination::{LogObserver, Timeouts, WorkerDestination};
 pub use process::{set_executable, stop_all, WORKER_ARG};
 pub use protocol::PluginMeta;
-pub use serve::serve;
+pub use serve::{serve, WorkerError};
 
 use process::{Call, Limit, Worker};
 use protocol::{Outcome, Request};

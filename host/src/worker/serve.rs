@@ -77,12 +77,28 @@ fn take_stdout() -> std::io::Result<File> {
     }
 }
 
-/// Runs the worker until its input ends; returns the process exit code.
-pub fn serve() -> i32 {
+/// Why the worker stopped early: given to the caller's `report`, which tells the user
+/// (the worker has no logging: its standard output is the protocol).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The protocol descriptor could not be set up.
+    #[error("cannot set up its pipe: {0}")]
+    Pipe(std::io::Error),
+    /// A line on standard input was not a request.
+    #[error("bad request: {0}")]
+    BadRequest(super::protocol::LineError),
+    /// The input thread could not be started.
+    #[error("cannot start: {0}")]
+    Start(std::io::Error),
+}
+
+/// Runs the worker until its input ends; returns the process exit code. `report` is
+/// called with what stopped it early (a bad request ends the process right after).
+pub fn serve(report: fn(&WorkerError)) -> i32 {
     let out = match take_stdout() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sauvegarde worker: cannot set up its pipe: {e}");
+            report(&WorkerError::Pipe(e));
             return 1;
         }
     };
@@ -109,7 +125,7 @@ pub fn serve() -> i32 {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        eprintln!("sauvegarde worker: bad request: {e}");
+                        report(&WorkerError::BadRequest(e));
                         break;
                     }
                 }
@@ -118,7 +134,7 @@ pub fn serve() -> i32 {
             unsafe { libc::_exit(0) };
         });
     if let Err(e) = reader {
-        eprintln!("sauvegarde worker: cannot start: {e}");
+        report(&WorkerError::Start(e));
         return 1;
     }
     let mut state = State::default();
