@@ -83,6 +83,14 @@ fn every_commented_example_is_valid_once_uncommented() {
     for secret in ["staging.password", "smtp.password"] {
         std::fs::write(dir.path().join(secret), "not-a-real-secret\n").unwrap();
     }
+    // The odoo notifier's API key file must be its owner's alone.
+    let odoo_key = dir.path().join("odoo.key");
+    std::fs::write(&odoo_key, "not-a-real-key\n").unwrap();
+    std::fs::set_permissions(
+        &odoo_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("chat-webhook.url"),
         "https://chat.example.org/hooks/not-a-real-token\n",
@@ -114,6 +122,7 @@ fn every_commented_example_is_valid_once_uncommented() {
         "notify.email.smtp_host",
         "notify.webhook.url",
         "notify.command.argv",
+        "notify.odoo.channel",
     ] {
         assert!(
             shown.contains(&format!("\"{key}\"")),
