@@ -163,6 +163,39 @@ fn edited(archive: &Path, to: &Path, find: &str, replace: &str) {
     assert!(out.status.success(), "python: {}", text(&out));
 }
 
+/// The archive with its first message's author replaced by `author`, restored into
+/// `database` on two connections; returns the restore's output.
+fn restore_with_first_author(
+    w: &World,
+    cfg: &Path,
+    archive: &Path,
+    author: &str,
+    database: &str,
+) -> Output {
+    let copy = "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\t";
+    let bad = w.path(&format!("{database}.zip"));
+    edited(
+        archive,
+        &bad,
+        &format!("{copy}2\t"),
+        &format!("{copy}{author}\t"),
+    );
+    w.run(
+        cfg,
+        &[
+            "restore",
+            bad.to_str().unwrap(),
+            "--database",
+            database,
+            "--no-filestore",
+            "--job",
+            "prod",
+            "--jobs",
+            "2",
+        ],
+    )
+}
+
 #[test]
 fn a_parallel_restore_makes_the_database_a_serial_psql_restore_of_the_same_dump_makes() {
     let w = World::new(3000);
@@ -293,29 +326,9 @@ fn a_dump_whose_data_breaks_a_foreign_key_fails_naming_it_and_leaves_no_database
     let w = World::new(200);
     let cfg = w.config("", "");
     let archive = w.backup(&cfg);
-    let bad = w.path("bad-fk.zip");
-    // The first message's author becomes a partner that does not exist.
-    edited(
-        &archive,
-        &bad,
-        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\t2\t",
-        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\t999999\t",
-    );
     let before = w.databases();
-    let out = w.run(
-        &cfg,
-        &[
-            "restore",
-            bad.to_str().unwrap(),
-            "--database",
-            "broken",
-            "--no-filestore",
-            "--job",
-            "prod",
-            "--jobs",
-            "2",
-        ],
-    );
+    // The first message's author becomes a partner that does not exist.
+    let out = restore_with_first_author(&w, &cfg, &archive, "999999", "broken");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -346,30 +359,10 @@ fn a_data_error_on_one_connection_stops_the_copy_running_on_another() {
     );
     let cfg = w.config("", "");
     let archive = w.backup(&cfg);
-    let bad = w.path("bad-data.zip");
     // The first message's author is no number: its COPY fails at once, while `big` (the
     // largest table, loaded first) is still streaming on the other connection.
-    edited(
-        &archive,
-        &bad,
-        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\t2\t",
-        "COPY public.mail_message (id, res_id, author_id, parent_id, body, create_uid) FROM stdin;\n1\t1\tnobody\t",
-    );
     let before = w.databases();
-    let out = w.run(
-        &cfg,
-        &[
-            "restore",
-            bad.to_str().unwrap(),
-            "--database",
-            "halted",
-            "--no-filestore",
-            "--job",
-            "prod",
-            "--jobs",
-            "2",
-        ],
-    );
+    let out = restore_with_first_author(&w, &cfg, &archive, "nobody", "halted");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
