@@ -34,6 +34,7 @@ pub mod restore;
 pub mod retention;
 pub mod run_log;
 pub mod schedule;
+pub mod status;
 pub mod table;
 pub mod verify;
 pub mod worker;
