@@ -37,6 +37,7 @@ pub mod schedule;
 pub mod status;
 pub mod table;
 pub mod verify;
+pub mod web;
 pub mod worker;
 
 #[cfg(test)]
