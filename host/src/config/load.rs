@@ -434,7 +434,7 @@ fn validate_web(figment: &Figment, web: &super::WebConfig) -> Vec<ConfigError> {
                 figment,
                 "web.password_hash",
                 "is not a PHC password hash string (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`); \
-                 make one with `sauvegarde web-password`",
+                 make one with `sauvegarde config hash-password`",
             ));
         }
     }

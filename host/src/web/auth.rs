@@ -116,6 +116,30 @@ pub fn password_matches(password: &str, hash: &str) -> bool {
     }
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// No randomness for the salt.
+    #[error("no randomness for the salt: {0}")]
+    Random(getrandom::Error),
+    /// The hasher refused (the message never holds the password).
+    #[error("cannot hash the password: {0}")]
+    Hash(argon2::password_hash::Error),
+}
+
+/// `password` hashed with argon2id (default parameters) and a random salt, as a PHC
+/// string for `web.password_hash`.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).map_err(HashError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Hash)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(HashError::Hash)
+}
+
 /// The `Authorization: Bearer <token>` of a request, when it is `expected`.
 pub fn bearer_matches(header: Option<&str>, expected: Option<&str>) -> bool {
     match (header.and_then(|h| h.strip_prefix("Bearer ")), expected) {
@@ -149,6 +173,15 @@ mod tests {
         assert!(guard.session(Some(&format!("{COOKIE}=nope"))).is_none());
         guard.close_session(&id);
         assert!(guard.session(Some(&format!("{COOKIE}={id}"))).is_none());
+    }
+
+    #[test]
+    fn a_hashed_password_matches_itself_only() {
+        let hash = hash_password("s3cret pass").expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(password_matches("s3cret pass", &hash));
+        assert!(!password_matches("s3cret pasS", &hash));
+        assert_ne!(hash_password("s3cret pass").expect("hash"), hash, "salted");
     }
 
     #[test]
