@@ -321,3 +321,88 @@ fn a_non_loopback_listen_without_tls_is_a_configuration_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("colour"), "{stderr}");
 }
+
+#[test]
+fn with_tls_files_the_page_is_served_over_tls_and_its_cookie_is_secure() {
+    let w = World::new(&[]);
+    let (cert, key) = (w.path("web.crt"), w.path("web.key"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let port = free_port();
+    let tls = format!("cert_file = {cert:?}\nkey_file = {key:?}");
+    let config = w.write_config(&format!(
+        "{}{}",
+        w.header(1),
+        web_table(&w, &format!("0.0.0.0:{port}"), &tls)
+    ));
+    let check = Command::new(artifacts().host_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run config check");
+    assert!(
+        check.status.success(),
+        "a non-loopback listen with TLS is accepted: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _daemon = w.daemon(&config, None);
+    wait_for_port(port, WAIT);
+    let pem = std::fs::read(&cert).expect("read cert");
+    let http = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("cert"))
+        .build()
+        .expect("https client");
+    let base = format!("https://localhost:{port}");
+    let r = login(&http, &base, PASSWORD);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (cookie, header) = cookie_of(&r);
+    assert!(header.contains("; Secure"), "{header}");
+    let r = http
+        .get(format!("{base}/api/v1/jobs"))
+        .header(COOKIE, &cookie)
+        .send()
+        .expect("GET jobs");
+    assert_eq!(r.status(), StatusCode::OK);
+    // Plain HTTP gets no page.
+    let plain = client()
+        .get(format!("http://127.0.0.1:{port}/login"))
+        .send();
+    if let Ok(r) = plain {
+        assert!(!r.status().is_success(), "plain HTTP served a page");
+    }
+
+    // A key file that holds no key is named by `config check`.
+    std::fs::write(&key, "not a key\n").expect("write");
+    let check = Command::new(artifacts().host_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run config check");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("web.key_file"), "{stderr}");
+}

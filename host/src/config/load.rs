@@ -455,7 +455,16 @@ fn validate_web(figment: &Figment, web: &super::WebConfig) -> Vec<ConfigError> {
         }
     }
     let tls = match (&web.cert_file, &web.key_file) {
-        (Some(_), Some(_)) => true,
+        (Some(cert), Some(key)) => {
+            if cert.is_absolute() && key.is_absolute() {
+                if let Err(crate::web::WebError::Tls { key, file, message }) =
+                    crate::web::tls::acceptor(cert, key)
+                {
+                    errors.push(error_at(figment, key, format!("{file}: {message}")));
+                }
+            }
+            true
+        }
         (None, None) => false,
         (Some(_), None) | (None, Some(_)) => {
             errors.push(error_at(

@@ -74,12 +74,13 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
     let web_config = match &config.web {
         Some(web) => {
             let listener = crate::web::bind(web).await.map_err(|e| match e {
-                crate::web::WebError::TlsUnsupported => DaemonError::Configuration(e.to_string()),
+                crate::web::WebError::Tls { .. } => DaemonError::Configuration(e.to_string()),
                 crate::web::WebError::Bind { .. } => DaemonError::Setup(e.to_string()),
             })?;
             let (tx, rx) = tokio::sync::watch::channel(Arc::clone(&config));
             let state = crate::web::State {
                 web: web.clone(),
+                secure: web.behind_proxy || web.cert_file.is_some(),
                 config: rx,
                 guard: crate::web::auth::Guard::default(),
                 triggers: triggers_tx,

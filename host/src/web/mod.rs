@@ -1,5 +1,5 @@
-//! The status page and its JSON API, served by the daemon when `[web]` is set: plain
-//! HTTP/1.1 on tokio (hyper), pages rendered on the server ([`pages`]), `/api/v1/…`
+//! The status page and its JSON API, served by the daemon when `[web]` is set: HTTP/1.1
+//! on tokio (hyper), over TLS with `cert_file` and `key_file` (rustls), pages rendered on the server ([`pages`]), `/api/v1/…`
 //! ([`api`]), and everything behind a login or the API token ([`auth`]). It reads the
 //! configuration and the history through the engine ([`crate::status`]) and starts
 //! backups only by asking the daemon's scheduler ([`Trigger`]).
@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod html;
 pub mod pages;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,12 +38,16 @@ pub enum WebError {
         /// Why.
         source: std::io::Error,
     },
-    /// TLS files are set, and this build serves plain HTTP only.
-    #[error(
-        "`web.cert_file`: serving TLS is not supported yet; put a reverse proxy in front \
-         (`behind_proxy = true`) or listen on a loopback address"
-    )]
-    TlsUnsupported,
+    /// The TLS certificate or key cannot be used.
+    #[error("`{key}`: {file}: {message}")]
+    Tls {
+        /// `web.cert_file` or `web.key_file`.
+        key: &'static str,
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A request of the page to back up a job now, answered by the daemon's loop.
@@ -76,6 +81,9 @@ pub enum TriggerOutcome {
 pub struct State {
     /// `[web]` as the daemon started with it.
     pub web: WebConfig,
+    /// Whether the page is served over TLS (or behind a proxy that terminates it): the
+    /// session cookie is then `Secure`.
+    pub secure: bool,
     /// The daemon's current configuration (it changes on reload).
     pub config: watch::Receiver<Arc<Config>>,
     /// Sessions and the login rate limit.
@@ -102,21 +110,30 @@ impl State {
     }
 }
 
-/// Binds `web.listen`; the server runs in [`serve`].
-pub async fn bind(web: &WebConfig) -> Result<TcpListener, WebError> {
-    if web.cert_file.is_some() || web.key_file.is_some() {
-        return Err(WebError::TlsUnsupported);
-    }
-    TcpListener::bind(web.listen)
+/// A bound listener, with TLS when `web.cert_file` and `web.key_file` are set.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Reads the TLS files and binds `web.listen`; the server runs in [`serve`].
+pub async fn bind(web: &WebConfig) -> Result<Listener, WebError> {
+    let tls = match (&web.cert_file, &web.key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let tcp = TcpListener::bind(web.listen)
         .await
         .map_err(|source| WebError::Bind {
             addr: web.listen,
             source,
-        })
+        })?;
+    Ok(Listener { tcp, tls })
 }
 
 /// Serves the status page on `listener` until the runtime stops.
-pub async fn serve(listener: TcpListener, state: Arc<State>) {
+pub async fn serve(listener: Listener, state: Arc<State>) {
+    let Listener { tcp: listener, tls } = listener;
     match listener.local_addr() {
         Ok(addr) => tracing::info!(%addr, "status page listening"),
         Err(e) => tracing::warn!("status page listening (address unknown: {e})"),
@@ -131,19 +148,34 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
             }
         };
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!(%peer, "status page connection ended: {e}");
+            match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => connection(stream, peer, state).await,
+                    Err(e) => tracing::debug!(%peer, "status page: TLS handshake failed: {e}"),
+                },
+                None => connection(stream, peer, state).await,
             }
         });
+    }
+}
+
+/// Serves one connection's requests.
+async fn connection<S>(stream: S, peer: SocketAddr, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
+    });
+    let io = hyper_util::rt::TokioIo::new(stream);
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .await
+    {
+        tracing::debug!(%peer, "status page connection ended: {e}");
     }
 }
 

@@ -106,11 +106,7 @@ pub async fn login(state: &State, req: &Req) -> Response<Body> {
         }
     };
     tracing::info!(%peer, "status page: logged in");
-    let secure = if state.web.behind_proxy {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.secure { "; Secure" } else { "" };
     let cookie = format!(
         "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         auth::COOKIE,
