@@ -160,15 +160,19 @@ pub fn history_lines(
     job: Option<&str>,
     limit: usize,
 ) -> Result<Vec<HistoryLine>, HistoryError> {
-    let backups = history.list(job, limit)?;
-    let mut rows = Vec::with_capacity(backups.len());
-    for backup in backups {
-        rows.push(HistoryLine {
-            exports: history.exports_of_backup(backup.id)?,
-            drills: history.drills_of_backup(backup.id)?,
-            restores: history.restores_of_backup(backup.id)?,
-            backup,
-        });
-    }
-    Ok(rows)
+    history
+        .list(job, limit)?
+        .into_iter()
+        .map(|backup| history_line(history, backup))
+        .collect()
+}
+
+/// `backup` with its export attempts, restore drills and restores.
+pub fn history_line(history: &History, backup: BackupRow) -> Result<HistoryLine, HistoryError> {
+    Ok(HistoryLine {
+        exports: history.exports_of_backup(backup.id)?,
+        drills: history.drills_of_backup(backup.id)?,
+        restores: history.restores_of_backup(backup.id)?,
+        backup,
+    })
 }

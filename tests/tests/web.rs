@@ -229,6 +229,21 @@ fn the_status_page_needs_a_login_and_the_api_its_token() {
         }
     }
 
+    // The history page's filters.
+    let page = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header(COOKIE, &cookie)
+            .send()
+            .expect("GET")
+            .text()
+            .expect("body")
+    };
+    let first = cli[0]["file_name"].as_str().expect("file name");
+    assert!(page("/history?database=alpha").contains(first));
+    assert!(!page("/history?database=beta").contains(first));
+    assert!(page("/history?state=failed").contains("No backup recorded"));
+    assert!(page("/history?job=nightly&page=2").contains("Newer"));
+
     // Wrong passwords are refused, then the address is held off for a minute.
     let mut statuses = Vec::new();
     for _ in 0..6 {

@@ -338,30 +338,38 @@ pub async fn history(state: &State, req: &Req) -> Response<Body> {
         .unwrap_or(1)
         .max(1);
     let state_dir = state.config().state_dir.clone();
-    let job_q = job.clone();
-    let rows = tokio::task::spawn_blocking(move || match History::open_read_only(&state_dir)? {
-        Some(h) => crate::status::history_lines(&h, job_q.as_deref(), SCAN_LIMIT),
-        None => Ok(Vec::new()),
+    let (job_q, database_q, state_q) = (job.clone(), database.clone(), wanted_state.clone());
+    let start = (page_no - 1) * PAGE_SIZE;
+    // Filtered on the backups' rows; exports and drills read for the shown page only.
+    let read = tokio::task::spawn_blocking(move || {
+        let Some(h) = History::open_read_only(&state_dir)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let rows: Vec<BackupRow> = h
+            .list(job_q.as_deref(), SCAN_LIMIT)?
+            .into_iter()
+            .filter(|b| {
+                database_q
+                    .as_deref()
+                    .is_none_or(|d| b.database_name() == Some(d))
+            })
+            .filter(|b| state_q.as_deref().is_none_or(|s| b.state.as_str() == s))
+            .collect();
+        let total = rows.len();
+        let page = rows
+            .into_iter()
+            .skip(start)
+            .take(PAGE_SIZE)
+            .map(|b| crate::status::history_line(&h, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, crate::history::HistoryError>((page, total))
     })
     .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
+    let (rows, total) = match read {
+        Ok(Ok(read)) => read,
         Ok(Err(e)) => return failed(&e),
         Err(e) => return failed(&e),
     };
-    let rows: Vec<&HistoryLine> = rows
-        .iter()
-        .filter(|l| {
-            database
-                .as_deref()
-                .is_none_or(|d| l.backup.database_name() == Some(d))
-        })
-        .filter(|l| {
-            wanted_state
-                .as_deref()
-                .is_none_or(|s| l.backup.state.as_str() == s)
-        })
-        .collect();
     let mut body = String::from("<h1>History</h1>");
     let _ = write!(
         body,
@@ -386,12 +394,11 @@ pub async fn history(state: &State, req: &Req) -> Response<Body> {
          <th>Local state</th><th>Size</th><th>Remote state</th><th>Messages</th></tr>\
          </thead><tbody>",
     );
-    let start = (page_no - 1) * PAGE_SIZE;
-    for line in rows.iter().skip(start).take(PAGE_SIZE) {
+    for line in &rows {
         history_row(&mut body, line);
     }
     body.push_str("</tbody></table>");
-    if rows.is_empty() {
+    if total == 0 {
         body.push_str("<p>No backup recorded.</p>");
     }
     let link = |page: usize| {
@@ -415,7 +422,7 @@ pub async fn history(state: &State, req: &Req) -> Response<Body> {
     if page_no > 1 {
         let _ = write!(body, "<a href=\"{}\">Newer</a> ", link(page_no - 1));
     }
-    if rows.len() > start + PAGE_SIZE {
+    if total > start + PAGE_SIZE {
         let _ = write!(body, "<a href=\"{}\">Older</a>", link(page_no + 1));
     }
     body.push_str("</p>");
