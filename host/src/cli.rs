@@ -318,6 +318,8 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
+    /// Read a password on stdin, print its hash for `web.password_hash`.
+    HashPassword,
     /// Write a commented starting configuration for this server.
     ///
     /// One job per Odoo database the odoo.conf's role can see (daily at 02:30, keep 7

@@ -34,8 +34,10 @@ pub mod restore;
 pub mod retention;
 pub mod run_log;
 pub mod schedule;
+pub mod status;
 pub mod table;
 pub mod verify;
+pub mod web;
 pub mod worker;
 
 #[cfg(test)]

@@ -80,6 +80,7 @@ fn config(files: &[std::path::PathBuf], action: &ConfigAction) -> Result<i32, Cl
     match action {
         ConfigAction::Show { json } => commands::config::show(files, *json),
         ConfigAction::Check => commands::config::check(files),
+        ConfigAction::HashPassword => commands::config::hash_password(),
         ConfigAction::Init {
             odoo_conf,
             output,

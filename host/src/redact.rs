@@ -95,7 +95,9 @@ fn replace_whole_words(text: &str, word: &str) -> String {
 /// the token that authorises the POST).
 pub fn is_secret_path(table: &str, key: &str) -> bool {
     let url_table = |t: &str| table == t || table.ends_with(&format!(".{t}"));
-    is_secret_key(key) || (key == "url" && (url_table("webhook") || url_table("healthchecks")))
+    is_secret_key(key)
+        || (key == "url" && (url_table("webhook") || url_table("healthchecks")))
+        || (table == "web" && key == "password_hash")
 }
 
 /// Whether a configuration key holds a secret, by its name.

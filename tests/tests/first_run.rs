@@ -7,7 +7,7 @@
 //! directories moved into the test's own by `SAUVEGARDE_*` variables.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use sauvegarde_tests::build::{artifacts, workspace_root};
 use sauvegarde_tests::cli::{self, text};
@@ -91,6 +91,31 @@ fn every_commented_example_is_valid_once_uncommented() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
+    // The status page: a password hash, and an API token file its owner's alone.
+    let hash = Command::new(artifacts().host_bin())
+        .args(["config", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"not-a-real-password\n")?;
+            child.wait_with_output()
+        })
+        .expect("config hash-password");
+    assert!(hash.status.success(), "{}", text(&hash));
+    std::fs::write(dir.path().join("web.password-hash"), &hash.stdout).unwrap();
+    let web_token = dir.path().join("web.token");
+    std::fs::write(&web_token, "not-a-real-token-0123456789\n").unwrap();
+    std::fs::set_permissions(
+        &web_token,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("chat-webhook.url"),
         "https://chat.example.org/hooks/not-a-real-token\n",
@@ -115,6 +140,14 @@ fn every_commented_example_is_valid_once_uncommented() {
     let out = sauvegarde(&cfg, dir.path(), &["config", "show", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !shown.contains("$argon2id$"),
+        "the password hash is masked: {shown}"
+    );
+    assert!(
+        !shown.contains("not-a-real-token"),
+        "the API token is masked"
+    );
     for key in [
         "jobs.prod.destinations.offsite.type",
         "jobs.staging.notify.webhook.url",
@@ -123,6 +156,7 @@ fn every_commented_example_is_valid_once_uncommented() {
         "notify.webhook.url",
         "notify.command.argv",
         "notify.odoo.channel",
+        "web.listen",
     ] {
         assert!(
             shown.contains(&format!("\"{key}\"")),

@@ -19,6 +19,22 @@ pub fn show(files: &[std::path::PathBuf], json: bool) -> Result<i32, CliError> {
     Ok(exit::OK)
 }
 
+/// `config hash-password`: the first line of stdin (the status page's password), hashed
+/// with argon2id and a random salt, printed for `web.password_hash`.
+pub fn hash_password() -> Result<i32, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::failed(format!("cannot read the password on stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(CliError::usage("no password on stdin"));
+    }
+    let hash = sauvegarde::web::auth::hash_password(password).map_err(CliError::failed)?;
+    print_text(&format!("{hash}\n"))?;
+    Ok(exit::OK)
+}
+
 /// `config check`: exit 0 when valid; otherwise every error, exit 2.
 pub fn check(files: &[std::path::PathBuf]) -> Result<i32, CliError> {
     let loaded = load_config(files, Uses::EveryJob)?;

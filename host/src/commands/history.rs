@@ -3,19 +3,9 @@
 
 use super::{exit, load_config, print_json, print_text, CliError};
 use sauvegarde::config::Uses;
-use sauvegarde::history::{BackupRow, DrillRow, ExportRow, History, RestoreRow};
+use sauvegarde::history::History;
 use sauvegarde::restore::recovery::duration_text;
-
-/// A backup with its export attempts, restore drills and restores (the JSON of
-/// `history --json`: the backup's keys plus `exports`, `drills` and `restores`).
-#[derive(serde::Serialize)]
-struct HistoryLine {
-    #[serde(flatten)]
-    backup: BackupRow,
-    exports: Vec<ExportRow>,
-    drills: Vec<DrillRow>,
-    restores: Vec<RestoreRow>,
-}
+use sauvegarde::status::{history_lines, HistoryLine};
 
 /// Lists the latest backups.
 pub fn run(
@@ -28,29 +18,9 @@ pub fn run(
     let config = load_config(files, Uses::NoJob)?.config;
     // Read-only: no lock, nothing written (works on a full or read-only state_dir).
     let history = History::open_read_only(&config.state_dir).map_err(CliError::failed)?;
-    let rows = if let Some(history) = history {
-        let backups = history.list(job, limit).map_err(CliError::failed)?;
-        let mut rows = Vec::with_capacity(backups.len());
-        for backup in backups {
-            let exports = history
-                .exports_of_backup(backup.id)
-                .map_err(CliError::failed)?;
-            let drills = history
-                .drills_of_backup(backup.id)
-                .map_err(CliError::failed)?;
-            let restores = history
-                .restores_of_backup(backup.id)
-                .map_err(CliError::failed)?;
-            rows.push(HistoryLine {
-                backup,
-                exports,
-                drills,
-                restores,
-            });
-        }
-        rows
-    } else {
-        Vec::new()
+    let rows = match history {
+        Some(history) => history_lines(&history, job, limit).map_err(CliError::failed)?,
+        None => Vec::new(),
     };
     if json {
         print_json(&rows)?;

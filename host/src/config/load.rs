@@ -371,6 +371,9 @@ fn check(figment: &Figment, tree: &Dict) -> Result<(Config, Vec<ConfigError>), C
         if c.max_parallel == 0 {
             errors.push(error_at(figment, "max_parallel", "must be at least 1"));
         }
+        if let Some(web) = &c.web {
+            errors.extend(validate_web(figment, web));
+        }
         // `ca_file` of the global and per-job email settings: readable PEM certificates.
         let notifies = std::iter::once(("notify".to_string(), Some(&c.notify))).chain(
             c.jobs
@@ -411,6 +414,80 @@ fn check(figment: &Figment, tree: &Dict) -> Result<(Config, Vec<ConfigError>), C
         Some(c) => Ok((c, errors)),
         None => Err(ConfigErrors(errors)),
     }
+}
+
+/// `[web]`: a way to log in, TLS files in pairs, and no plain HTTP on an address others
+/// can reach unless a reverse proxy in front says it terminates TLS.
+fn validate_web(figment: &Figment, web: &super::WebConfig) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if web.password_hash.is_none() && web.token.is_none() {
+        errors.push(error_at(
+            figment,
+            "web",
+            "sets neither `password_hash` nor `token_file`: nobody could log in",
+        ));
+    }
+    if let Some(hash) = &web.password_hash {
+        if argon2::password_hash::PasswordHash::new(hash).is_err() {
+            // The value is a secret: say what it should look like, never what it is.
+            errors.push(error_at(
+                figment,
+                "web.password_hash",
+                "is not a PHC password hash string (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`); \
+                 make one with `sauvegarde config hash-password`",
+            ));
+        }
+    }
+    if web.token.as_ref().is_some_and(|t| t.trim().len() < 16) {
+        errors.push(error_at(
+            figment,
+            "web.token",
+            "the API token is shorter than 16 characters: use a long random one \
+             (`openssl rand -hex 32`)",
+        ));
+    }
+    for (key, file) in [
+        ("web.cert_file", &web.cert_file),
+        ("web.key_file", &web.key_file),
+    ] {
+        if let Some(file) = file {
+            errors.extend(absolute_path(figment, key, file));
+        }
+    }
+    let tls = match (&web.cert_file, &web.key_file) {
+        (Some(cert), Some(key)) => {
+            if cert.is_absolute() && key.is_absolute() {
+                if let Err(crate::web::WebError::Tls { key, file, message }) =
+                    crate::web::tls::acceptor(cert, key)
+                {
+                    errors.push(error_at(figment, key, format!("{file}: {message}")));
+                }
+            }
+            true
+        }
+        (None, None) => false,
+        (Some(_), None) | (None, Some(_)) => {
+            errors.push(error_at(
+                figment,
+                "web.cert_file",
+                "`cert_file` and `key_file` go together: set both for TLS, or neither",
+            ));
+            false
+        }
+    };
+    if !web.listen.ip().is_loopback() && !tls && !web.behind_proxy {
+        errors.push(error_at(
+            figment,
+            "web.listen",
+            format!(
+                "{} is not a loopback address and there is no TLS: set `cert_file` and \
+                 `key_file`, or `behind_proxy = true` when a reverse proxy in front \
+                 terminates TLS (passwords would cross the network in clear)",
+                web.listen
+            ),
+        ));
+    }
+    errors
 }
 
 /// The Odoo notifier's settings at `prefix`: an http(s) base URL, and a database, login

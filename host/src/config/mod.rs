@@ -39,6 +39,8 @@ pub struct Config {
     /// Notifications, for every job unless a job has its own `[jobs.<id>.notify]`.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// The status page and its JSON API, served by the daemon (`[web]`); off when absent.
+    pub web: Option<WebConfig>,
     /// Backup jobs by id.
     #[serde(default)]
     pub jobs: BTreeMap<String, JobConfig>,
@@ -46,6 +48,27 @@ pub struct Config {
     /// file or environment variable), for plugin errors; filled by [`load`].
     #[serde(skip)]
     pub origins: BTreeMap<String, String>,
+}
+
+/// The status page, `[web]`: where it listens, how one logs in, and TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address and port the daemon listens on.
+    #[serde(default = "defaults::web_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The login password's hash, a PHC string (`$argon2id$v=19$…`).
+    pub password_hash: Option<String>,
+    /// The API token (`Authorization: Bearer <token>`), read from `token_file` (mode 0600).
+    pub token: Option<String>,
+    /// TLS certificate chain (PEM); with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// TLS private key (PEM); with `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// A reverse proxy in front terminates TLS: a non-loopback `listen` without TLS is
+    /// then accepted.
+    #[serde(default)]
+    pub behind_proxy: bool,
 }
 
 /// One backup job, `[jobs.<id>]`.
@@ -431,6 +454,10 @@ pub struct CommandConfig {
 
 mod defaults {
     use std::path::PathBuf;
+
+    pub fn web_listen() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 8350))
+    }
 
     pub fn backup_dir() -> PathBuf {
         PathBuf::from("/var/lib/odoo/backups")

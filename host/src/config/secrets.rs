@@ -100,10 +100,11 @@ fn walk(
 
 /// Whether the file of the secret `key` of `table` must be closed to other users: the
 /// Odoo notifier's API key (a key that others can read is a key that others can log in
-/// to Odoo with). The older secrets keep their rules (any readable file), so that no
+/// to Odoo with) and the status page's API token (one that starts backups). The older secrets keep their rules (any readable file), so that no
 /// working configuration breaks.
 fn must_be_private(table: &str, key: &str) -> bool {
-    key == "api_key" && (table == "notify.odoo" || table.ends_with(".notify.odoo"))
+    (key == "api_key" && (table == "notify.odoo" || table.ends_with(".notify.odoo")))
+        || (table == "web" && key == "token")
 }
 
 /// Why `file` may not hold a private secret: others may read or write it. `None` when
@@ -147,6 +148,7 @@ mod tests {
     fn the_odoo_api_key_file_must_be_closed_to_other_users() {
         assert!(must_be_private("notify.odoo", "api_key"));
         assert!(must_be_private("jobs.prod.notify.odoo", "api_key"));
+        assert!(must_be_private("web", "token"));
         assert!(!must_be_private("notify.email", "password"));
         assert!(!must_be_private("jobs.prod.destinations.s3", "api_key"));
 

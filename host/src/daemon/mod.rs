@@ -69,10 +69,33 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
     crate::metrics::refresh(&config);
     let plugins = Arc::new(discover_plugins(&config));
     check_plugins(&config, &plugins).map_err(DaemonError::Configuration)?;
+    let config = Arc::new(config);
+    let (triggers_tx, mut triggers) = tokio::sync::mpsc::channel(16);
+    let web_config = match &config.web {
+        Some(web) => {
+            let listener = crate::web::bind(web).await.map_err(|e| match e {
+                crate::web::WebError::Tls { .. } => DaemonError::Configuration(e.to_string()),
+                crate::web::WebError::Bind { .. } => DaemonError::Setup(e.to_string()),
+            })?;
+            let (tx, rx) = tokio::sync::watch::channel(Arc::clone(&config));
+            let state = crate::web::State {
+                web: web.clone(),
+                secure: web.behind_proxy || web.cert_file.is_some(),
+                config: rx,
+                guard: crate::web::auth::Guard::default(),
+                triggers: triggers_tx,
+            };
+            tokio::spawn(crate::web::serve(listener, Arc::new(state)));
+            Some(tx)
+        }
+        None => None,
+    };
 
     let mut daemon = Daemon {
         files,
-        config: Arc::new(config),
+        config,
+        web_config,
+        triggered: 0,
         rules: Rules::from_env(),
         running: HashMap::new(),
         tasks: JoinSet::new(),
@@ -109,6 +132,7 @@ async fn async_main(files: Vec<PathBuf>) -> Result<(), DaemonError> {
             _ = &mut sleep => {}
             Some(done) = daemon.tasks.join_next_with_id(), if !daemon.tasks.is_empty() => daemon.finished(done),
             _ = sighup.recv() => daemon.reload(),
+            Some(trigger) = triggers.recv() => daemon.trigger(trigger),
             _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT received"); break; }
             _ = watchdog_tick.tick(), if watchdog.is_some() => daemon.sd.watchdog(),
@@ -189,6 +213,10 @@ struct Plan {
 struct Daemon {
     files: Vec<PathBuf>,
     config: Arc<Config>,
+    /// The status page's view of the configuration, when it is served.
+    web_config: Option<tokio::sync::watch::Sender<Arc<Config>>>,
+    /// How many backups the status page started.
+    triggered: u64,
     rules: Rules,
     /// Running backups and drills by job, with their cancel flags.
     running: HashMap<String, CancelFlag>,
@@ -324,6 +352,31 @@ impl Daemon {
             }
         }
         self.status_line()
+    }
+
+    /// A backup asked for by the status page: started now unless the job runs already
+    /// (or drills) or `max_parallel` tasks run.
+    fn trigger(&mut self, trigger: crate::web::Trigger) {
+        use crate::web::TriggerOutcome;
+        let job = trigger.job.as_str();
+        let outcome = if !self.config.jobs.get(job).is_some_and(|j| j.active) {
+            TriggerOutcome::UnknownJob
+        } else if self.running.contains_key(job) {
+            TriggerOutcome::Running
+        } else if self.running.len() >= self.config.max_parallel {
+            TriggerOutcome::Busy
+        } else {
+            self.triggered += 1;
+            self.start(job, TaskKind::Backup, false);
+            TriggerOutcome::Started {
+                id: self.triggered,
+                started: Timestamp::now().to_string(),
+            }
+        };
+        tracing::info!(job, ?outcome, "backup asked for on the status page");
+        if trigger.reply.send(outcome).is_err() {
+            tracing::debug!(job, "the status page stopped waiting for its answer");
+        }
     }
 
     /// Starts `kind` for job `id`; a `retry` backs up only the databases that need it.
@@ -492,6 +545,9 @@ impl Daemon {
                 self.drill_not_before
                     .retain(|k, _| config.jobs.contains_key(k));
                 self.config = Arc::new(config);
+                if let Some(web) = &self.web_config {
+                    web.send_replace(Arc::clone(&self.config));
+                }
             }
             Err(e) => tracing::error!(
                 "{}\nthe new configuration is invalid: keeping the previous one",
