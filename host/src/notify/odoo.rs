@@ -41,6 +41,7 @@ use serde_json::{json, Value};
 
 use super::{Event, NotifyError};
 use crate::config::OdooNotifyConfig;
+use crate::web::html::escape;
 
 const CHANNEL: &str = "odoo";
 
@@ -83,21 +84,6 @@ pub fn body(event: &Event) -> String {
     let text = event.text();
     let lines: Vec<String> = text.trim_end().lines().map(escape).collect();
     format!("<p><b>{subject}</b></p><p>{}</p>", lines.join("<br>"))
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// An error object of Odoo's JSON-RPC answer: `data.name` (the exception's class, e.g.
