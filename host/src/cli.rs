@@ -310,7 +310,7 @@ pub struct RestoreCommand {
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Merged configuration, secrets masked, each value with its source.
+    /// Merged configuration, secrets masked, each value's source.
     Show {
         /// Stable JSON output.
         #[arg(long)]
@@ -318,7 +318,7 @@ pub enum ConfigAction {
     },
     /// Validate; every error names the key and the file or variable.
     Check,
-    /// Read a password on stdin, print its hash for `web.password_hash`.
+    /// Hash a password read on stdin, for `web.password_hash`.
     HashPassword,
     /// Write a commented starting configuration for this server.
     ///
